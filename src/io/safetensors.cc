@@ -1,0 +1,192 @@
+#include "io/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+namespace fcast {
+
+namespace {
+
+struct Mapping {
+  void* addr = nullptr;
+  size_t size = 0;
+  ~Mapping() {
+    if (addr && size) munmap(addr, size);
+  }
+};
+
+constexpr uint64_t kMaxHeader = 100ull << 20;  // the format's own limit is 100 MB
+
+}  // namespace
+
+SafetensorsFile SafetensorsFile::open(const std::string& path) {
+  SafetensorsFile f;
+  f.path_ = path;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, ": cannot open (", std::strerror(errno), ")");
+  struct stat st {};
+  if (fstat(fd, &st) != 0) {
+    ::close(fd);
+    fail(path, ": cannot stat (", std::strerror(errno), ")");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, ": not a regular file");
+  }
+  f.file_size_ = static_cast<uint64_t>(st.st_size);
+  if (f.file_size_ < 8) {
+    ::close(fd);
+    fail(path, ": not a safetensors file (", f.file_size_, " bytes; the 8-byte header length is missing)");
+  }
+  auto map = std::make_shared<Mapping>();
+  map->size = f.file_size_;
+  map->addr = mmap(nullptr, map->size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map->addr == MAP_FAILED) {
+    map->addr = nullptr;
+    fail(path, ": mmap failed (", std::strerror(errno), ")");
+  }
+  const char* base = static_cast<const char*>(map->addr);
+  uint64_t hlen = 0;
+  std::memcpy(&hlen, base, 8);  // little-endian hosts only (x86-64, aarch64)
+  if (hlen > kMaxHeader) fail(path, ": header length ", hlen, " is implausible (corrupt or not a safetensors file)");
+  if (hlen > f.file_size_ - 8)
+    fail(path, ": truncated: header claims ", hlen, " bytes but the file has only ", f.file_size_ - 8, " after the length");
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(base + 8, base + 8 + hlen);
+  } catch (const std::exception& e) {
+    fail(path, ": header is not valid JSON (", e.what(), ")");
+  }
+  if (!header.is_object()) fail(path, ": header must be a JSON object");
+  const uint64_t data_size = f.file_size_ - 8 - hlen;
+  f.data_ = base + 8 + hlen;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    if (name == "__metadata__") {
+      if (!it->is_object()) fail(path, ": __metadata__ must be an object of strings");
+      for (auto m = it->begin(); m != it->end(); ++m) {
+        if (!m->is_string()) fail(path, ": __metadata__ value for '", m.key(), "' is not a string");
+        f.metadata_[m.key()] = m->get<std::string>();
+      }
+      continue;
+    }
+    const auto& e = *it;
+    if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets"))
+      fail(path, ": tensor '", name, "' needs dtype, shape and data_offsets");
+    if (!e["dtype"].is_string()) fail(path, ": tensor '", name, "' has a non-string dtype");
+    auto dt = dtype_from_name(e["dtype"].get<std::string>());
+    if (!dt) fail(path, ": tensor '", name, "' has unsupported dtype '", e["dtype"].get<std::string>(), "'");
+    TensorInfo info;
+    info.name = name;
+    info.dtype = *dt;
+    if (!e["shape"].is_array()) fail(path, ": tensor '", name, "' shape is not an array");
+    for (const auto& d : e["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0)
+        fail(path, ": tensor '", name, "' has an invalid dimension ", d.dump());
+      info.shape.push_back(d.get<int64_t>());
+    }
+    const auto& off = e["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+      fail(path, ": tensor '", name, "' data_offsets must be two non-negative integers");
+    info.begin = off[0].get<uint64_t>();
+    info.end = off[1].get<uint64_t>();
+    if (info.begin > info.end) fail(path, ": tensor '", name, "' has data_offsets with begin > end");
+    long double want = static_cast<long double>(shape_numel(info.shape)) * dtype_size(info.dtype);
+    if (want != static_cast<long double>(info.end - info.begin))
+      fail(path, ": tensor '", name, "' occupies ", info.end - info.begin, " bytes but dtype ", dtype_name(info.dtype),
+           " x shape ", shape_str(info.shape), " needs ", static_cast<uint64_t>(want));
+    if (info.end > data_size)
+      fail(path, ": truncated: tensor '", name, "' ends at byte ", info.end, " of the data area, which has only ",
+           data_size, " bytes");
+    f.index_[name] = f.infos_.size();
+    f.infos_.push_back(std::move(info));
+  }
+  std::vector<const TensorInfo*> sorted;
+  for (const auto& i : f.infos_) sorted.push_back(&i);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
+  for (size_t i = 1; i < sorted.size(); ++i)
+    if (sorted[i]->begin < sorted[i - 1]->end && sorted[i]->begin != sorted[i]->end)
+      fail(path, ": tensors '", sorted[i - 1]->name, "' and '", sorted[i]->name, "' overlap in the data area");
+  f.mapping_ = map;
+  return f;
+}
+
+const TensorInfo& SafetensorsFile::info(const std::string& name) const {
+  auto it = index_.find(name);
+  if (it == index_.end()) fail(path_, ": no tensor named '", name, "'");
+  return infos_[it->second];
+}
+
+Tensor SafetensorsFile::get(const std::string& name) const {
+  const TensorInfo& i = info(name);
+  return Tensor::borrow(i.dtype, i.shape, const_cast<char*>(data_ + i.begin), mapping_);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, ": cannot open for reading");
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_file_atomic(const std::string& path, const std::string& bytes) {
+  std::random_device rd;
+  std::string tmp = cat(path, ".tmp.", getpid(), ".", rd());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail(path, ": cannot create (", std::strerror(errno), ")");
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail(path, ": write failed (", std::strerror(err), ")");
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    fail(path, ": flush failed (", std::strerror(errno), ")");
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    fail(path, ": rename failed (", std::strerror(err), ")");
+  }
+}
+
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t off = 0;
+  for (const auto& [name, t] : tensors) {
+    header[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {off, off + t.nbytes()}}};
+    off += t.nbytes();
+  }
+  std::string h = header.dump();
+  while (h.size() % 8) h.push_back(' ');
+  std::string out;
+  out.reserve(8 + h.size() + off);
+  uint64_t hl = h.size();
+  out.append(reinterpret_cast<const char*>(&hl), 8);
+  out += h;
+  for (const auto& [name, t] : tensors) out.append(static_cast<const char*>(t.raw()), t.nbytes());
+  write_file_atomic(path, out);
+}
+
+}  // namespace fcast

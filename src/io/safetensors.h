@@ -1,0 +1,60 @@
+// safetensors reading (memory-mapped, fully validated) and writing (atomic).
+//
+//   SafetensorsFile f = SafetensorsFile::open("model.safetensors");
+//   Tensor w = f.get("model.unembed.weight");   // zero-copy view into the mapping
+//
+// Validation on open: the 8-byte header length fits the file, the header is well-formed
+// JSON whose entries have known dtypes, non-negative shapes and data_offsets that lie inside
+// the data area, agree with dtype x shape, and do not overlap. A truncated file is reported
+// as such. Every failure is an fcast::Error naming the file and the tensor.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace fcast {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  uint64_t begin = 0;  // byte offsets relative to the data area
+  uint64_t end = 0;
+};
+
+class SafetensorsFile {
+ public:
+  static SafetensorsFile open(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  const std::vector<TensorInfo>& tensors() const { return infos_; }
+  bool has(const std::string& name) const { return index_.count(name) != 0; }
+  const TensorInfo& info(const std::string& name) const;
+  Tensor get(const std::string& name) const;  // zero-copy view, keeps the mapping alive
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  uint64_t file_size() const { return file_size_; }
+
+ private:
+  std::string path_;
+  std::shared_ptr<void> mapping_;
+  const char* data_ = nullptr;  // start of the data area
+  uint64_t file_size_ = 0;
+  std::vector<TensorInfo> infos_;
+  std::map<std::string, size_t> index_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// Writes `tensors` (in the given order) to `path` atomically: a temporary file in the same
+// directory, fsync, rename.
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {});
+
+// Atomic whole-file write helper shared by every writer in fcast.
+void write_file_atomic(const std::string& path, const std::string& bytes);
+std::string read_file(const std::string& path);
+
+}  // namespace fcast

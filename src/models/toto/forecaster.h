@@ -1,0 +1,50 @@
+// TotoForecaster: the reference's generate_mean / generate_samples (spec toto.md §11) with a
+// static KV cache, left padding to whole patches and de-scaling.
+//
+//   TotoModel model(load_toto(dir));
+//   TotoForecaster fc(model);
+//   ForecastOptions o; o.prediction_length = 64; o.num_samples = 256; o.samples_per_batch = 64; o.seed = 7;
+//   Forecast f = fc.forecast(series /*F32 [B, V, T]*/, nullptr, nullptr, o);
+//   Tensor q10 = f.quantile(0.1);   // [B, V, prediction_length]
+#pragma once
+#include "models/toto/model.h"
+
+namespace fcast::toto {
+
+struct ForecastOptions {
+  int64_t prediction_length = 64;  // steps to forecast (> 0)
+  int64_t num_samples = 0;         // 0: mean forecast (generate_mean); else sample paths (generate_samples)
+  int64_t samples_per_batch = 10;  // sample paths run together; must divide num_samples
+  bool use_kv_cache = true;        // the reference's forecast() default
+  bool share_prefill = true;       // prefill the context once for all samples (exact; off = reference cost)
+  uint64_t seed = 0;               // sampling seed: same seed, same numbers
+};
+
+class Forecast {
+ public:
+  Forecast() = default;
+  Forecast(Tensor mean, Tensor samples) : mean_(std::move(mean)), samples_(std::move(samples)) {}
+  const Tensor& mean() const { return mean_; }          // [B, V, H]
+  const Tensor& samples() const { return samples_; }    // [B, V, H, N]; undefined for a mean forecast
+  bool has_samples() const { return samples_.defined(); }
+  int64_t num_samples() const { return has_samples() ? samples_.dim(3) : 0; }
+  Tensor median() const { return quantile(0.5); }
+  Tensor quantile(double q) const;  // linear interpolation between order statistics (torch.quantile)
+  Tensor std() const;               // sample standard deviation (Bessel); zeros for a mean forecast
+
+ private:
+  Tensor mean_, samples_;
+};
+
+class TotoForecaster {
+ public:
+  explicit TotoForecaster(TotoModel& model) : model_(model) {}
+  // series F32 [B, V, T]; mask U8 (1 = observed) and ids I32 of the same shape, or null for
+  // all-observed / all-zero ids.
+  Forecast forecast(const Tensor& series, const Tensor* mask, const Tensor* ids, const ForecastOptions& opt);
+
+ private:
+  TotoModel& model_;
+};
+
+}  // namespace fcast::toto

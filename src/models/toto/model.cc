@@ -1,0 +1,208 @@
+#include "models/toto/model.h"
+
+#include <cmath>
+#include <limits>
+
+#include "ops/reference/kernels.h"
+
+namespace fcast::toto {
+
+void TotoKVCache::reset() {
+  for (auto& t : keys) std::memset(t.raw(), 0, t.nbytes());
+  for (auto& t : values) std::memset(t.raw(), 0, t.nbytes());
+  length = 0;
+}
+
+void TotoKVCache::broadcast_from(const TotoKVCache& src) {
+  FCAST_ASSERT(src.variates == variates && src.capacity == capacity && batch % src.batch == 0 &&
+               keys.size() == src.keys.size());
+  for (size_t l = 0; l < keys.size(); ++l)
+    for (int64_t rep = 0; rep < batch / src.batch; ++rep) {
+      const size_t bytes = src.keys[l].nbytes();
+      std::memcpy(static_cast<char*>(keys[l].raw()) + rep * bytes, src.keys[l].raw(), bytes);
+      std::memcpy(static_cast<char*>(values[l].raw()) + rep * bytes, src.values[l].raw(), bytes);
+    }
+  length = src.length;
+}
+
+TotoModel::TotoModel(TotoWeights w, std::shared_ptr<Executor> exec) : w_(std::move(w)), exec_(std::move(exec)) {
+  if (!exec_) exec_ = std::make_shared<EagerExecutor>();
+  for (bool s : w_.config.space_layers()) time_layers_ += s ? 0 : 1;
+}
+
+TotoKVCache TotoModel::make_cache(int64_t batch, int64_t variates, int64_t capacity) const {
+  TotoKVCache c;
+  c.batch = batch;
+  c.variates = variates;
+  c.capacity = capacity;
+  for (int64_t l = 0; l < time_layers_; ++l) {
+    c.keys.push_back(Tensor::zeros(DType::F32, {batch * variates, capacity, w_.config.embed_dim}));
+    c.values.push_back(Tensor::zeros(DType::F32, {batch * variates, capacity, w_.config.embed_dim}));
+  }
+  return c;
+}
+
+Graph TotoModel::build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patches, bool cached, int64_t capacity,
+                             bool intermediates) const {
+  const TotoConfig& c = w_.config;
+  const int64_t D = c.embed_dim, H = c.num_heads, P = c.patch_size, BV = B * V;
+  Graph g;
+  ValueId patches = g.input("patches", DType::F32, {BV, S, P});
+  ValueId pos0 = g.input("pos0", DType::I64, {1});
+  ValueId space_ids = kNone;
+  const auto space = c.space_layers();
+  bool any_space = false;
+  for (bool s : space) any_space |= s;
+  if (any_space) space_ids = g.input("space_ids", DType::I32, {B * S, V});
+
+  ValueId x = g.linear(patches, g.constant("patch_w", w_.patch_w), g.constant("patch_b", w_.patch_b));
+  if (intermediates) g.output("patch_embeddings", x);
+  int64_t slot = 0;
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const TotoLayerWeights& L = w_.layers[i];
+    const std::string p = cat("l", i, ".");
+    ValueId y = g.rmsnorm(x, g.constant(p + "norm1", L.norm1), 1e-8f);
+    ValueId wqkv = g.constant(p + "wqkv", L.wqkv), bqkv = g.constant(p + "bqkv", L.bqkv);
+    ValueId wo = g.constant(p + "wo", L.wo), bo = g.constant(p + "bo", L.bo);
+    ValueId attn;
+    if (!space[i]) {
+      ValueId qkv = g.linear(y, wqkv, bqkv);
+      ValueId q = g.rotary_xpos(g.unpack_heads(qkv, 0, H), pos0, H, false);
+      ValueId k = g.rotary_xpos(g.unpack_heads(qkv, 1, H), pos0, H, true);
+      ValueId v = g.unpack_heads(qkv, 2, H);
+      if (cached) {
+        ValueId kc = g.kv_write(g.input(cat("k", slot), DType::F32, {BV, capacity, D}), k, pos0);
+        ValueId vc = g.kv_write(g.input(cat("v", slot), DType::F32, {BV, capacity, D}), v, pos0);
+        attn = g.attention(q, kc, vc, H, /*causal=*/true, pos0, kNone, /*cached=*/true);
+      } else {
+        attn = g.attention(q, k, v, H, /*causal=*/true);
+      }
+      attn = g.linear(attn, wo, bo);
+      ++slot;
+    } else {
+      // Space-wise: the V variates at one patch attend to each other (id-mask groups).
+      ValueId yt = g.reshape(g.permute0213(g.reshape(y, {B, V, S, D})), {B * S, V, D});
+      ValueId qkv = g.linear(yt, wqkv, bqkv);
+      ValueId a = g.attention(g.unpack_heads(qkv, 0, H), g.unpack_heads(qkv, 1, H), g.unpack_heads(qkv, 2, H), H,
+                              /*causal=*/false, kNone, space_ids);
+      a = g.linear(a, wo, bo);
+      attn = g.reshape(g.permute0213(g.reshape(a, {B, S, V, D})), {BV, S, D});
+    }
+    ValueId h = g.add(x, attn);
+    ValueId z = g.rmsnorm(h, g.constant(p + "norm2", L.norm2), 1e-8f);
+    ValueId m = g.swiglu(g.linear(z, g.constant(p + "w12", L.w12), g.constant(p + "b12", L.b12)));
+    x = g.add(h, g.linear(m, g.constant(p + "w3", L.w3), g.constant(p + "b3", L.b3)));
+    if (intermediates) g.output(cat("layer", i, "_out"), x);
+  }
+  const int64_t n_out = out_patches < 0 || out_patches > S ? S : out_patches;
+  if (n_out < S) x = g.slice_time(x, S - n_out, n_out);
+  ValueId u = g.linear(x, g.constant("unembed_w", w_.unembed_w), g.constant("unembed_b", w_.unembed_b));
+  u = g.reshape(u, {BV, n_out * P, D});  // offset-major: feature p*D + d belongs to step p
+  if (intermediates) g.output("unembed_flat", u);
+  const float eps = std::numeric_limits<float>::epsilon();
+  ValueId df = g.add_scalar(g.clamp_min(g.softplus(g.linear(u, g.constant("df_w", w_.df_w), g.constant("df_b", w_.df_b))), eps), 2.0f);
+  ValueId loc = g.linear(u, g.constant("loc_w", w_.loc_w), g.constant("loc_b", w_.loc_b));
+  ValueId scl = g.clamp_min(g.softplus(g.linear(u, g.constant("scale_w", w_.scale_w), g.constant("scale_b", w_.scale_b))), eps);
+  g.output("df", df);
+  g.output("loc", loc);
+  g.output("scale", scl);
+  if (c.mixture()) g.output("weights", g.softmax(g.linear(u, g.constant("mix_w", w_.mix_w), g.constant("mix_b", w_.mix_b))));
+  return g;
+}
+
+void check_toto_inputs(const Tensor& series, const Tensor& mask, const Tensor& ids, int64_t patch) {
+  FCAST_CHECK(series.dtype() == DType::F32 && series.ndim() == 3, "series must be F32 [batch, variates, time], got ",
+              dtype_name(series.dtype()), shape_str(series.shape()));
+  FCAST_CHECK(mask.dtype() == DType::U8 && mask.shape() == series.shape(), "padding mask must be U8 ",
+              shape_str(series.shape()));
+  FCAST_CHECK(ids.dtype() == DType::I32 && ids.shape() == series.shape(), "id mask must be I32 ",
+              shape_str(series.shape()));
+  FCAST_CHECK(series.dim(2) > 0 && series.dim(2) % patch == 0, "series length ", series.dim(2),
+              " must be a positive multiple of the patch size ", patch);
+  FCAST_CHECK(series.dim(0) > 0 && series.dim(1) > 0, "series has an empty batch or variate axis");
+  const float* x = series.data<float>();
+  for (int64_t i = 0; i < series.numel(); ++i)
+    FCAST_CHECK(std::isfinite(x[i]), "series holds a non-finite value (NaN or Inf) at flat index ", i,
+                "; mark missing values with the padding mask and give them a finite placeholder");
+  const int64_t B = series.dim(0), V = series.dim(1), T = series.dim(2);
+  const int32_t* id = ids.data<int32_t>();
+  for (int64_t r = 0; r < B * V; ++r)
+    for (int64_t s = 0; s < T / patch; ++s)
+      for (int64_t t = 1; t < patch; ++t)
+        FCAST_CHECK(id[r * T + s * patch + t] == id[r * T + s * patch], "id mask must be constant within each patch (row ",
+                    r, ", patch ", s, ")");
+}
+
+TotoOutput TotoModel::forward(const Tensor& series, const Tensor& mask, const Tensor& ids, const ForwardOptions& opt,
+                              TotoKVCache* cache) {
+  const TotoConfig& c = w_.config;
+  const int64_t P = c.patch_size;
+  check_toto_inputs(series, mask, ids, P);
+  const int64_t B = series.dim(0), V = series.dim(1), T = series.dim(2), BV = B * V;
+  TotoOutput out;
+  out.scaled = Tensor::empty(DType::F32, {B, V, T});
+  out.loc = Tensor::empty(DType::F32, {B, V, T});
+  out.scale = Tensor::empty(DType::F32, {B, V, T});
+  ref::causal_patch_scaler(series.data<float>(), mask.data<uint8_t>(), BV, T, P, opt.prefix_length,
+                           c.stabilize_with_global, c.scale_factor_exponent, out.scaled.data<float>(),
+                           out.loc.data<float>(), out.scale.data<float>());
+  int64_t start = 0;
+  if (cache) {
+    FCAST_CHECK(cache->batch == B && cache->variates == V, "KV cache was made for ", cache->batch, "x",
+                cache->variates, " series, called with ", B, "x", V);
+    start = cache->length * P;
+    FCAST_CHECK(start == 0 || T - start == P, "with a KV cache holding ", cache->length, " patches the next call must add exactly one patch (",
+                start + P, " steps), got ", T);
+    FCAST_CHECK(T / P <= cache->capacity, "KV cache capacity ", cache->capacity, " patches exceeded (", T / P, ")");
+  }
+  const int64_t S = (T - start) / P;
+  const int64_t n_out = opt.out_patches < 0 || opt.out_patches > S ? S : opt.out_patches;
+  Graph g = build_graph(B, V, S, n_out, cache != nullptr, cache ? cache->capacity : 0, opt.intermediates);
+
+  TensorMap in;
+  Tensor patches = Tensor::empty(DType::F32, {BV, S, P});
+  for (int64_t r = 0; r < BV; ++r)
+    std::memcpy(patches.data<float>() + r * S * P, out.scaled.data<float>() + r * T + start, sizeof(float) * S * P);
+  in["patches"] = patches;
+  in["pos0"] = make_scalar_i64(cache ? cache->length : 0);
+  bool any_space = false;
+  for (bool sp : c.space_layers()) any_space |= sp;
+  if (any_space) {
+    Tensor sid = Tensor::empty(DType::I32, {B * S, V});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t v = 0; v < V; ++v)
+          sid.data<int32_t>()[(b * S + s) * V + v] = ids.data<int32_t>()[(b * V + v) * T + start + s * P];
+    in["space_ids"] = sid;
+  }
+  if (cache)
+    for (size_t j = 0; j < cache->keys.size(); ++j) {
+      in[cat("k", j)] = cache->keys[j];
+      in[cat("v", j)] = cache->values[j];
+    }
+  TensorMap res = exec_->run(g, in);
+  if (cache) cache->length += S;
+
+  const int64_t K = c.components(), steps = n_out * P;
+  out.first_step = T - steps;
+  auto shaped = [&](const Tensor& t) { return t.reshape({B, V, steps, K}); };
+  out.df = shaped(res.at("df"));
+  out.mix_loc = shaped(res.at("loc"));
+  out.mix_scale = shaped(res.at("scale"));
+  if (c.mixture()) {
+    out.weights = shaped(res.at("weights"));
+  } else {
+    out.weights = Tensor::empty(DType::F32, {B, V, steps, 1});
+    std::fill(out.weights.data<float>(), out.weights.data<float>() + out.weights.numel(), 1.0f);
+  }
+  if (opt.intermediates) {
+    for (auto& [name, t] : res) {
+      if (name == "unembed_flat") out.intermediates[name] = t.reshape({B, V, steps, c.embed_dim});
+      else if (name != "df" && name != "loc" && name != "scale" && name != "weights")
+        out.intermediates[name] = t.reshape({B, V, S, c.embed_dim});
+    }
+  }
+  return out;
+}
+
+}  // namespace fcast::toto

@@ -1,0 +1,47 @@
+#include <cmath>
+#include <vector>
+
+#include "ops/reference/kernels.h"
+
+namespace fcast::ref {
+
+void attention(const AttentionArgs& a) {
+  const int64_t D = a.H * a.Dh;
+#pragma omp parallel
+  {
+    std::vector<float> p(static_cast<size_t>(a.kv_len > 0 ? a.kv_len : 1));
+#pragma omp for schedule(static) collapse(3)
+    for (int64_t n = 0; n < a.N; ++n)
+      for (int64_t h = 0; h < a.H; ++h)
+        for (int64_t i = 0; i < a.Sq; ++i) {
+          const float* q = a.q + n * a.q_nstride + i * a.q_tstride + h * a.Dh;
+          int64_t last = a.kv_len;
+          if (a.causal) {
+            const int64_t lim = a.q_pos0 + i + 1;
+            last = lim < last ? lim : last;
+          }
+          float mx = -INFINITY;
+          for (int64_t j = 0; j < last; ++j) {
+            bool ok = !a.q_group || a.q_group[n * a.Sq + i] == a.k_group[n * a.kv_len + j];
+            float s = ok ? dot(q, a.k + n * a.k_nstride + j * a.k_tstride + h * a.Dh, a.Dh) * a.scale : -INFINITY;
+            p[j] = s;
+            mx = s > mx ? s : mx;
+          }
+          float sum = 0;
+          for (int64_t j = 0; j < last; ++j) {
+            p[j] = p[j] == -INFINITY ? 0.0f : std::exp(p[j] - mx);
+            sum += p[j];
+          }
+          float* o = a.out + (n * a.Sq + i) * D + h * a.Dh;
+          for (int64_t d = 0; d < a.Dh; ++d) o[d] = 0;
+          if (sum == 0) continue;  // no visible key: output zeros
+          for (int64_t j = 0; j < last; ++j) {
+            const float w = p[j] / sum;
+            const float* v = a.v + n * a.v_nstride + j * a.v_tstride + h * a.Dh;
+            for (int64_t d = 0; d < a.Dh; ++d) o[d] += w * v[d];
+          }
+        }
+  }
+}
+
+}  // namespace fcast::ref

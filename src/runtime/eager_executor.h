@@ -1,0 +1,28 @@
+// The eager executor: runs a Graph op by op with the reference kernels, allocating each
+// temporary when it is produced and releasing it after its last use (like PyTorch eager).
+//
+//   std::map<std::string, Tensor> out = run_eager(graph, {{"x", x}});
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+
+namespace fcast {
+
+using TensorMap = std::map<std::string, Tensor>;
+
+// Runs one node's computation with the reference kernels. `out` must be allocated with the
+// node's output shape (or alias its input for in-place ops).
+void run_reference_node(const Graph& g, const Graph::Node& node, const std::vector<const Tensor*>& in, Tensor& out);
+
+// Binds graph inputs by name (shapes and dtypes are checked), runs every node, returns the
+// marked outputs by name.
+TensorMap run_eager(const Graph& g, const TensorMap& inputs);
+
+// Reads an I64 scalar input (shape [] or [1]).
+int64_t scalar_i64(const Tensor& t);
+Tensor make_scalar_i64(int64_t v);
+
+}  // namespace fcast
