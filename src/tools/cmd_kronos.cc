@@ -1,6 +1,339 @@
-// Placeholder until the Kronos commands land.
+// `fcast predict kronos` (forecast a market CSV with a Kronos predictor + tokenizer pair) and
+// `fcast init-model kronos` (write RANDOM-weight Kronos checkpoints in the published layout).
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "core/error.h"
+#include "io/csv.h"
+#include "io/safetensors.h"
+#include "models/kronos/predictor.h"
 #include "tools/commands.h"
+
 namespace fcast::tools {
-void register_predict_kronos(CLI::App&) {}
-void register_init_kronos(CLI::App&) {}
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace fcast::kronos;
+
+constexpr const char* kRandomWeightsMarker = "RANDOM_WEIGHTS.txt";  // as cmd_init_model.cc
+
+const char* kWeightsHint =
+    "To use the trained models, download NeoQuasar/Kronos-small and NeoQuasar/Kronos-Tokenizer-base (each a folder "
+    "with config.json and model.safetensors) from the Hugging Face hub on a connected machine, e.g. "
+    "`huggingface-cli download NeoQuasar/Kronos-small --local-dir kronos-small` and "
+    "`huggingface-cli download NeoQuasar/Kronos-Tokenizer-base --local-dir kronos-tokenizer-base`, copy both folders "
+    "here and pass them as --model and --tokenizer (Kronos-mini pairs with NeoQuasar/Kronos-Tokenizer-2k). To try "
+    "the engine without them, write RANDOM weights (forecasts mean nothing) with `fcast init-model kronos --preset "
+    "kronos-small --out MODEL_DIR --tokenizer-out TOKENIZER_DIR`.";
+
+struct PredictKronosArgs {
+  std::string model, tokenizer, input, symbol, future_timestamps, output, format;
+  int64_t pred_len = 0;
+  int64_t lookback = -1;  // -1: max_context
+  int64_t max_context = 512;
+  double temperature = 1.0;
+  int64_t top_k = 0;
+  double top_p = 0.9;
+  int64_t sample_count = 1;
+  uint64_t seed = 0;
+  double clip = 5.0;
+  bool no_kv_cache = false;
+};
+
+void check_dir(const std::string& dir, const char* flag, const char* what) {
+  FCAST_CHECK(!dir.empty(), "missing ", flag, " DIR (the Kronos ", what,
+              " folder with config.json and model.safetensors). ", kWeightsHint);
+  std::error_code ec;
+  FCAST_CHECK(fs::is_directory(dir, ec), flag, " '", dir, "' does not exist or is not a directory. ", kWeightsHint);
+  for (const char* f : {"config.json", "model.safetensors"})
+    FCAST_CHECK(fs::exists(fs::path(dir) / f, ec), flag, " '", dir, "' has no ", f, ". ", kWeightsHint);
+}
+
+std::string num(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));  // round-trips fp32, as the golden CSVs
+  return buf;
+}
+
+// Builds the Kronos input columns from a market table. Files with open, high, low and close
+// go to KronosPredictor unchanged, so its rules apply (missing volume zeroes volume and
+// amount; missing amount = volume * mean(o, h, l, c)). Files without open, high or low get the
+// production wrapper's fill (system.md §2.3): open/high/low copied from close, volume 0 when
+// absent, amount = volume * close when absent.
+KronosSeries series_from_table(const MarketTable& t, std::vector<std::string>& notes) {
+  KronosSeries s;
+  for (int64_t r = 0; r < t.rows(); ++r) s.timestamps.push_back(t.timestamps[r] + t.utc_offsets[r]);
+  FCAST_CHECK(t.has("close"), t.path, ": no 'close' column; Kronos needs at least close prices (available columns: ",
+              [&] {
+                std::string c;
+                for (auto& n : t.columns) c += (c.empty() ? "" : ", ") + n;
+                return c;
+              }(),
+              ")");
+  const bool ohlc = t.has("open") && t.has("high") && t.has("low");
+  if (ohlc) {
+    for (const char* c : {"open", "high", "low", "close", "volume", "amount"})
+      if (t.has(c)) s.columns[c] = t.column(c);
+    notes.push_back("columns: open/high/low/close present, KronosPredictor's column rules apply");
+    return s;
+  }
+  const std::vector<double>& close = t.column("close");
+  std::string copied;
+  for (const char* c : {"open", "high", "low"}) {
+    if (t.has(c)) {
+      s.columns[c] = t.column(c);
+    } else {
+      s.columns[c] = close;
+      copied += std::string(copied.empty() ? "" : ", ") + c;
+    }
+  }
+  s.columns["close"] = close;
+  s.columns["volume"] = t.has("volume") ? t.column("volume") : std::vector<double>(close.size(), 0.0);
+  if (t.has("amount")) {
+    s.columns["amount"] = t.column("amount");
+  } else {
+    std::vector<double> a(close.size());
+    for (size_t r = 0; r < a.size(); ++r) a[r] = s.columns["volume"][r] * close[r];
+    s.columns["amount"] = a;
+  }
+  notes.push_back(cat("columns: ", copied, " missing, production-wrapper fill applied (copied from close; volume ",
+                      t.has("volume") ? "from the file" : "= 0", "; amount ", t.has("amount") ? "from the file" : "= volume * close",
+                      ")"));
+  return s;
+}
+
+void run_predict_kronos(const PredictKronosArgs& a) {
+  check_dir(a.model, "--model", "predictor");
+  check_dir(a.tokenizer, "--tokenizer", "tokenizer");
+  FCAST_CHECK(a.pred_len >= 1, "--pred-len must be >= 1, got ", a.pred_len);
+  FCAST_CHECK(a.max_context >= 1, "--max-context must be >= 1, got ", a.max_context);
+  FCAST_CHECK(a.pred_len <= a.max_context, "--pred-len ", a.pred_len, " exceeds --max-context ", a.max_context,
+              ": Kronos decodes only the last max_context tokens (raise --max-context or lower --pred-len)");
+  std::string format = a.format;
+  if (format.empty()) {
+    const std::string ext = fs::path(a.output).extension().string();
+    format = ext == ".json" ? "json" : "csv";
+  }
+  FCAST_CHECK(format == "csv" || format == "json", "--format must be csv or json, got '", format, "'");
+  SamplingParams sp;
+  sp.temperature = a.temperature;
+  sp.top_k = a.top_k;
+  sp.top_p = a.top_p;
+  sp.sample_count = a.sample_count;
+  sp.seed = a.seed;
+  sp.validate();
+
+  CsvOptions co;
+  co.symbol = a.symbol;
+  MarketTable table = read_market_csv(a.input, co);
+  const int64_t lookback = a.lookback < 0 ? a.max_context : a.lookback;
+  if (lookback > 0) table.keep_last(lookback);
+  FCAST_CHECK(table.rows() >= 2, a.input, ": ", table.rows(), " usable row(s); Kronos needs at least 2 rows of history",
+              a.symbol.empty() ? "" : cat(" for symbol ", a.symbol));
+  std::vector<std::string> notes;
+  KronosSeries series = series_from_table(table, notes);
+
+  // Future timestamps: given, or continued from the last one at the median interval.
+  std::vector<int64_t> future_utc;
+  std::vector<int32_t> future_off;
+  bool with_time = table.has_time_of_day;
+  if (!a.future_timestamps.empty()) {
+    MarketTable ft = read_market_csv(a.future_timestamps);
+    FCAST_CHECK(ft.rows() >= a.pred_len, a.future_timestamps, ": ", ft.rows(), " timestamps for --pred-len ", a.pred_len);
+    for (int64_t k = 0; k < a.pred_len; ++k) {
+      future_utc.push_back(ft.timestamps[k]);
+      future_off.push_back(ft.utc_offsets[k]);
+    }
+    with_time = with_time || ft.has_time_of_day;
+  } else {
+    const int64_t step = table.median_interval();
+    const int64_t last = table.timestamps.back();
+    const int32_t off = table.utc_offsets.back();
+    for (int64_t k = 1; k <= a.pred_len; ++k) {
+      future_utc.push_back(last + k * step);
+      future_off.push_back(off);
+    }
+    with_time = with_time || step % 86400 != 0;
+    notes.push_back(cat("future timestamps: last + k * ", step, " s (median interval)"));
+  }
+  std::vector<int64_t> future_wall(future_utc.size());
+  for (size_t k = 0; k < future_utc.size(); ++k) future_wall[k] = future_utc[k] + future_off[k];
+
+  auto model = std::make_shared<KronosModel>(load_kronos_predictor(a.model));
+  auto tok = std::make_shared<KronosTokenizer>(load_kronos_tokenizer(a.tokenizer));
+  for (const std::string& dir : {a.model, a.tokenizer})
+    if (fs::exists(fs::path(dir) / kRandomWeightsMarker))
+      std::cerr << "fcast: WARNING: " << dir << " holds RANDOM weights (written by fcast init-model); the forecast means nothing\n";
+  KronosPredictorOptions po;
+  po.max_context = a.max_context;
+  po.clip = a.clip;
+  po.use_kv_cache = !a.no_kv_cache;
+  if (a.no_kv_cache) std::cerr << "fcast: kronos: KV cache off (--no-kv-cache): every step recomputes the full window\n";
+  KronosPredictor predictor(model, tok, po);
+  for (auto& n : notes) std::cerr << "fcast: kronos: " << n << "\n";
+  const KronosForecast f = predictor.predict(series, future_wall, a.pred_len, sp);
+
+  std::ostringstream out;
+  if (format == "csv") {
+    out << "timestamps,open,high,low,close,volume,amount\n";
+    for (int64_t t = 0; t < f.rows(); ++t) {
+      out << format_timestamp(future_utc[t], with_time, future_off[t]);
+      for (int c = 0; c < kFeatures; ++c) out << "," << num(f.at(t, c));
+      out << "\n";
+    }
+  } else {
+    nlohmann::ordered_json j;
+    j["model"] = a.model;
+    j["tokenizer"] = a.tokenizer;
+    j["input"] = a.input;
+    if (!a.symbol.empty()) j["symbol"] = a.symbol;
+    j["context_rows"] = table.rows();
+    j["pred_len"] = a.pred_len;
+    j["sampling"] = {{"temperature", sp.temperature}, {"top_k", sp.top_k}, {"top_p", sp.top_p},
+                     {"sample_count", sp.sample_count}, {"seed", sp.seed}};
+    j["max_context"] = a.max_context;
+    std::vector<std::string> ts;
+    for (int64_t t = 0; t < f.rows(); ++t) ts.push_back(format_timestamp(future_utc[t], with_time, future_off[t]));
+    j["timestamps"] = ts;
+    for (int c = 0; c < kFeatures; ++c) {
+      std::vector<double> col;
+      for (int64_t t = 0; t < f.rows(); ++t) col.push_back(std::stod(num(f.at(t, c))));
+      j["forecast"][kFeatureNames[c]] = col;
+    }
+    out << j.dump(2) << "\n";
+  }
+  if (a.output.empty() || a.output == "-") {
+    std::cout << out.str();
+  } else {
+    write_file_atomic(a.output, out.str());
+    std::cerr << "fcast: kronos: wrote " << f.rows() << " rows to " << a.output << "\n";
+  }
+}
+
+struct InitKronosArgs {
+  std::string preset = "kronos-tiny";
+  uint64_t seed = 0;
+  std::string out, tokenizer_out;
+};
+
+void write_marker(const fs::path& dir, const std::string& preset, uint64_t seed) {
+  std::ofstream marker(dir / kRandomWeightsMarker);
+  marker << "RANDOM weights written by `fcast init-model kronos --preset " << preset << " --seed " << seed
+         << "`.\nThis is not a trained Kronos model; forecasts made with it mean nothing.\n";
+  FCAST_CHECK(marker.good(), "cannot write ", (dir / kRandomWeightsMarker).string());
+}
+
+void report(const fs::path& dir, const std::string& what) {
+  std::error_code ec;
+  std::cout << "wrote " << what << " to " << dir.string() << "\n";
+  for (const char* f : {"config.json", "model.safetensors", kRandomWeightsMarker})
+    std::cout << "  " << (dir / f).string() << " (" << fs::file_size(dir / f, ec) << " bytes)\n";
+}
+
+void run_init_kronos(const InitKronosArgs& a) {
+  FCAST_CHECK(!a.out.empty(), "missing --out DIR");
+  if (is_kronos_tokenizer_preset(a.preset)) {
+    FCAST_CHECK(a.tokenizer_out.empty(), "--tokenizer-out is for predictor presets; '", a.preset,
+                "' is a tokenizer preset and is written to --out");
+    write_random_kronos_tokenizer(kronos_tokenizer_preset(a.preset), a.seed, a.out);
+    write_marker(a.out, a.preset, a.seed);
+    report(a.out, cat("Kronos tokenizer '", a.preset, "' (seed ", a.seed, ")"));
+  } else {
+    const KronosPredictorConfig pc = kronos_predictor_preset(a.preset);  // errors list the presets
+    write_random_kronos_predictor(pc, a.seed, a.out);
+    write_marker(a.out, a.preset, a.seed);
+    report(a.out, cat("Kronos predictor '", a.preset, "' (seed ", a.seed, ")"));
+    const std::string tp = kronos_matching_tokenizer(a.preset);
+    if (!a.tokenizer_out.empty()) {
+      write_random_kronos_tokenizer(kronos_tokenizer_preset(tp), a.seed + 1, a.tokenizer_out);
+      write_marker(a.tokenizer_out, tp, a.seed + 1);
+      report(a.tokenizer_out, cat("matching Kronos tokenizer '", tp, "' (seed ", a.seed + 1, ")"));
+    } else {
+      std::cout << "the matching tokenizer is '" << tp << "': write it with --tokenizer-out DIR, or `fcast init-model "
+                << "kronos --preset " << tp << " --out DIR`\n";
+    }
+  }
+  std::cout << "NOTE: these are RANDOM weights, not a trained Kronos model; forecasts made with them mean nothing.\n";
+}
+
+std::string preset_list() {
+  std::string all;
+  for (const auto& n : kronos_preset_names()) all += (all.empty() ? "" : ", ") + n;
+  return all;
+}
+
+}  // namespace
+
+void register_predict_kronos(CLI::App& predict) {
+  auto a = std::make_shared<PredictKronosArgs>();
+  auto* cmd = predict.add_subcommand(
+      "kronos",
+      "Forecast OHLCV bars of a market CSV with Kronos (predictor + tokenizer). Writes pred_len future rows of "
+      "open, high, low, close, volume, amount. Columns: with open/high/low/close present, KronosPredictor's rules "
+      "apply (missing volume sets volume and amount to 0; missing amount = volume * mean(o,h,l,c)); without open, "
+      "high or low, the production wrapper's fill applies (copied from close, volume 0, amount = volume * close). "
+      "Other columns are ignored.");
+  cmd->add_option("--model", a->model,
+                  "required: Kronos predictor folder (config.json + model.safetensors), e.g. NeoQuasar/Kronos-small "
+                  "downloaded from the Hugging Face hub, or one written by `fcast init-model kronos`");
+  cmd->add_option("--tokenizer", a->tokenizer,
+                  "required: Kronos tokenizer folder, e.g. NeoQuasar/Kronos-Tokenizer-base (Kronos-Tokenizer-2k for "
+                  "Kronos-mini)");
+  cmd->add_option("--input", a->input, "market CSV (time column + price columns; names are case-insensitive)")->required();
+  cmd->add_option("--pred-len", a->pred_len, "future bars to forecast (1 .. max-context)")->required();
+  cmd->add_option("--lookback", a->lookback,
+                  "context rows taken from the end of the CSV; default: --max-context; 0 = every row (the whole "
+                  "context is tokenized, so long files are slow)");
+  cmd->add_option("--max-context", a->max_context,
+                  "bars the model sees per step (window); the reference default is 512 (Kronos-mini: up to 2048)")
+      ->capture_default_str();
+  cmd->add_option("--temperature", a->temperature, "sampling temperature (> 0); logits are divided by it")
+      ->capture_default_str();
+  cmd->add_option("--top-k", a->top_k,
+                  "keep the k most likely tokens (0 = off); when > 0, --top-p is ignored (reference precedence); "
+                  "--top-k 1 is greedy (deterministic)")
+      ->capture_default_str();
+  cmd->add_option("--top-p", a->top_p, "nucleus sampling mass in (0, 1]; 1 = off; used only when --top-k is 0")
+      ->capture_default_str();
+  cmd->add_option("--sample-count", a->sample_count,
+                  "sample paths per series; their decoded values are averaged")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->seed, "random seed: the same seed gives the same forecast")->capture_default_str();
+  cmd->add_option("--clip", a->clip, "normalised inputs are clipped to [-clip, clip]")->capture_default_str();
+  cmd->add_option("--symbol", a->symbol, "symbol to select in long-format CSVs with a symbol column (default: none; required when the file "
+                  "holds several symbols)");
+  cmd->add_option("--future-timestamps", a->future_timestamps,
+                  "CSV whose time column gives the pred_len future timestamps (default: continue from the last "
+                  "timestamp at the series' median interval)");
+  cmd->add_option("--output", a->output, "output file (.csv or .json); default: standard output");
+  cmd->add_option("--format", a->format, "csv or json; default: from the --output extension, else csv");
+  cmd->add_flag("--no-kv-cache", a->no_kv_cache,
+                "recompute the full window every step, as the reference (default: exact KV cache while the window "
+                "grows; also FCAST_KRONOS_KV_CACHE=0)");
+  cmd->callback([a] { run_predict_kronos(*a); });
+}
+
+void register_init_kronos(CLI::App& init) {
+  auto a = std::make_shared<InitKronosArgs>();
+  auto* cmd = init.add_subcommand(
+      "kronos",
+      "Write a RANDOM-weight Kronos checkpoint (config.json + model.safetensors in the published layout, including "
+      "the persistent buffers). Predictor presets write the predictor to --out and, with --tokenizer-out, the "
+      "tokenizer published with it; tokenizer presets write the tokenizer to --out.");
+  cmd->add_option("--preset", a->preset, "one of: " + preset_list())->capture_default_str();
+  cmd->add_option("--seed", a->seed, "random seed (the tokenizer written by --tokenizer-out uses seed + 1)")
+      ->capture_default_str();
+  cmd->add_option("--out", a->out, "output folder (created)")->required();
+  cmd->add_option("--tokenizer-out", a->tokenizer_out,
+                  "for a predictor preset: also write the matching tokenizer here (kronos-mini -> kronos-tokenizer-2k, "
+                  "kronos-small/base -> kronos-tokenizer-base, kronos-tiny -> kronos-tokenizer-tiny)");
+  cmd->callback([a] { run_init_kronos(*a); });
+}
+
 }  // namespace fcast::tools

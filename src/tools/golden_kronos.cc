@@ -1,8 +1,19 @@
-// Placeholder until the Kronos golden runner lands.
-#include "core/error.h"
+// `fcast golden DIR` for Kronos folders: every case of the manifest, one line each.
+#include <iostream>
+
+#include "models/kronos/golden.h"
 #include "tools/commands.h"
+
 namespace fcast::tools {
-GoldenTally run_kronos_golden(const std::string& dir, const nlohmann::json&) {
-  fail(dir, ": Kronos golden cases are not supported yet");
+
+GoldenTally run_kronos_golden(const std::string& dir, const nlohmann::json& manifest) {
+  GoldenTally t;
+  kronos::GoldenOptions opt;
+  kronos::run_kronos_golden_cases(dir, manifest, opt, [&](const kronos::GoldenCaseResult& r) {
+    std::cout << r.line() << std::endl;
+    (r.passed ? t.passed : t.failed) += 1;
+  });
+  return t;
 }
+
 }  // namespace fcast::tools

@@ -12,15 +12,17 @@ float mixture_mean(const MixtureCell& c) {
 }
 
 float mixture_std(const MixtureCell& c) {
-  double mean = 0, second = 0;
+  // Law of total variance, as torch's MixtureSameFamily: E[Var] + Var[E]. Unlike the
+  // second-moment form it does not cancel catastrophically when one component dominates.
+  double mean = 0;
+  for (int64_t k = 0; k < c.K; ++k) mean += static_cast<double>(c.weights[k]) * c.loc[k];
+  double within = 0, between = 0;
   for (int64_t k = 0; k < c.K; ++k) {
-    const double df = c.df[k], s = c.scale[k], l = c.loc[k], w = c.weights[k];
-    const double var = df > 2.0 ? s * s * df / (df - 2.0) : std::numeric_limits<double>::infinity();
-    mean += w * l;
-    second += w * (var + l * l);
+    const double df = c.df[k], s = c.scale[k], w = c.weights[k], d = c.loc[k] - mean;
+    within += w * (df > 2.0 ? s * s * df / (df - 2.0) : std::numeric_limits<double>::infinity());
+    between += w * d * d;
   }
-  const double var = second - mean * mean;
-  return static_cast<float>(std::sqrt(var > 0 ? var : 0.0) * c.affine_scale);
+  return static_cast<float>(std::sqrt(within + between) * c.affine_scale);
 }
 
 float mixture_sample(const MixtureCell& c, Rng& rng) {

@@ -7,7 +7,9 @@ namespace fcast::ref {
 
 void attention(const AttentionArgs& a) {
   const int64_t D = a.H * a.Dh;
-#pragma omp parallel
+  // Small problems run on the calling thread: a parallel region costs more than it saves there.
+  const bool parallel = a.N * a.H * a.Sq * (a.kv_len > 0 ? a.kv_len : 1) * a.Dh > 65536;
+#pragma omp parallel if (parallel)
   {
     std::vector<float> p(static_cast<size_t>(a.kv_len > 0 ? a.kv_len : 1));
 #pragma omp for schedule(static) collapse(3)

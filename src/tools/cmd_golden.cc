@@ -1,0 +1,40 @@
+// `fcast golden DIR`: runs every case of a golden folder (Toto or Kronos layout) and compares
+// every output tensor at the manifest's tolerances.
+#include <filesystem>
+#include <iostream>
+
+#include "core/error.h"
+#include "io/json.h"
+#include "tools/commands.h"
+
+namespace fcast::tools {
+
+void register_golden(CLI::App& app) {
+  auto* cmd = app.add_subcommand("golden",
+                                 "Run every case of a golden folder (laid out like tests/data/golden/{toto,kronos}: "
+                                 "manifest.json + models + cases) and compare every output at the manifest's "
+                                 "tolerances. Prints the worst error per case and, last, 'N passed, M failed'; "
+                                 "exits non-zero if any case fails.");
+  auto dir = std::make_shared<std::string>();
+  cmd->add_option("dir", *dir, "golden folder (contains manifest.json)")->required();
+  cmd->callback([dir] {
+    const std::string manifest_path = (std::filesystem::path(*dir) / "manifest.json").string();
+    FCAST_CHECK(std::filesystem::exists(manifest_path), *dir, ": no manifest.json (is this a golden folder?)");
+    const nlohmann::json m = read_json_file(manifest_path);
+    GoldenTally t;
+    if (m.contains("cases") && m["cases"].is_array())
+      t = run_kronos_golden(*dir, m);
+    else if (m.contains("files") && m["files"].is_object())
+      t = run_toto_golden(*dir, m);
+    else
+      fail(manifest_path, ": neither a Toto ('files') nor a Kronos ('cases') golden manifest");
+    if (t.passed + t.failed == 0) {
+      std::cout << "no cases found in " << manifest_path << "\n";
+      t.failed = 1;
+    }
+    std::cout << t.passed << " passed, " << t.failed << " failed" << std::endl;
+    if (t.failed) throw CLI::RuntimeError(1);
+  });
+}
+
+}  // namespace fcast::tools

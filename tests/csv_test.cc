@@ -1,0 +1,363 @@
+// Market CSV reader: every file in tests/data/market, the calendar helpers, and every error
+// path on small temporary files.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "io/csv.h"
+
+namespace fcast {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kMarket = std::string(FCAST_TEST_DATA) + "/market/";
+const std::string kSelector =
+    kMarket + "selector_sim_crypto5_mixed7_epoch003_lag1_eval90d_baseactions_int1_realistic_20260211/bars.csv";
+const std::string kHourlyStocks =
+    kMarket + "hourly_trader_sim_stock_only_mixed14_e004_20260214_eval30d_portfolio/bars.csv";
+
+// A temporary CSV file, removed at the end of the test.
+class TempCsv {
+ public:
+  explicit TempCsv(const std::string& content) {
+    static int counter = 0;
+    path_ = (fs::temp_directory_path() / ("fcast_csv_test_" + std::to_string(::getpid()) + "_" +
+                                          std::to_string(counter++) + ".csv"))
+                .string();
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~TempCsv() {
+    std::error_code ec;
+    fs::remove(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Runs `f`, expects an fcast::Error whose message contains every piece of `parts`.
+void expect_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "message: " << msg << "\nmissing: " << p;
+    return;
+  }
+  ADD_FAILURE() << "expected an fcast::Error";
+}
+
+MarketTable read_text(const std::string& text, const CsvOptions& o = {}) {
+  TempCsv f(text);
+  return read_market_csv(f.path(), o);
+}
+
+void expect_csv_error(const std::string& text, const std::vector<std::string>& parts, const CsvOptions& o = {}) {
+  TempCsv f(text);
+  std::vector<std::string> all = parts;
+  all.push_back(f.path());  // every message names the file
+  expect_error([&] { read_market_csv(f.path(), o); }, all);
+}
+
+std::string day(const MarketTable& t, int64_t row) { return format_timestamp(t.timestamps.at(row), false); }
+
+// ---- calendar helpers ----
+
+TEST(Timestamp, DateOnly) {
+  EXPECT_EQ(parse_timestamp("1970-01-01"), 0);
+  EXPECT_EQ(parse_timestamp("2000-03-01"), 951868800);
+  EXPECT_EQ(parse_timestamp("1969-12-31"), -86400);
+  EXPECT_EQ(parse_timestamp("2024-02-29"), 1709164800);
+}
+
+TEST(Timestamp, TimeFractionAndOffset) {
+  int32_t off = 123;
+  EXPECT_EQ(parse_timestamp("2024-01-01 00:00:00+00:00", &off), 1704067200);
+  EXPECT_EQ(off, 0);
+  EXPECT_EQ(parse_timestamp("2024-01-01 10:30"), 1704067200 + 10 * 3600 + 30 * 60);
+  EXPECT_EQ(parse_timestamp("2024-01-01T10:30:15Z"), 1704067200 + 10 * 3600 + 30 * 60 + 15);
+  EXPECT_EQ(parse_timestamp("2021-11-21 14:37:52.060172"), parse_timestamp("2021-11-21 14:37:52"));
+  EXPECT_EQ(parse_timestamp("2024-01-01 09:30:00-05:00", &off), 1704067200 + 14 * 3600 + 30 * 60);
+  EXPECT_EQ(off, -5 * 3600);
+  EXPECT_EQ(parse_timestamp("2024-01-01 05:30:00+05:30", &off), 1704067200);
+  EXPECT_EQ(off, 5 * 3600 + 30 * 60);
+  EXPECT_EQ(parse_timestamp("  2024-01-01  "), 1704067200);
+}
+
+TEST(Timestamp, RejectsBadInput) {
+  for (const char* s : {"", "2024", "2024-13-01", "2024-02-30", "2023-02-29", "24-01-01", "2024-01-01 25:00",
+                        "2024-01-01 10:60", "2024-01-01 10:00:00 junk", "2024/01/01", "yesterday",
+                        "2024-01-01 10:00:00.", "2024-01-01 10:00+5"})
+    expect_error([&] { parse_timestamp(s); }, {"cannot parse timestamp"});
+}
+
+TEST(Timestamp, CivilAndFormatRoundTrip) {
+  const CivilTime c = civil_from_seconds(parse_timestamp("2026-02-10 23:05:09"));
+  EXPECT_EQ(c.year, 2026);
+  EXPECT_EQ(c.month, 2);
+  EXPECT_EQ(c.day, 10);
+  EXPECT_EQ(c.hour, 23);
+  EXPECT_EQ(c.minute, 5);
+  EXPECT_EQ(c.second, 9);
+  EXPECT_EQ(c.weekday, 1);  // a Tuesday
+  EXPECT_EQ(civil_from_seconds(0).weekday, 3);        // Thursday
+  EXPECT_EQ(civil_from_seconds(-86400).weekday, 2);   // Wednesday 1969-12-31
+  EXPECT_EQ(civil_from_seconds(-1).hour, 23);
+  EXPECT_EQ(civil_from_seconds(-1).day, 31);
+  // Every day over four centuries (covers leap years and century rules).
+  for (int64_t d = -400 * 366; d < 400 * 366; d += 17) {
+    const std::string s = format_timestamp(d * 86400 + 3661, true);
+    EXPECT_EQ(parse_timestamp(s), d * 86400 + 3661) << s;
+  }
+  EXPECT_EQ(format_timestamp(parse_timestamp("1980-12-12"), false), "1980-12-12");
+  EXPECT_EQ(format_timestamp(parse_timestamp("2026-02-10 23:00:00"), true), "2026-02-10 23:00:00");
+  int32_t off = 0;
+  const int64_t ts = parse_timestamp("2024-01-01 09:30:00-05:00", &off);
+  EXPECT_EQ(format_timestamp(ts, true, off), "2024-01-01 09:30:00-05:00");
+  EXPECT_EQ(format_timestamp(ts, false, off), "2024-01-01");
+}
+
+// ---- the real market files ----
+
+TEST(MarketCsv, Mstr) {
+  MarketTable t = read_market_csv(kMarket + "MSTR.csv");
+  EXPECT_EQ(t.rows(), 1560);
+  EXPECT_EQ(t.time_column, "date");
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"close", "high", "low", "open", "volume"}));
+  EXPECT_EQ(day(t, 0), "2020-01-02");
+  EXPECT_EQ(day(t, t.rows() - 1), "2026-03-18");
+  EXPECT_DOUBLE_EQ(t.column("close")[0], 14.430999755859375);
+  EXPECT_DOUBLE_EQ(t.column("CLOSE")[0], 14.430999755859375);  // case-insensitive
+  EXPECT_TRUE(t.has("Volume"));
+  EXPECT_FALSE(t.has_time_of_day);
+  EXPECT_EQ(t.median_interval(), 86400);
+  EXPECT_EQ(t.symbol, "");
+  for (const auto& col : t.values)
+    for (double v : col) EXPECT_TRUE(std::isfinite(v));
+}
+
+TEST(MarketCsv, WikiAaplNewestFirstIsReversed) {
+  MarketTable t = read_market_csv(kMarket + "WIKI-AAPL.csv");
+  EXPECT_EQ(t.rows(), 9400);
+  EXPECT_EQ(t.columns.size(), 12u);
+  EXPECT_EQ(t.columns.front(), "open");
+  EXPECT_TRUE(t.has("Adj. Close"));
+  EXPECT_TRUE(t.has("split ratio"));
+  EXPECT_EQ(day(t, 0), "1980-12-12");
+  EXPECT_EQ(day(t, t.rows() - 1), "2018-03-27");
+  EXPECT_DOUBLE_EQ(t.column("close")[0], 28.75);
+  EXPECT_DOUBLE_EQ(t.column("close").back(), 168.34);
+  for (int64_t r = 1; r < t.rows(); ++r) ASSERT_LT(t.timestamps[r - 1], t.timestamps[r]);
+  EXPECT_EQ(t.median_interval(), 86400);
+}
+
+TEST(MarketCsv, TslaYahooLayout) {
+  MarketTable t = read_market_csv(kMarket + "TSLA-2021-11-21 14:37:52.060172.csv");
+  EXPECT_EQ(t.rows(), 1231);
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"high", "low", "open", "close", "volume", "adj close"}));
+  EXPECT_EQ(day(t, 0), "2017-01-03");
+  EXPECT_EQ(day(t, t.rows() - 1), "2021-11-19");
+  EXPECT_DOUBLE_EQ(t.column("Close")[0], 43.39799880981445);
+}
+
+TEST(MarketCsv, SuiUsdtSingleSymbolLongFormat) {
+  MarketTable t = read_market_csv(kMarket + "SUIUSDT.csv");
+  EXPECT_EQ(t.rows(), 781);
+  EXPECT_EQ(t.time_column, "timestamp");
+  EXPECT_EQ(t.symbol, "SUIUSDT");  // the only symbol is chosen without a filter
+  EXPECT_FALSE(t.has("symbol"));   // text columns are not numeric columns
+  EXPECT_EQ(t.columns,
+            (std::vector<std::string>{"open", "high", "low", "close", "volume", "trade_count", "vwap"}));
+  EXPECT_FALSE(t.has_time_of_day);  // 00:00:00+00:00 stamps are daily data
+  EXPECT_EQ(day(t, 0), "2024-01-01");
+  EXPECT_EQ(day(t, t.rows() - 1), "2026-02-19");
+  for (int64_t r = 1; r < t.rows(); ++r) ASSERT_EQ(t.timestamps[r] - t.timestamps[r - 1], 86400);
+  EXPECT_EQ(read_market_csv(kMarket + "SUIUSDT.csv", {"suiusdt"}).rows(), 781);
+}
+
+TEST(MarketCsv, SelectorCryptoNeedsSymbol) {
+  expect_error([] { read_market_csv(kSelector); },
+               {"5 symbols", "--symbol", "BTCUSD, ETHUSD, LINKUSD, SOLUSD, UNIUSD"});
+  MarketTable btc = read_market_csv(kSelector, {"BTCUSD"});
+  EXPECT_EQ(btc.symbol, "BTCUSD");
+  EXPECT_EQ(btc.rows(), 1808);
+  EXPECT_TRUE(btc.has_time_of_day);
+  EXPECT_EQ(btc.median_interval(), 3600);
+  EXPECT_FALSE(btc.has("open"));
+  EXPECT_TRUE(btc.has("predicted_close_p50_h1"));
+  EXPECT_EQ(format_timestamp(btc.timestamps.front(), true), "2025-11-27 16:00:00");
+  EXPECT_EQ(format_timestamp(btc.timestamps.back(), true), "2026-02-10 23:00:00");
+  EXPECT_DOUBLE_EQ(btc.column("close")[0], 91476.56);
+  MarketTable uni = read_market_csv(kSelector, {"uniusd"});
+  EXPECT_EQ(uni.symbol, "UNIUSD");
+  EXPECT_EQ(uni.rows(), 1808);
+  EXPECT_EQ(format_timestamp(uni.timestamps.front(), true), "2025-11-27 01:00:00");
+  expect_error([] { read_market_csv(kSelector, {"DOGEUSD"}); }, {"DOGEUSD", "not in the file", "BTCUSD, ETHUSD"});
+}
+
+TEST(MarketCsv, HourlyStocksIrregularSteps) {
+  expect_error([] { read_market_csv(kHourlyStocks); }, {"13 symbols", "AAPL", "YELP"});
+  MarketTable t = read_market_csv(kHourlyStocks, {"AAPL"});
+  EXPECT_EQ(t.rows(), 176);
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"high", "low", "close"}));
+  EXPECT_EQ(t.median_interval(), 3600);
+  EXPECT_EQ(format_timestamp(t.timestamps.front(), true), "2026-01-15 14:00:00");
+  int64_t gaps = 0;
+  for (int64_t r = 1; r < t.rows(); ++r) gaps += t.timestamps[r] - t.timestamps[r - 1] > 3600;
+  EXPECT_GT(gaps, 0);  // overnight and weekend gaps
+  for (const char* s : {"AMZN", "DBX", "GOOG", "META", "MSFT", "NET", "NVDA", "NYT", "PLTR", "TRIP", "TSLA", "YELP"}) {
+    MarketTable u = read_market_csv(kHourlyStocks, {s});
+    EXPECT_GE(u.rows(), 126) << s;
+    EXPECT_LE(u.rows(), 182) << s;
+  }
+}
+
+TEST(MarketCsv, KeepLastAndMedianInterval) {
+  MarketTable t = read_market_csv(kMarket + "MSTR.csv");
+  const double last = t.column("close").back();
+  const int64_t last_ts = t.timestamps.back();
+  t.keep_last(512);
+  EXPECT_EQ(t.rows(), 512);
+  EXPECT_EQ(t.column("close").size(), 512u);
+  EXPECT_EQ(t.utc_offsets.size(), 512u);
+  EXPECT_DOUBLE_EQ(t.column("close").back(), last);
+  EXPECT_EQ(t.timestamps.back(), last_ts);
+  t.keep_last(100000);
+  EXPECT_EQ(t.rows(), 512);
+  t.keep_last(1);
+  EXPECT_EQ(t.rows(), 1);
+  EXPECT_EQ(t.median_interval(), 86400);  // no step: the default
+  expect_error([&] { t.keep_last(-1); }, {"non-negative"});
+  expect_error([&] { t.column("adj close"); }, {"adj close", "available columns", "close, high, low, open, volume"});
+}
+
+// ---- small files: accepted variants ----
+
+TEST(MarketCsv, QuotesCrlfBomAndEmptyCells) {
+  MarketTable t = read_text(
+      "\xEF\xBB\xBF\"Date\",\"Close\",\"Note\",Volume\r\n"
+      "2024-01-01,\"1.5\",\"hello, world\",10\r\n"
+      "2024-01-02,,\"say \"\"hi\"\"\",\r\n"
+      "\r\n"
+      "2024-01-03,2.5,\"two\nlines\",NaN\r\n");
+  EXPECT_EQ(t.time_column, "date");
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"close", "volume"}));  // "note" is text
+  ASSERT_EQ(t.rows(), 3);
+  EXPECT_DOUBLE_EQ(t.column("close")[0], 1.5);
+  EXPECT_TRUE(std::isnan(t.column("close")[1]));
+  EXPECT_DOUBLE_EQ(t.column("close")[2], 2.5);
+  EXPECT_TRUE(std::isnan(t.column("volume")[1]));
+  EXPECT_TRUE(std::isnan(t.column("volume")[2]));
+  EXPECT_FALSE(t.has_time_of_day);
+}
+
+TEST(MarketCsv, OffsetsAreRememberedAndConvertedToUtc) {
+  MarketTable t = read_text(
+      "datetime,close\n"
+      "2024-01-02 09:30:00-05:00,1\n"
+      "2024-01-02 10:30:00-05:00,2\n"
+      "2024-01-02 11:30:00-05:00,3\n");
+  EXPECT_EQ(t.time_column, "datetime");
+  EXPECT_EQ(t.timestamps[0], parse_timestamp("2024-01-02 14:30:00"));
+  EXPECT_EQ(t.utc_offsets[0], -5 * 3600);
+  EXPECT_TRUE(t.has_time_of_day);
+  EXPECT_EQ(t.median_interval(), 3600);
+  EXPECT_EQ(format_timestamp(t.timestamps[2], true, t.utc_offsets[2]), "2024-01-02 11:30:00-05:00");
+}
+
+TEST(MarketCsv, OtherTimeColumnNamesAndMinutes) {
+  for (const char* name : {"ds", "Time", "TIMESTAMPS", "DateTime"}) {
+    MarketTable t = read_text(std::string(name) + ",y\n2024-01-01 00:00,1\n2024-01-01 00:05,2\n");
+    EXPECT_EQ(t.rows(), 2) << name;
+    EXPECT_EQ(t.median_interval(), 300) << name;
+    EXPECT_TRUE(t.has_time_of_day) << name;
+  }
+}
+
+TEST(MarketCsv, DescendingIsReversed) {
+  MarketTable t = read_text("Date,Close\n2024-01-03,3\n2024-01-02,2\n2024-01-01,1\n");
+  EXPECT_EQ(t.column("close"), (std::vector<double>{1, 2, 3}));
+  EXPECT_EQ(day(t, 0), "2024-01-01");
+}
+
+TEST(MarketCsv, SymbolFilterKeepsOrderPerSymbol) {
+  const std::string text =
+      "timestamp,symbol,close\n"
+      "2024-01-01,AAA,1\n2024-01-02,AAA,2\n"
+      "2024-01-01,BBB,10\n2024-01-02,BBB,20\n2024-01-03,BBB,30\n";
+  MarketTable b = read_text(text, {"BBB"});
+  EXPECT_EQ(b.symbol, "BBB");
+  EXPECT_EQ(b.column("close"), (std::vector<double>{10, 20, 30}));
+  expect_csv_error(text, {"2 symbols", "AAA, BBB", "--symbol"});
+}
+
+// ---- error paths ----
+
+TEST(MarketCsvErrors, MissingFile) {
+  expect_error([] { read_market_csv(kMarket); }, {"is a directory"});
+  expect_error([] { read_market_csv("/nonexistent/dir/prices.csv"); }, {"/nonexistent/dir/prices.csv", "does not exist"});
+}
+
+TEST(MarketCsvErrors, EmptyAndHeaderOnly) {
+  expect_csv_error("", {"empty"});
+  expect_csv_error("\xEF\xBB\xBF\r\n\r\n", {"empty"});
+  expect_csv_error("Date,Close\n", {"no data rows", "date, close"});
+}
+
+TEST(MarketCsvErrors, NoTimeColumn) { expect_csv_error("when,close\n2024-01-01,1\n", {"no time column", "when, close"}); }
+
+TEST(MarketCsvErrors, BadTimestampNamesLine) {
+  expect_csv_error("Date,Close\n2024-01-01,1\n2024-13-02,2\n", {":3:", "2024-13-02", "month out of range"});
+  expect_csv_error("Date,Close\n2024-01-01,1\n,2\n", {":3:", "empty timestamp"});
+}
+
+TEST(MarketCsvErrors, UnorderedNamesLine) {
+  expect_csv_error("Date,Close\n2024-01-01,1\n2024-01-03,2\n2024-01-02,3\n",
+                   {":4:", "neither ascending nor descending", "2024-01-02", "line 3"});
+}
+
+TEST(MarketCsvErrors, DuplicateNamesBothLines) {
+  expect_csv_error("Date,Close\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n2024-01-02,4\n",
+                   {"duplicate timestamp", "2024-01-02", "lines 3 and 5"});
+  // The same instant written with different offsets is a duplicate too.
+  expect_csv_error("timestamp,close\n2024-01-01 10:00:00+00:00,1\n2024-01-01 11:00:00+01:00,2\n",
+                   {"duplicate timestamp", "lines 2 and 3"});
+}
+
+TEST(MarketCsvErrors, TextInNumericColumn) {
+  expect_csv_error("Date,Close,Volume\n2024-01-01,1,5\n2024-01-02,1.2.3,6\n2024-01-03,3,7\n",
+                   {":3:", "column 'close'", "'1.2.3'"});
+  expect_csv_error("Date,Close\n2024-01-01,12abc\n2024-01-02,2\n", {":2:", "column 'close'", "'12abc'"});
+}
+
+TEST(MarketCsvErrors, RaggedRow) {
+  expect_csv_error("Date,Close,Open\n2024-01-01,1,1\n2024-01-02,2\n", {":3:", "expected 3 fields", "found 2"});
+}
+
+TEST(MarketCsvErrors, UnclosedQuote) {
+  expect_csv_error("Date,Close\n2024-01-01,\"1\n2024-01-02,2\n", {":2:", "quoted field is not closed"});
+}
+
+TEST(MarketCsvErrors, DuplicateHeaderName) {
+  expect_csv_error("Date,Close,close\n2024-01-01,1,2\n", {"'close' twice"});
+}
+
+TEST(MarketCsvErrors, SymbolWithoutSymbolColumn) {
+  expect_csv_error("Date,Close\n2024-01-01,1\n", {"no symbol column"}, {"MSTR"});
+}
+
+TEST(MarketCsvErrors, BinaryFile) {
+  expect_csv_error(std::string("Date,Close\n\0\1\2", 14), {"NUL bytes"});
+}
+
+}  // namespace
+}  // namespace fcast
