@@ -1,8 +1,10 @@
 #include "runtime/eager_executor.h"
 
+#include <chrono>
 #include <cmath>
 
 #include "ops/reference/kernels.h"
+#include "runtime/executor.h"
 
 namespace fcast {
 
@@ -196,7 +198,8 @@ void run_reference_node(const Graph& g, const Graph::Node& n, const std::vector<
   (void)g;
 }
 
-TensorMap run_eager(const Graph& g, const TensorMap& inputs) {
+TensorMap run_eager(const Graph& g, const TensorMap& inputs,
+                    const std::function<void(const Graph::Node&, double)>& on_node) {
   const auto& values = g.values();
   std::vector<Tensor> slot(values.size());
   std::vector<int> last_use(values.size(), -1);
@@ -228,13 +231,35 @@ TensorMap run_eager(const Graph& g, const TensorMap& inputs) {
       slot[n.out] = slot[ov.alias].reshape(ov.shape);
     else
       slot[n.out] = Tensor::empty(ov.dtype, ov.shape);
+    const auto t0 = std::chrono::steady_clock::now();
     run_reference_node(g, n, in, slot[n.out]);
+    if (on_node) on_node(n, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     for (ValueId v : n.in)  // release temporaries after their last use
       if (v != kNone && last_use[v] == static_cast<int>(k) && values[v].kind == Graph::Kind::Temp) slot[v] = Tensor();
   }
   TensorMap out;
   for (const auto& [name, v] : g.outputs()) out[name] = slot[v];
   return out;
+}
+
+}  // namespace fcast
+
+namespace fcast {
+
+void Executor::record_op(const std::string& op, const std::string& impl, double seconds) {
+  for (auto& p : profile_)
+    if (p.op == op && p.impl == impl) {
+      p.seconds += seconds;
+      ++p.calls;
+      return;
+    }
+  profile_.push_back(OpProfile{op, impl, seconds, 1});
+}
+
+TensorMap EagerExecutor::run(const Graph& g, const TensorMap& inputs) {
+  ++stats_.runs;
+  if (!profiling_) return run_eager(g, inputs);
+  return run_eager(g, inputs, [this](const Graph::Node& n, double s) { record_op(op_name(n.op), "reference", s); });
 }
 
 }  // namespace fcast

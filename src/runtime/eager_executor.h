@@ -3,6 +3,7 @@
 //
 //   std::map<std::string, Tensor> out = run_eager(graph, {{"x", x}});
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -19,7 +20,9 @@ void run_reference_node(const Graph& g, const Graph::Node& node, const std::vect
 
 // Binds graph inputs by name (shapes and dtypes are checked), runs every node, returns the
 // marked outputs by name.
-TensorMap run_eager(const Graph& g, const TensorMap& inputs);
+// `on_node` (optional) is called after each node with the node and its run time in seconds.
+TensorMap run_eager(const Graph& g, const TensorMap& inputs,
+                    const std::function<void(const Graph::Node&, double)>& on_node = nullptr);
 
 // Reads an I64 scalar input (shape [] or [1]).
 int64_t scalar_i64(const Tensor& t);

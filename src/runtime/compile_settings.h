@@ -1,0 +1,60 @@
+// Compile settings: the seed's configuration contract (spec system.md §2.2) resolved from the
+// environment and CLI flags, with the source of every value recorded for `fcast config`.
+//
+//   CompileSettings s = resolve_compile_settings(ModelFamily::Toto, Environment::from_process(), cli_overrides);
+//   std::shared_ptr<Executor> ex = make_executor(s, model_identity);   // runtime/executor_factory.h
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fcast {
+
+enum class ModelFamily { Toto, Kronos };
+enum class CompileMode { Default, ReduceOverhead, MaxAutotune };  // "default" | "reduce-overhead" | "max-autotune"
+enum class CompileBackend { Inductor, AotEager };                 // "inductor" | "aot_eager"
+enum class Precision { FP32, BF16 };                              // "fp32" | "bf16"
+
+const char* to_string(CompileMode m);
+const char* to_string(CompileBackend b);
+const char* to_string(Precision p);
+
+struct CompileSettings {
+  bool enabled = true;                       // compile on by default on CPU
+  CompileMode mode = CompileMode::MaxAutotune;
+  CompileBackend backend = CompileBackend::Inductor;
+  Precision precision = Precision::FP32;
+  std::string models_dir = "compiled_models";  // COMPILED_MODELS_DIR (made absolute)
+  std::string kernel_cache_dir;                // TORCHINDUCTOR_CACHE_DIR; default <models_dir>/torch_inductor
+  int recompile_limit = 8;                     // TORCHDYNAMO_RECOMPILE_LIMIT
+  bool debug = false;                          // TORCH_COMPILE_DEBUG
+  bool log_recompiles = false;                 // TORCH_LOGS contains "recompiles"
+  std::vector<int64_t> context_buckets = {256, 512, 1024, 2048, 4096};  // FCAST_CONTEXT_BUCKETS (time steps)
+  int64_t hybrid_min_batch = 0;                // FCAST_HYBRID_MIN_BATCH: calls with fewer series run eager
+  bool persistent_cache = true;                // FCAST_PERSISTENT_CACHE=0 disables the on-disk cache
+  std::map<std::string, std::string> source;   // setting name -> "default" | "env VAR" | "flag --x"
+};
+
+// Name/value pairs, from the process environment or a test's map.
+struct Environment {
+  std::map<std::string, std::string> vars;
+  static Environment from_process();
+  std::optional<std::string> get(const std::string& name) const;
+};
+
+// Values given on the command line; each wins over the environment.
+struct CompileOverrides {
+  std::optional<bool> compile;             // --compile / --no-compile
+  std::optional<std::string> mode;         // --compile-mode
+  std::optional<std::string> backend;      // --compile-backend
+  std::optional<std::string> precision;    // --precision fp32|bf16
+  std::optional<std::string> models_dir;   // --compiled-models-dir
+  std::optional<int> recompile_limit;      // --recompile-limit
+};
+
+// Throws fcast::Error listing the valid values for a bad value.
+CompileSettings resolve_compile_settings(ModelFamily family, const Environment& env, const CompileOverrides& cli = {});
+
+}  // namespace fcast

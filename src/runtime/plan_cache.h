@@ -1,0 +1,45 @@
+// The persistent compile cache (COMPILED_MODELS_DIR for plans and pre-packed weights,
+// TORCHINDUCTOR_CACHE_DIR for autotune choices). Every file carries magic, format version,
+// engine version, CPU features, the model identity and a checksum; writes are atomic, several
+// processes may share a directory, and any mismatch or corruption is a logged miss (never a
+// crash, never a wrong result). The format is documented in docs/CACHE_FORMAT.md.
+//
+//   PlanCache cache(settings.models_dir, settings.persistent_cache);
+//   CacheKey key{"plan", model_identity, signature_text};
+//   if (auto blob = cache.load(key)) { /* use it */ } else { cache.store(key, build()); }
+#pragma once
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace fcast {
+
+struct CacheKey {
+  std::string kind;            // "plan" | "autotune" | "packed" (sub-folder and file suffix)
+  std::string model_identity;  // TotoWeights::identity / Kronos equivalent; "" for model-independent entries
+  std::string signature;       // canonical text of everything the entry depends on
+};
+
+class PlanCache {
+ public:
+  PlanCache(std::string dir, bool enabled = true);
+  std::optional<std::string> load(const CacheKey& key);     // counts a hit or a miss
+  void store(const CacheKey& key, const std::string& payload);  // atomic; failures are logged, not thrown
+  int64_t hits() const { return hits_; }
+  int64_t misses() const { return misses_; }
+  const std::string& dir() const { return dir_; }
+  bool enabled() const { return enabled_; }
+  std::string path_for(const CacheKey& key) const;
+
+  static std::string cpu_features();  // e.g. "x86_64:avx2,avx512f,avx512bf16,amx-bf16"
+  static std::string engine_version();
+
+ private:
+  std::string dir_;
+  bool enabled_;
+  int64_t hits_ = 0, misses_ = 0;
+  std::mutex mu_;
+};
+
+}  // namespace fcast
