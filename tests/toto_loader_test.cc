@@ -330,7 +330,7 @@ TEST_F(TotoLoader, ConfigWrongTypes) {
 // converts a JSON float by truncation, so "embed_dim": 64.7 loads as 64 and "stride": 16.9 as 16
 // (and 1e30 is an out-of-range float-to-integer conversion). The reference constructor would
 // fail on a non-integral size; fcast should reject it naming the key.
-TEST_F(TotoLoader, DISABLED_ConfigRejectsFractionalIntegers) {
+TEST_F(TotoLoader, ConfigRejectsFractionalIntegers) {
   for (auto [key, value] : std::vector<std::pair<std::string, double>>{
            {"embed_dim", 64.7}, {"stride", 16.9}, {"num_layers", 3.5}, {"embed_dim", 1e30}}) {
     nlohmann::json c = config_;

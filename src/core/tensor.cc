@@ -1,5 +1,6 @@
 #include "core/tensor.h"
 
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
@@ -63,7 +64,14 @@ struct AlignedFree {
 };
 }  // namespace
 
+namespace {
+std::atomic<int64_t> g_tensor_allocations{0};
+}  // namespace
+
+int64_t tensor_allocation_count() { return g_tensor_allocations.load(std::memory_order_relaxed); }
+
 Tensor Tensor::empty(DType dtype, Shape shape) {
+  g_tensor_allocations.fetch_add(1, std::memory_order_relaxed);
   for (int64_t d : shape) FCAST_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
   Tensor t;
   t.dtype_ = dtype;

@@ -85,6 +85,10 @@ class Tensor {
   std::shared_ptr<void> storage_;
 };
 
+// Number of tensor buffers allocated by this process so far (Tensor::empty/zeros/clone/to).
+// The compiled executor's debug mode checks that a planned run allocates none.
+int64_t tensor_allocation_count();
+
 // bfloat16 / float16 helpers (round to nearest even on the way down).
 float bf16_to_f32(uint16_t h);
 uint16_t f32_to_bf16(float f);

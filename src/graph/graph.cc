@@ -132,17 +132,17 @@ ValueId Graph::unpack_heads(ValueId qkv, int which, int64_t heads) {
   return add_node(Op::UnpackHeads, {qkv}, {s[0], s[1], s[2] / 3}, DType::F32, {which, heads});
 }
 
-ValueId Graph::rotary_xpos(ValueId x, ValueId pos0, int64_t heads, bool is_key) {
+ValueId Graph::rotary_xpos(ValueId x, ValueId pos0, int64_t heads, bool is_key, ValueId start) {
   FCAST_CHECK(shape(x).size() == 3 && shape(x)[2] % heads == 0 && (shape(x)[2] / heads) % 2 == 0,
               "rotary_xpos: bad shape ", shape_str(shape(x)));
-  return add_node(Op::RotaryXPos, {x, pos0}, shape(x), DType::F32, {heads, is_key ? 1 : 0});
+  return add_node(Op::RotaryXPos, {x, pos0, start}, shape(x), DType::F32, {heads, is_key ? 1 : 0});
 }
 
-ValueId Graph::rotary_neox(ValueId x, ValueId inv_freq, ValueId pos0, int64_t heads) {
+ValueId Graph::rotary_neox(ValueId x, ValueId inv_freq, ValueId pos0, int64_t heads, ValueId start) {
   FCAST_CHECK(shape(x).size() == 3 && shape(x)[2] % heads == 0, "rotary_neox: bad shape ", shape_str(shape(x)));
   FCAST_CHECK(shape_numel(shape(inv_freq)) * 2 == shape(x)[2] / heads, "rotary_neox: inv_freq has ",
               shape_numel(shape(inv_freq)), " entries, head dim is ", shape(x)[2] / heads);
-  return add_node(Op::RotaryNeox, {x, inv_freq, pos0}, shape(x), DType::F32, {heads});
+  return add_node(Op::RotaryNeox, {x, inv_freq, pos0, start}, shape(x), DType::F32, {heads});
 }
 
 ValueId Graph::kv_write(ValueId cache, ValueId x, ValueId pos0) {
@@ -154,14 +154,18 @@ ValueId Graph::kv_write(ValueId cache, ValueId x, ValueId pos0) {
 }
 
 ValueId Graph::attention(ValueId q, ValueId k, ValueId v, int64_t heads, bool causal, ValueId pos0, ValueId group,
-                         bool cached) {
+                         bool cached, ValueId start) {
   const Shape& qs = shape(q);
   const Shape& ks = shape(k);
   FCAST_CHECK(qs.size() == 3 && ks.size() == 3 && qs[0] == ks[0] && qs[2] == ks[2] && shape(v) == ks &&
                   qs[2] % heads == 0,
               "attention: q ", shape_str(qs), " k ", shape_str(ks), " v ", shape_str(shape(v)));
   FCAST_CHECK(!cached || pos0 != kNone, "attention over a cache needs the write position");
-  return add_node(Op::Attention, {q, k, v, pos0, group}, qs, DType::F32, {heads, causal ? 1 : 0, cached ? 1 : 0});
+  if (group != kNone)
+    FCAST_CHECK(value(group).dtype == DType::I32 && shape(group) == (Shape{qs[0], qs[1]}) && qs[1] == ks[1],
+                "attention: group ids must be I32 [", qs[0], ", ", qs[1], "] for equal query/key lengths, got ",
+                dtype_name(value(group).dtype), shape_str(shape(group)));
+  return add_node(Op::Attention, {q, k, v, pos0, group, start}, qs, DType::F32, {heads, causal ? 1 : 0, cached ? 1 : 0});
 }
 
 ValueId Graph::permute0213(ValueId x) {

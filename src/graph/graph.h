@@ -36,10 +36,11 @@ enum class Op {
   SiluMul,      // a, b -> silu(a) * b
   TakeCols,     // x[..., C]; i0 = offset, i1 = width -> [..., width]
   UnpackHeads,  // qkv[N, S, 3D] in Toto's (qkv, head_dim, head) layout; i0 = which, i1 = H -> [N, S, D] (head-major)
-  RotaryXPos,   // x[N, S, D], pos0; i0 = H, i1 = is_key
-  RotaryNeox,   // x[N, S, D], inv_freq[Dh/2], pos0; i0 = H
+  RotaryXPos,   // x[N, S, D], pos0, start?; i0 = H, i1 = is_key. Token s sits at position pos0 + s - start.
+  RotaryNeox,   // x[N, S, D], inv_freq[Dh/2], pos0, start?; i0 = H
   KVWrite,      // cache[N, cap, D], x[N, S, D], pos0 -> cache (written in place at [pos0, pos0+S))
-  Attention,    // q[N, Sq, D], k[N, Sk, D], v, pos0?, group?[N, S]; i0 = H, i1 = causal, i2 = cached
+  Attention,    // q[N, Sq, D], k[N, Sk, D], v, pos0?, group?[N, S], start?; i0 = H, i1 = causal, i2 = cached.
+                //   Keys before `start` (left padding of a bucketed prefill) are invisible.
   Permute0213,  // x[A, B, C, D] -> [A, C, B, D]
   Embedding,    // table[V, D], ids I64[...]; f0 = multiplier -> [..., D]
   StampIndex,   // stamp F32[..., 5]; i0 = column, i1 = table size -> I64[...]
@@ -79,6 +80,10 @@ class Graph {
   const std::vector<Node>& nodes() const { return nodes_; }
   const std::vector<std::pair<std::string, ValueId>>& outputs() const { return outputs_; }
   const Value& value(ValueId v) const { return values_.at(v); }
+  // Named facts about the call the graph describes (model, phase, batch, variates, ...), set by
+  // model code; the compiled executor's plan signature is built from them.
+  void set_meta(const std::string& key, const std::string& value) { meta_[key] = value; }
+  const std::map<std::string, std::string>& meta() const { return meta_; }
   const Shape& shape(ValueId v) const { return values_.at(v).shape; }
 
   // ---- builders (shape-checked) ----
@@ -96,11 +101,13 @@ class Graph {
   ValueId silu_mul(ValueId a, ValueId b);
   ValueId take_cols(ValueId x, int64_t offset, int64_t width);
   ValueId unpack_heads(ValueId qkv, int which, int64_t heads);
-  ValueId rotary_xpos(ValueId x, ValueId pos0, int64_t heads, bool is_key);
-  ValueId rotary_neox(ValueId x, ValueId inv_freq, ValueId pos0, int64_t heads);
+  // `start` (optional I64[1]) is the valid start of a left-padded sequence: positions (and the
+  // xPos centre) count from it, so padded and unpadded calls give real tokens the same numbers.
+  ValueId rotary_xpos(ValueId x, ValueId pos0, int64_t heads, bool is_key, ValueId start = kNone);
+  ValueId rotary_neox(ValueId x, ValueId inv_freq, ValueId pos0, int64_t heads, ValueId start = kNone);
   ValueId kv_write(ValueId cache, ValueId x, ValueId pos0);
   ValueId attention(ValueId q, ValueId k, ValueId v, int64_t heads, bool causal, ValueId pos0 = kNone,
-                    ValueId group = kNone, bool cached = false);
+                    ValueId group = kNone, bool cached = false, ValueId start = kNone);
   ValueId permute0213(ValueId x);
   ValueId embedding(ValueId table, ValueId ids, float mult = 1.0f);
   ValueId stamp_index(ValueId stamp, int64_t column, int64_t size);
@@ -119,6 +126,7 @@ class Graph {
   std::vector<Node> nodes_;
   std::vector<std::pair<std::string, ValueId>> outputs_;
   std::map<std::string, ValueId> inputs_by_name_;
+  std::map<std::string, std::string> meta_;
 };
 
 }  // namespace fcast

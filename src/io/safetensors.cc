@@ -102,10 +102,14 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     info.begin = off[0].get<uint64_t>();
     info.end = off[1].get<uint64_t>();
     if (info.begin > info.end) fail(path, ": tensor '", name, "' has data_offsets with begin > end");
-    long double want = static_cast<long double>(shape_numel(info.shape)) * dtype_size(info.dtype);
-    if (want != static_cast<long double>(info.end - info.begin))
+    // Overflow-safe size: a product that does not fit in 64 bits can never match the offsets.
+    uint64_t want = dtype_size(info.dtype);
+    bool overflow = false;
+    for (int64_t d : info.shape) overflow = __builtin_mul_overflow(want, static_cast<uint64_t>(d), &want) || overflow;
+    if (std::find(info.shape.begin(), info.shape.end(), 0) != info.shape.end()) overflow = false, want = 0;
+    if (overflow || want != info.end - info.begin)
       fail(path, ": tensor '", name, "' occupies ", info.end - info.begin, " bytes but dtype ", dtype_name(info.dtype),
-           " x shape ", shape_str(info.shape), " needs ", static_cast<uint64_t>(want));
+           " x shape ", shape_str(info.shape), " needs ", overflow ? std::string("more than 2^64") : std::to_string(want));
     if (info.end > data_size)
       fail(path, ": truncated: tensor '", name, "' ends at byte ", info.end, " of the data area, which has only ",
            data_size, " bytes");
@@ -130,7 +134,15 @@ const TensorInfo& SafetensorsFile::info(const std::string& name) const {
 
 Tensor SafetensorsFile::get(const std::string& name) const {
   const TensorInfo& i = info(name);
-  return Tensor::borrow(i.dtype, i.shape, const_cast<char*>(data_ + i.begin), mapping_);
+  const char* p = data_ + i.begin;
+  if (reinterpret_cast<uintptr_t>(p) % dtype_size(i.dtype) != 0) {
+    // Foreign writers may pack tensors without alignment: copy instead of handing out a
+    // misaligned view.
+    Tensor t = Tensor::empty(i.dtype, i.shape);
+    if (t.nbytes()) std::memcpy(t.raw(), p, t.nbytes());
+    return t;
+  }
+  return Tensor::borrow(i.dtype, i.shape, const_cast<char*>(p), mapping_);
 }
 
 std::string read_file(const std::string& path) {
@@ -171,10 +183,17 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
+  // Lay tensors out by element size, largest first (then in the given order), as the reference
+  // writer does: with an 8-byte aligned data area every tensor is then naturally aligned.
+  std::vector<const std::pair<std::string, Tensor>*> order;
+  for (const auto& e : tensors) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(),
+                   [](auto* a, auto* b) { return dtype_size(a->second.dtype()) > dtype_size(b->second.dtype()); });
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t off = 0;
-  for (const auto& [name, t] : tensors) {
+  for (const auto* e : order) {
+    const auto& [name, t] = *e;
     header[name] = {{"dtype", dtype_name(t.dtype())}, {"shape", t.shape()}, {"data_offsets", {off, off + t.nbytes()}}};
     off += t.nbytes();
   }
@@ -185,7 +204,7 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   uint64_t hl = h.size();
   out.append(reinterpret_cast<const char*>(&hl), 8);
   out += h;
-  for (const auto& [name, t] : tensors) out.append(static_cast<const char*>(t.raw()), t.nbytes());
+  for (const auto* e : order) out.append(static_cast<const char*>(e->second.raw()), e->second.nbytes());
   write_file_atomic(path, out);
 }
 

@@ -17,6 +17,9 @@ Tensor make_scalar_i64(int64_t v) { return Tensor::from_vector<int64_t>({v}, {1}
 
 namespace {
 
+// floor(x / 2) for negative x too (padding tokens of a bucketed prefill have negative positions).
+int64_t floor_div2(int64_t x) { return x >= 0 ? x / 2 : -((-x + 1) / 2); }
+
 int64_t rows_of(const Shape& s) {
   int64_t r = 1;
   for (size_t i = 0; i + 1 < s.size(); ++i) r *= s[i];
@@ -66,15 +69,19 @@ void run_reference_node(const Graph& g, const Graph::Node& n, const std::vector<
       break;
     }
     case Op::RotaryXPos: {
-      const int64_t pos0 = scalar_i64(*in[1]);
+      // Positions count from the valid start, so a left-padded call gives real tokens the
+      // positions (and xPos centre) they would have without padding.
+      const int64_t start = in.size() > 2 && in[2] ? scalar_i64(*in[2]) : 0;
+      const int64_t pos0 = scalar_i64(*in[1]) - start;
       const int64_t N = os[0], S = os[1], D = os[2], H = n.i[0];
-      const int64_t centre = (pos0 + S - 1) / 2;  // floor(max position in this call / 2)
+      const int64_t centre = floor_div2(pos0 + S - 1);  // floor(max position in this call / 2)
       ref::rotary_xpos(f32(0), D, out.data<float>(), N, S, H, D / H, pos0, centre, n.i[1] != 0);
       break;
     }
     case Op::RotaryNeox: {
       const int64_t N = os[0], S = os[1], D = os[2], H = n.i[0];
-      ref::rotary_neox(f32(0), D, out.data<float>(), N, S, H, D / H, scalar_i64(*in[2]), f32(1));
+      const int64_t start = in.size() > 3 && in[3] ? scalar_i64(*in[3]) : 0;
+      ref::rotary_neox(f32(0), D, out.data<float>(), N, S, H, D / H, scalar_i64(*in[2]) - start, f32(1));
       break;
     }
     case Op::KVWrite: {
@@ -110,6 +117,9 @@ void run_reference_node(const Graph& g, const Graph::Node& n, const std::vector<
       a.kv_len = cached ? a.q_pos0 + a.Sq : ks[1];
       FCAST_CHECK(a.kv_len <= ks[1], "attention: ", a.kv_len, " keys requested from a cache of ", ks[1]);
       a.causal = n.i[1] != 0;
+      a.kv_start = in.size() > 5 && in[5] ? scalar_i64(*in[5]) : 0;
+      FCAST_CHECK(a.kv_start >= 0 && a.kv_start <= a.kv_len, "attention: valid start ", a.kv_start, " outside [0, ",
+                  a.kv_len, "]");
       if (in[4]) {
         FCAST_CHECK(!cached && qs[1] == ks[1], "grouped attention needs equal query and key lengths");
         a.q_group = a.k_group = in[4]->data<int32_t>();

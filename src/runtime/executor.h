@@ -39,6 +39,11 @@ class Executor {
   bool profiling() const { return profiling_; }
   const std::vector<OpProfile>& profile() const { return profile_; }
   void clear_profile() { profile_.clear(); }
+  // Context-length buckets in time steps (ascending). When non-empty, models left-pad prefills
+  // to the next bucket (with masks: results are unchanged) and size KV caches by bucket, so
+  // every context length inside one bucket shares one plan. Empty: no padding (eager default).
+  const std::vector<int64_t>& context_buckets() const { return context_buckets_; }
+  void set_context_buckets(std::vector<int64_t> b) { context_buckets_ = std::move(b); }
 
  protected:
   void record_op(const std::string& op, const std::string& impl, double seconds);
@@ -46,6 +51,7 @@ class Executor {
   bool warm_ = false;
   bool profiling_ = false;
   std::vector<OpProfile> profile_;
+  std::vector<int64_t> context_buckets_;
 };
 
 class EagerExecutor : public Executor {

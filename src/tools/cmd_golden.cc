@@ -1,10 +1,12 @@
 // `fcast golden DIR`: runs every case of a golden folder (Toto or Kronos layout) and compares
 // every output tensor at the manifest's tolerances.
 #include <filesystem>
+#include <cstdlib>
 #include <iostream>
 
 #include "core/error.h"
 #include "io/json.h"
+#include "runtime/executor_factory.h"
 #include "tools/commands.h"
 
 namespace fcast::tools {
@@ -17,7 +19,15 @@ void register_golden(CLI::App& app) {
                                  "exits non-zero if any case fails.");
   auto dir = std::make_shared<std::string>();
   cmd->add_option("dir", *dir, "golden folder (contains manifest.json)")->required();
-  cmd->callback([dir] {
+  auto exec = std::make_shared<std::string>();
+  cmd->add_option("--compile", *exec,
+                  "run the models through this executor: eager (default) or BACKEND[:MODE][:PRECISION], e.g. "
+                  "inductor, aot_eager, inductor:reduce-overhead:bf16 (same as env FCAST_GOLDEN_EXECUTOR)");
+  cmd->callback([dir, exec] {
+    if (!exec->empty()) {
+      make_executor_from_spec(*exec, "");  // a bad spec fails here, listing the valid values
+      ::setenv("FCAST_GOLDEN_EXECUTOR", exec->c_str(), 1);
+    }
     const std::string manifest_path = (std::filesystem::path(*dir) / "manifest.json").string();
     FCAST_CHECK(std::filesystem::exists(manifest_path), *dir, ": no manifest.json (is this a golden folder?)");
     const nlohmann::json m = read_json_file(manifest_path);

@@ -1,6 +1,7 @@
 // `fcast predict kronos` (forecast a market CSV with a Kronos predictor + tokenizer pair) and
 // `fcast init-model kronos` (write RANDOM-weight Kronos checkpoints in the published layout).
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -12,7 +13,9 @@
 #include "io/csv.h"
 #include "io/safetensors.h"
 #include "models/kronos/predictor.h"
+#include "runtime/executor_factory.h"
 #include "tools/commands.h"
+#include "tools/compile_flags.h"
 
 namespace fcast::tools {
 
@@ -44,6 +47,8 @@ struct PredictKronosArgs {
   uint64_t seed = 0;
   double clip = 5.0;
   bool no_kv_cache = false;
+  CompileCliValues compile;  // --compile/--no-compile, --compile-mode, ... (tools/compile_flags.h)
+  bool stats = false;        // --stats: executor counters as the last line of stdout
 };
 
 void check_dir(const std::string& dir, const char* flag, const char* what) {
@@ -109,6 +114,9 @@ KronosSeries series_from_table(const MarketTable& t, std::vector<std::string>& n
 }
 
 void run_predict_kronos(const PredictKronosArgs& a) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Resolved first, so a bad compile flag or variable is reported before any work is done.
+  const CompileSettings settings = resolve_cli_settings(ModelFamily::Kronos, a.compile);
   check_dir(a.model, "--model", "predictor");
   check_dir(a.tokenizer, "--tokenizer", "tokenizer");
   FCAST_CHECK(a.pred_len >= 1, "--pred-len must be >= 1, got ", a.pred_len);
@@ -165,8 +173,13 @@ void run_predict_kronos(const PredictKronosArgs& a) {
   std::vector<int64_t> future_wall(future_utc.size());
   for (size_t k = 0; k < future_utc.size(); ++k) future_wall[k] = future_utc[k] + future_off[k];
 
-  auto model = std::make_shared<KronosModel>(load_kronos_predictor(a.model));
-  auto tok = std::make_shared<KronosTokenizer>(load_kronos_tokenizer(a.tokenizer));
+  KronosPredictorWeights model_weights = load_kronos_predictor(a.model);
+  KronosTokenizerWeights tok_weights = load_kronos_tokenizer(a.tokenizer);
+  // One executor per network: each keys its plans by its own weights' identity.
+  const std::shared_ptr<Executor> model_exec = make_executor(settings, model_weights.identity);
+  const std::shared_ptr<Executor> tok_exec = make_executor(settings, tok_weights.identity);
+  auto model = std::make_shared<KronosModel>(std::move(model_weights), model_exec);
+  auto tok = std::make_shared<KronosTokenizer>(std::move(tok_weights), tok_exec);
   for (const std::string& dir : {a.model, a.tokenizer})
     if (fs::exists(fs::path(dir) / kRandomWeightsMarker))
       std::cerr << "fcast: WARNING: " << dir << " holds RANDOM weights (written by fcast init-model); the forecast means nothing\n";
@@ -213,6 +226,12 @@ void run_predict_kronos(const PredictKronosArgs& a) {
   } else {
     write_file_atomic(a.output, out.str());
     std::cerr << "fcast: kronos: wrote " << f.rows() << " rows to " << a.output << "\n";
+  }
+  // Last, so that it is the last line of stdout whether the forecast went there or to a file.
+  if (a.stats) {
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << stats_json(ModelFamily::Kronos, settings, {model_exec.get(), tok_exec.get()}, seconds).dump() << "\n"
+              << std::flush;
   }
 }
 
@@ -316,6 +335,11 @@ void register_predict_kronos(CLI::App& predict) {
   cmd->add_flag("--no-kv-cache", a->no_kv_cache,
                 "recompute the full window every step, as the reference (default: exact KV cache while the window "
                 "grows; also FCAST_KRONOS_KV_CACHE=0)");
+  cmd->add_flag("--stats", a->stats,
+                "print the executor counters (mode, backend, dtype, compiled, plans_built, recompiles, cache_hits, "
+                "cache_misses, fallbacks_to_eager; predictor and tokenizer summed) as one JSON object on the last "
+                "line of stdout");
+  add_compile_flags(cmd, a->compile);
   cmd->callback([a] { run_predict_kronos(*a); });
 }
 

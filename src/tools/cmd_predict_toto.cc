@@ -18,7 +18,9 @@
 #include "io/csv.h"
 #include "models/toto/forecaster.h"
 #include "models/toto/weights.h"
+#include "runtime/executor_factory.h"
 #include "tools/commands.h"
+#include "tools/compile_flags.h"
 
 namespace fcast::tools {
 
@@ -50,6 +52,8 @@ struct PredictTotoArgs {
   std::string output;
   std::string format;
   int threads = 0;
+  CompileCliValues compile;  // --compile/--no-compile, --compile-mode, ... (tools/compile_flags.h)
+  bool stats = false;        // --stats: executor counters as the last line of stdout
 };
 
 std::string trim(const std::string& s) {
@@ -169,6 +173,8 @@ void run_predict_toto(const PredictTotoArgs& a) {
   if (format.empty()) format = lower(fs::path(a.output).extension().string()) == ".json" ? "json" : "csv";
   FCAST_CHECK(format == "csv" || format == "json", "--format must be csv or json, got '", a.format, "'");
   if (a.threads > 0) omp_set_num_threads(a.threads);
+  // Resolved first, so a bad compile flag or variable is reported before any work is done.
+  const CompileSettings settings = resolve_cli_settings(ModelFamily::Toto, a.compile);
   check_model_dir(a.model);
   Prepared p = prepare(a);
   const MarketTable& t = p.table;
@@ -181,7 +187,9 @@ void run_predict_toto(const PredictTotoArgs& a) {
               << "the forecast numbers mean nothing.\n";
 
   const auto t0 = std::chrono::steady_clock::now();
-  toto::TotoModel model(toto::load_toto(a.model));
+  toto::TotoWeights weights = toto::load_toto(a.model);
+  const std::shared_ptr<Executor> executor = make_executor(settings, weights.identity);
+  toto::TotoModel model(std::move(weights), executor);
   toto::TotoForecaster forecaster(model);
   Tensor series = Tensor::empty(DType::F32, {1, V, T});
   for (int64_t v = 0; v < V; ++v) {
@@ -275,8 +283,12 @@ void run_predict_toto(const PredictTotoArgs& a) {
   }
   std::cerr << "fcast: toto forecast of " << V << " variate(s) x " << H << " steps from " << T << " context rows ("
             << (a.num_samples > 0 ? std::to_string(a.num_samples) + " samples" : std::string("mean forecast"))
-            << ", seed " << a.seed << ", kv-cache " << (p.fo.use_kv_cache ? "on" : "off") << ") in " << seconds
+            << ", seed " << a.seed << ", kv-cache " << (p.fo.use_kv_cache ? "on" : "off") << ", executor "
+            << executor->name() << ") in " << seconds
             << " s" << (a.output.empty() || a.output == "-" ? "" : ", written to " + a.output) << "\n";
+  // Last, so that it is the last line of stdout whether the forecast went there or to a file.
+  if (a.stats)
+    std::cout << stats_json(ModelFamily::Toto, settings, {executor.get()}, seconds).dump() << "\n" << std::flush;
 }
 
 }  // namespace
@@ -313,6 +325,10 @@ void register_predict_toto(CLI::App& predict) {
   cmd->add_option("--format", a->format, "csv or json (default: json if --output ends in .json, else csv)");
   cmd->add_option("--threads", a->threads, "OpenMP threads; 0 = OpenMP default (OMP_NUM_THREADS or all cores) "
                                            "(default: 0)");
+  cmd->add_flag("--stats", a->stats,
+                "Print the executor counters (mode, backend, dtype, compiled, plans_built, recompiles, cache_hits, "
+                "cache_misses, fallbacks_to_eager) as one JSON object on the last line of stdout");
+  add_compile_flags(cmd, a->compile);
   cmd->footer(
       "Output: one row per future step and variate: timestamp (continued at the median interval of the input, "
       "date only for daily data), variate, step, mean, median, std, q<level>... JSON adds the model, input and "

@@ -12,6 +12,10 @@ void register_init_toto(CLI::App& init);          // cmd_init_model.cc
 void register_init_kronos(CLI::App& init);        // cmd_kronos.cc
 void register_golden(CLI::App& app);              // cmd_golden.cc
 void register_bench(CLI::App& app);               // cmd_bench.cc
+void register_config(CLI::App& app);              // cmd_config.cc
+void register_compile(CLI::App& app);             // cmd_compile.cc
+void register_stress(CLI::App& app);              // cmd_stress.cc
+void register_profile(CLI::App& app);             // cmd_profile.cc
 
 // Golden runners: return the number of failed cases; print one line per case and
 // "N passed, M failed" last (printed by the caller).

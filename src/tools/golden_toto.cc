@@ -14,6 +14,7 @@
 #include "models/toto/distribution.h"
 #include "models/toto/forecaster.h"
 #include "ops/reference/kernels.h"
+#include "runtime/executor_factory.h"
 #include "tools/commands.h"
 
 namespace fcast::tools {
@@ -269,7 +270,9 @@ class TotoCaseRunner {
   TotoModel& model_for(const std::string& name) {
     auto it = models_.find(name);
     if (it != models_.end()) return *it->second;
-    auto m = std::make_unique<TotoModel>(toto::load_toto((fs::path(dir_) / "models" / name).string()));
+    toto::TotoWeights w = toto::load_toto((fs::path(dir_) / "models" / name).string());
+    const std::string identity = w.identity;
+    auto m = std::make_unique<TotoModel>(std::move(w), golden_executor(identity));  // FCAST_GOLDEN_EXECUTOR
     return *models_.emplace(name, std::move(m)).first->second;
   }
 

@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   fcast::tools::register_init_kronos(*init);
   fcast::tools::register_golden(app);
   fcast::tools::register_bench(app);
+  fcast::tools::register_config(app);
+  fcast::tools::register_compile(app);
+  fcast::tools::register_stress(app);
+  fcast::tools::register_profile(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

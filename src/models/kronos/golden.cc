@@ -12,6 +12,7 @@
 #include "io/csv.h"
 #include "io/safetensors.h"
 #include "models/kronos/predictor.h"
+#include "runtime/executor_factory.h"
 
 namespace fcast::kronos {
 
@@ -201,7 +202,11 @@ struct CaseEnv {
                 "' names no tokenizer_dir");
     const std::string path = (fs::path(dir) / m["tokenizer_dir"].get<std::string>()).string();
     auto& t = models.tokenizers[path];
-    if (!t) t = std::make_shared<KronosTokenizer>(load_kronos_tokenizer(path));
+    if (!t) {
+      KronosTokenizerWeights w = load_kronos_tokenizer(path);
+      const std::string identity = w.identity;
+      t = std::make_shared<KronosTokenizer>(std::move(w), golden_executor(identity));  // FCAST_GOLDEN_EXECUTOR
+    }
     return t;
   }
   bool has_tokenizer() const {
@@ -214,7 +219,11 @@ struct CaseEnv {
                 c["models"].get<std::string>(), "' names no predictor_dir");
     const std::string path = (fs::path(dir) / m["predictor_dir"].get<std::string>()).string();
     auto& p = models.predictors[path];
-    if (!p) p = std::make_shared<KronosModel>(load_kronos_predictor(path));
+    if (!p) {
+      KronosPredictorWeights w = load_kronos_predictor(path);
+      const std::string identity = w.identity;
+      p = std::make_shared<KronosModel>(std::move(w), golden_executor(identity));  // FCAST_GOLDEN_EXECUTOR
+    }
     return p;
   }
   const MarketTable& input_table() {

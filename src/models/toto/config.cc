@@ -14,6 +14,10 @@ const char* kStudentT = "<class 'model.distribution.StudentTOutput'>";
 
 template <class T>
 T get(const nlohmann::json& j, const char* key, const std::string& src) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    FCAST_CHECK(j.contains(key), src, ": key '", key, "' is missing");
+    FCAST_CHECK(j.at(key).is_number_integer(), src, ": key '", key, "' must be an integer, got ", j.at(key).dump());
+  }
   try {
     return j.at(key).get<T>();
   } catch (const std::exception& e) {

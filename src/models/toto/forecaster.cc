@@ -106,8 +106,14 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
 
   const int64_t Tp = (T + P - 1) / P * P, pad = Tp - T;
   const int64_t steps = (opt.prediction_length + P - 1) / P;
-  const int64_t capacity = Tp / P + steps;  // patches
+  const int64_t capacity = model_.cache_capacity(Tp / P, steps);  // patches (bucketed when compiled)
   const int64_t H = opt.prediction_length;
+  // The capacity leaves room for padding the prefill to its context bucket.
+  auto make_bucketed_cache = [&](int64_t rows) {
+    TotoKVCache kv = model_.make_cache(rows, V, capacity);
+    kv.bucketed = true;
+    return kv;
+  };
 
   auto build_history = [&](History& h, int64_t reps) {
     h.init(reps * B, V, Tp + steps * P);
@@ -144,7 +150,7 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
     History h;
     build_history(h, 1);
     TotoKVCache cache;
-    if (opt.use_kv_cache) cache = model_.make_cache(B, V, capacity);
+    if (opt.use_kv_cache) cache = make_bucketed_cache(B);
     Tensor mean = Tensor::empty(DType::F32, {B, V, H});
     std::vector<float> next(B * V * P);
     for (int64_t step = 0; step < steps; ++step) {
@@ -171,22 +177,25 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
   if (opt.share_prefill) {
     History h0;
     build_history(h0, 1);
-    if (opt.use_kv_cache) prefill_cache = model_.make_cache(B, V, capacity);
+    if (opt.use_kv_cache) prefill_cache = make_bucketed_cache(B);
     first = model_.forward(h0.series(), h0.mask(), h0.ids(), fo, opt.use_kv_cache ? &prefill_cache : nullptr);
   }
+  // With a shared prefill and a single step no decode call runs: the per-sample cache (rows x
+  // capacity x D per layer) would only be allocated and copied for nothing.
+  const bool sample_cache = opt.use_kv_cache && !(opt.share_prefill && steps == 1);
   TotoKVCache cache;
-  if (opt.use_kv_cache) cache = model_.make_cache(rows, V, capacity);
+  if (sample_cache) cache = make_bucketed_cache(rows);
   std::vector<float> next(rows * V * P);
   for (int64_t chunk = 0; chunk < N / spb; ++chunk) {
     History h;
     build_history(h, spb);
-    if (opt.use_kv_cache) cache.reset();
+    if (sample_cache) cache.reset();
     for (int64_t step = 0; step < steps; ++step) {
       TotoOutput out;
       const TotoOutput* src = &out;
       if (step == 0 && opt.share_prefill) {
         src = &first;
-        if (opt.use_kv_cache) cache.broadcast_from(prefill_cache);
+        if (sample_cache) cache.broadcast_from(prefill_cache);
       } else {
         out = model_.forward(h.series(), h.mask(), h.ids(), fo, opt.use_kv_cache ? &cache : nullptr);
       }

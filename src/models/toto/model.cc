@@ -1,5 +1,6 @@
 #include "models/toto/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -11,6 +12,7 @@ void TotoKVCache::reset() {
   for (auto& t : keys) std::memset(t.raw(), 0, t.nbytes());
   for (auto& t : values) std::memset(t.raw(), 0, t.nbytes());
   length = 0;
+  start = 0;
 }
 
 void TotoKVCache::broadcast_from(const TotoKVCache& src) {
@@ -23,6 +25,7 @@ void TotoKVCache::broadcast_from(const TotoKVCache& src) {
       std::memcpy(static_cast<char*>(values[l].raw()) + rep * bytes, src.values[l].raw(), bytes);
     }
   length = src.length;
+  start = src.start;
 }
 
 TotoModel::TotoModel(TotoWeights w, std::shared_ptr<Executor> exec) : w_(std::move(w)), exec_(std::move(exec)) {
@@ -42,13 +45,39 @@ TotoKVCache TotoModel::make_cache(int64_t batch, int64_t variates, int64_t capac
   return c;
 }
 
+int64_t TotoModel::bucket_patches(int64_t patches) const {
+  const auto& buckets = exec_->context_buckets();
+  if (buckets.empty()) return patches;
+  const int64_t P = w_.config.patch_size;
+  int64_t largest = 1;
+  for (int64_t b : buckets) {
+    const int64_t bp = (b + P - 1) / P;
+    if (bp >= patches) return bp;
+    largest = std::max(largest, bp);
+  }
+  return (patches + largest - 1) / largest * largest;  // beyond the largest bucket: its multiples
+}
+
+int64_t TotoModel::cache_capacity(int64_t context_patches, int64_t new_patches) const {
+  if (exec_->context_buckets().empty()) return context_patches + new_patches;
+  return bucket_patches(context_patches) + (new_patches + 15) / 16 * 16;
+}
+
 Graph TotoModel::build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patches, bool cached, int64_t capacity,
                              bool intermediates) const {
   const TotoConfig& c = w_.config;
   const int64_t D = c.embed_dim, H = c.num_heads, P = c.patch_size, BV = B * V;
   Graph g;
+  g.set_meta("model_part", "toto");
+  g.set_meta("phase", cached ? (S == 1 ? "decode" : "prefill") : "full");
+  g.set_meta("batch", std::to_string(B));
+  g.set_meta("variates", std::to_string(V));
+  g.set_meta("rows", std::to_string(BV));
+  g.set_meta("patches", std::to_string(S));
+  if (cached) g.set_meta("capacity", std::to_string(capacity));
   ValueId patches = g.input("patches", DType::F32, {BV, S, P});
   ValueId pos0 = g.input("pos0", DType::I64, {1});
+  ValueId start = cached ? g.input("start", DType::I64, {1}) : kNone;
   ValueId space_ids = kNone;
   const auto space = c.space_layers();
   bool any_space = false;
@@ -67,13 +96,13 @@ Graph TotoModel::build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patche
     ValueId attn;
     if (!space[i]) {
       ValueId qkv = g.linear(y, wqkv, bqkv);
-      ValueId q = g.rotary_xpos(g.unpack_heads(qkv, 0, H), pos0, H, false);
-      ValueId k = g.rotary_xpos(g.unpack_heads(qkv, 1, H), pos0, H, true);
+      ValueId q = g.rotary_xpos(g.unpack_heads(qkv, 0, H), pos0, H, false, start);
+      ValueId k = g.rotary_xpos(g.unpack_heads(qkv, 1, H), pos0, H, true, start);
       ValueId v = g.unpack_heads(qkv, 2, H);
       if (cached) {
         ValueId kc = g.kv_write(g.input(cat("k", slot), DType::F32, {BV, capacity, D}), k, pos0);
         ValueId vc = g.kv_write(g.input(cat("v", slot), DType::F32, {BV, capacity, D}), v, pos0);
-        attn = g.attention(q, kc, vc, H, /*causal=*/true, pos0, kNone, /*cached=*/true);
+        attn = g.attention(q, kc, vc, H, /*causal=*/true, pos0, kNone, /*cached=*/true, start);
       } else {
         attn = g.attention(q, k, v, H, /*causal=*/true);
       }
@@ -147,32 +176,46 @@ TotoOutput TotoModel::forward(const Tensor& series, const Tensor& mask, const Te
                            c.stabilize_with_global, c.scale_factor_exponent, out.scaled.data<float>(),
                            out.loc.data<float>(), out.scale.data<float>());
   int64_t start = 0;
+  const int64_t held = cache ? cache->length - cache->start : 0;  // real patches in the cache
   if (cache) {
     FCAST_CHECK(cache->batch == B && cache->variates == V, "KV cache was made for ", cache->batch, "x",
                 cache->variates, " series, called with ", B, "x", V);
-    start = cache->length * P;
-    FCAST_CHECK(start == 0 || T - start == P, "with a KV cache holding ", cache->length, " patches the next call must add exactly one patch (",
+    start = held * P;
+    FCAST_CHECK(start == 0 || T - start == P, "with a KV cache holding ", held, " patches the next call must add exactly one patch (",
                 start + P, " steps), got ", T);
-    FCAST_CHECK(T / P <= cache->capacity, "KV cache capacity ", cache->capacity, " patches exceeded (", T / P, ")");
   }
   const int64_t S = (T - start) / P;
+  // A bucketed prefill is left-padded to the bucket: padding patches are invisible to attention
+  // and positions count from the valid start, so the real patches get the same numbers.
+  int64_t pad = 0;
+  if (cache && cache->bucketed && cache->length == 0 && !opt.intermediates) {
+    const int64_t Sb = bucket_patches(S);
+    if (Sb <= cache->capacity) pad = Sb - S;
+  }
+  if (cache)
+    FCAST_CHECK(cache->length + pad + S <= cache->capacity, "KV cache capacity ", cache->capacity, " patches exceeded (",
+                cache->length + pad + S, ")");
+  const int64_t Sg = S + pad;
   const int64_t n_out = opt.out_patches < 0 || opt.out_patches > S ? S : opt.out_patches;
-  Graph g = build_graph(B, V, S, n_out, cache != nullptr, cache ? cache->capacity : 0, opt.intermediates);
+  Graph g = build_graph(B, V, Sg, n_out, cache != nullptr, cache ? cache->capacity : 0, opt.intermediates);
 
   TensorMap in;
-  Tensor patches = Tensor::empty(DType::F32, {BV, S, P});
+  Tensor patches = Tensor::zeros(DType::F32, {BV, Sg, P});
   for (int64_t r = 0; r < BV; ++r)
-    std::memcpy(patches.data<float>() + r * S * P, out.scaled.data<float>() + r * T + start, sizeof(float) * S * P);
+    std::memcpy(patches.data<float>() + (r * Sg + pad) * P, out.scaled.data<float>() + r * T + start,
+                sizeof(float) * S * P);
   in["patches"] = patches;
   in["pos0"] = make_scalar_i64(cache ? cache->length : 0);
+  if (cache) in["start"] = make_scalar_i64(cache->length == 0 ? pad : cache->start);
   bool any_space = false;
   for (bool sp : c.space_layers()) any_space |= sp;
   if (any_space) {
-    Tensor sid = Tensor::empty(DType::I32, {B * S, V});
+    Tensor sid = Tensor::empty(DType::I32, {B * Sg, V});
     for (int64_t b = 0; b < B; ++b)
-      for (int64_t s = 0; s < S; ++s)
-        for (int64_t v = 0; v < V; ++v)
-          sid.data<int32_t>()[(b * S + s) * V + v] = ids.data<int32_t>()[(b * V + v) * T + start + s * P];
+      for (int64_t s = 0; s < Sg; ++s)
+        for (int64_t v = 0; v < V; ++v)  // padding patches take the first real patch's ids
+          sid.data<int32_t>()[(b * Sg + s) * V + v] =
+              ids.data<int32_t>()[(b * V + v) * T + start + std::max<int64_t>(s - pad, 0) * P];
     in["space_ids"] = sid;
   }
   if (cache)
@@ -181,7 +224,10 @@ TotoOutput TotoModel::forward(const Tensor& series, const Tensor& mask, const Te
       in[cat("v", j)] = cache->values[j];
     }
   TensorMap res = exec_->run(g, in);
-  if (cache) cache->length += S;
+  if (cache) {
+    if (cache->length == 0) cache->start = pad;
+    cache->length += Sg;
+  }
 
   const int64_t K = c.components(), steps = n_out * P;
   out.first_step = T - steps;

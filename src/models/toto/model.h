@@ -19,8 +19,12 @@ namespace fcast::toto {
 
 // Static KV cache for the time-wise layers: keys (after rotary + xPos) and values, laid out
 // [rows * variates, capacity (patches), embed_dim]. `length` patches are filled.
+//   A bucketed prefill (executor with context buckets) is left-padded: slots [0, start) hold
+// padding that attention never sees, and positions count from `start`.
 struct TotoKVCache {
   int64_t batch = 0, variates = 0, capacity = 0, length = 0;
+  int64_t start = 0;  // first valid slot (left padding of a bucketed prefill)
+  bool bucketed = false;  // sized by cache_capacity(): the prefill may be padded to its bucket
   std::vector<Tensor> keys, values;  // one per time-wise layer
   void reset();
   // Copies rows [0, src.batch) of `src` into this cache's rows so that row r = s * src.batch + b
@@ -57,10 +61,16 @@ class TotoModel {
                      TotoKVCache* cache = nullptr);
 
   TotoKVCache make_cache(int64_t batch, int64_t variates, int64_t capacity_patches) const;
+  // Cache capacity (patches) for a context of `context_patches` followed by `new_patches`
+  // decode steps. With context buckets the capacity depends on the bucket only (rounded up),
+  // so every context length of one bucket shares the decode plan.
+  int64_t cache_capacity(int64_t context_patches, int64_t new_patches) const;
+  // Patches a prefill of `patches` is padded to (itself without context buckets).
+  int64_t bucket_patches(int64_t patches) const;
 
   // The backbone graph for `rows` = B*V sequences of `patches` new patches (exposed for tests
   // and the compiler). Inputs: "patches" [B*V, S, P], "pos0" I64[1], "space_ids" I32[B*S, V],
-  // and per time-wise layer "k{j}"/"v{j}" caches when `cached`.
+  // and per time-wise layer "k{j}"/"v{j}" caches plus the valid start "start" I64[1] when `cached`.
   Graph build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patches, bool cached, int64_t cache_capacity,
                     bool intermediates) const;
 

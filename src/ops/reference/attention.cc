@@ -23,21 +23,21 @@ void attention(const AttentionArgs& a) {
             last = lim < last ? lim : last;
           }
           float mx = -INFINITY;
-          for (int64_t j = 0; j < last; ++j) {
+          for (int64_t j = a.kv_start; j < last; ++j) {
             bool ok = !a.q_group || a.q_group[n * a.Sq + i] == a.k_group[n * a.kv_len + j];
             float s = ok ? dot(q, a.k + n * a.k_nstride + j * a.k_tstride + h * a.Dh, a.Dh) * a.scale : -INFINITY;
             p[j] = s;
             mx = s > mx ? s : mx;
           }
           float sum = 0;
-          for (int64_t j = 0; j < last; ++j) {
+          for (int64_t j = a.kv_start; j < last; ++j) {
             p[j] = p[j] == -INFINITY ? 0.0f : std::exp(p[j] - mx);
             sum += p[j];
           }
           float* o = a.out + (n * a.Sq + i) * D + h * a.Dh;
           for (int64_t d = 0; d < a.Dh; ++d) o[d] = 0;
           if (sum == 0) continue;  // no visible key: output zeros
-          for (int64_t j = 0; j < last; ++j) {
+          for (int64_t j = a.kv_start; j < last; ++j) {
             const float w = p[j] / sum;
             const float* v = a.v + n * a.v_nstride + j * a.v_tstride + h * a.Dh;
             for (int64_t d = 0; d < a.Dh; ++d) o[d] += w * v[d];

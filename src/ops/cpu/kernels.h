@@ -1,0 +1,92 @@
+// Optimised CPU kernels used by compiled plans (backend "inductor"). Each has a reference
+// counterpart in ops/reference and a test against it on awkward shapes
+// (tests/compiled_kernels_test.cc). Matmuls go through oneDNN (AMX / AVX-512 / AVX2 chosen by
+// oneDNN at run time); the rest are OpenMP loops written for the compiler's vectoriser.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "graph/plan.h"
+#include "ops/reference/kernels.h"
+
+namespace fcast::cpu {
+
+// ---- cpu_features.cc ----
+struct CpuFeatures {
+  bool avx2 = false, avx512f = false, avx512_bf16 = false, amx_bf16 = false;
+  std::string text() const;  // "avx2,avx512f,avx512bf16,amx-bf16"
+};
+const CpuFeatures& cpu_features();
+
+// ---- matmul.cc ----
+struct MatmulDesc {
+  int64_t M = 0, K = 0, N = 0;
+  bool bias = false;
+  bool silu = false;    // silu as a oneDNN post-op
+  bool bf16 = false;    // bf16 weights and inputs, fp32 accumulation and output
+  bool packed = true;   // weights in oneDNN's preferred (blocked) layout; false: plain [N, K]
+};
+
+// y[M, N] = x[M, K] . w[N, K]^T (+ b) (then silu), with x and y row-major fp32.
+class MatmulKernel {
+ public:
+  explicit MatmulKernel(const MatmulDesc& d);  // throws fcast::Error when oneDNN cannot build it
+  ~MatmulKernel();
+  MatmulKernel(const MatmulKernel&) = delete;
+  MatmulKernel& operator=(const MatmulKernel&) = delete;
+
+  const MatmulDesc& desc() const { return d_; }
+  size_t scratch_bytes() const;        // oneDNN scratchpad + bf16 copy of x
+  std::string weights_layout() const;  // identifies the packed layout (keys the packed-weight cache)
+  size_t packed_bytes() const;
+  // Writes fp32 weights [N, K] into `dst` (packed_bytes() long) in the layout this kernel reads.
+  void pack_weights(const float* w, void* dst) const;
+  // `bound`: keep oneDNN memory objects between calls and only swap changed pointers
+  // (reduce-overhead); otherwise they are created per call.
+  void run(const float* x, const void* w_packed, const float* b, float* y, void* scratch, bool bound);
+  std::string impl() const;  // e.g. "onednn-f32:brg:avx512_core_amx"
+
+ private:
+  struct State;
+  MatmulDesc d_;
+  std::unique_ptr<State> s_;
+};
+
+// ---- elementwise.cc ----
+// Applies an epilogue chain to y[M, N] in place; a SwiGLU writes its [M, N/2] result to `out`
+// and the rest of the chain continues there. Returns the final buffer.
+float* apply_epilogue(float* y, int64_t M, int64_t N, const std::vector<EpilogueOp>& ops, size_t first, float* out);
+void f32_to_bf16(const float* x, uint16_t* y, int64_t n);
+
+// ---- norm.cc ----
+void rmsnorm(const float* x, const float* w, float* y, int64_t M, int64_t D, float eps);
+// h = a + b; y = rmsnorm(h) * w, one pass per row.
+void add_rmsnorm(const float* a, const float* b, const float* w, float* h, float* y, int64_t M, int64_t D, float eps);
+void softmax(float* x, float* y, int64_t M, int64_t D);
+
+// ---- rotary.cc ----
+struct RotaryArgs {
+  int mode = 0;               // 0: copy, 1: Toto rotary + xPos, 2: NeoX rotary
+  bool is_key = false;
+  int64_t N = 0, S = 0, H = 0, D = 0;
+  const float* src = nullptr;
+  bool packed = false;        // src is Toto's qkv [N, S, 3D] in (qkv, head_dim, head) order
+  int64_t which = 0;          // 0 q, 1 k, 2 v (packed only)
+  int64_t pos0 = 0, start = 0;
+  const float* inv_freq = nullptr;
+  float* dst = nullptr;       // [N, S, D], or a cache [N, cap, D] written at rows [pos0, pos0 + S)
+  int64_t dst_cap = 0;        // 0: dst is contiguous [N, S, D]
+  float* table = nullptr;     // scratch: rotary_table_floats(S, D / H) floats
+};
+int64_t rotary_table_floats(int64_t S, int64_t Dh);
+void rotary(const RotaryArgs& a);
+
+// ---- attention.cc ----
+// Attention with online softmax over key blocks: the score matrix is never materialised.
+// Same semantics as ref::attention (causal, cache length, groups, valid start).
+void attention(const ref::AttentionArgs& a, int64_t key_block = 128);
+
+}  // namespace fcast::cpu

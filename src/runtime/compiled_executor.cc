@@ -1,0 +1,470 @@
+#include "runtime/compiled_executor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+
+#include "core/hash.h"
+#include "ops/cpu/kernels.h"
+
+namespace fcast {
+
+namespace {
+
+bool env_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::string(v) != "0" && std::string(v) != "false";
+}
+
+// Structural hash: everything about the graph that a plan depends on except per-call data
+// and the weights' values (ops, attributes, operands, shapes, dtypes, names).
+uint64_t structure_hash(const Graph& g) {
+  uint64_t h = fnv1a64("graph", 5);
+  auto mix = [&](const void* p, size_t n) { h = fnv1a64(p, n, h); };
+  auto mix_i = [&](int64_t v) { mix(&v, sizeof v); };
+  for (const auto& v : g.values()) {
+    mix_i(static_cast<int64_t>(v.kind));
+    mix_i(static_cast<int64_t>(v.dtype));
+    mix_i(v.alias);
+    for (int64_t d : v.shape) mix_i(d);
+    mix_i(-1);
+    if (v.kind != Graph::Kind::Temp) mix(v.name.data(), v.name.size());
+  }
+  for (const auto& n : g.nodes()) {
+    mix_i(static_cast<int64_t>(n.op));
+    for (ValueId v : n.in) mix_i(v);
+    mix_i(n.out);
+    for (int64_t v : n.i) mix_i(v);
+    for (double v : n.f) mix(&v, sizeof v);
+    mix_i(-2);
+  }
+  for (const auto& [name, v] : g.outputs()) {
+    mix(name.data(), name.size());
+    mix_i(v);
+  }
+  return h;
+}
+
+// Which weights the graph holds (in this process): plans carry pre-packed copies, so a graph
+// with the same structure but other weights needs its own plan.
+uint64_t weights_hash(const Graph& g) {
+  uint64_t h = fnv1a64("weights", 7);
+  for (const auto& v : g.values())
+    if (v.kind == Graph::Kind::Constant) {
+      const void* p = v.constant.raw();
+      h = fnv1a64(&p, sizeof p, h);
+    }
+  return h;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+struct CompiledExecutor::Bound {
+  Plan plan;
+  PlanSignature sig;
+  Tensor arena;
+  char* base = nullptr;
+  int64_t scratch_off = 0, scratch_bytes = 0;
+  std::vector<Tensor> views;
+  std::vector<ValueId> inputs;        // graph inputs
+  std::vector<ValueId> input_views;   // values viewing an input's storage (re-viewed per call)
+  std::vector<ValueId> arena_views;   // values viewing the arena (re-viewed per call in default mode)
+  std::vector<std::unique_ptr<cpu::MatmulKernel>> mm;  // per step
+  std::vector<const void*> packed;    // per step: weights in the kernel's layout
+  std::vector<std::vector<const Tensor*>> ref_in;      // per step (Reference)
+  bool ready = false;                 // views bound at least once
+};
+
+CompiledExecutor::CompiledExecutor(CompileSettings settings, std::string model_identity)
+    : settings_(std::move(settings)), identity_(std::move(model_identity)) {
+  strict_ = env_on("FCAST_STRICT_PLANS");
+  set_context_buckets(settings_.context_buckets);
+  if (settings_.persistent_cache) {
+    plan_cache_ = std::make_unique<PlanCache>(settings_.models_dir, true);
+    const std::string kdir =
+        settings_.kernel_cache_dir.empty() ? settings_.models_dir + "/torch_inductor" : settings_.kernel_cache_dir;
+    kernel_cache_ = std::make_unique<PlanCache>(kdir, true);
+  }
+}
+
+CompiledExecutor::~CompiledExecutor() = default;
+
+std::string CompiledExecutor::name() const {
+  return cat("compiled(", to_string(settings_.backend), ", ", to_string(settings_.mode), ", ",
+             to_string(settings_.precision), ")");
+}
+
+PlanSignature CompiledExecutor::signature_of(const Graph& g) const {
+  PlanSignature s;
+  s.set("model", identity_.empty() ? "anonymous" : identity_.substr(0, 16));
+  for (const char* k : {"model_part", "phase", "batch", "variates", "rows", "patches", "capacity"}) {
+    auto it = g.meta().find(k);
+    if (it != g.meta().end()) s.set(k, it->second);
+  }
+  if (g.meta().empty()) {  // a graph without meta: its inputs say what the call is
+    std::string ins;
+    for (const auto& v : g.values())
+      if (v.kind == Graph::Kind::Input) ins += v.name + shape_str(v.shape) + " ";
+    s.set("inputs", ins);
+  }
+  s.set("graph", hex64(structure_hash(g)).substr(0, 12));
+  s.set("weights", hex64(weights_hash(g)).substr(0, 12));
+  const bool bf16 = settings_.backend == CompileBackend::Inductor && settings_.precision == Precision::BF16;
+  s.set("dtype", bf16 ? "bf16" : "fp32");
+  s.set("mode", to_string(settings_.mode));
+  s.set("backend", to_string(settings_.backend));
+  s.set("cpu", cpu::cpu_features().text());
+  return s;
+}
+
+std::string CompiledExecutor::choose_matmul_variant(int64_t M, int64_t K, int64_t N, bool bias, bool silu, bool bf16) {
+  if (settings_.mode != CompileMode::MaxAutotune) return "packed";
+  const std::string key = cat("matmul M=", M, " K=", K, " N=", N, " bias=", bias, " silu=", silu, " dtype=",
+                              bf16 ? "bf16" : "fp32", " cpu=", cpu::cpu_features().text());
+  auto it = autotune_.find(key);
+  if (it != autotune_.end()) return it->second;
+  if (kernel_cache_) {
+    if (auto hit = kernel_cache_->load({"autotune", "", key}); hit && (*hit == "packed" || *hit == "plain")) {
+      ++stats_.cache_hits;
+      return autotune_[key] = *hit;
+    }
+    ++stats_.cache_misses;
+  }
+  // Time each variant on scratch data (the values do not change the time of a dense matmul).
+  std::string best;
+  double best_t = 1e30;
+  for (const char* variant : {"packed", "plain"}) {
+    try {
+      cpu::MatmulDesc d{M, K, N, bias, silu, bf16, std::string(variant) == "packed"};
+      cpu::MatmulKernel k(d);
+      Tensor x = Tensor::zeros(DType::F32, {M, K}), w = Tensor::zeros(DType::F32, {N, K});
+      Tensor b = Tensor::zeros(DType::F32, {N}), y = Tensor::empty(DType::F32, {M, N});
+      Tensor wp = Tensor::empty(DType::U8, {static_cast<int64_t>(k.packed_bytes()) + 64});
+      Tensor sp = Tensor::empty(DType::U8, {static_cast<int64_t>(k.scratch_bytes()) + 64});
+      k.pack_weights(w.data<float>(), wp.raw());
+      k.run(x.data<float>(), wp.raw(), b.data<float>(), y.data<float>(), sp.raw(), true);  // warm-up
+      double t = 1e30;
+      for (int rep = 0; rep < 3; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        k.run(x.data<float>(), wp.raw(), b.data<float>(), y.data<float>(), sp.raw(), true);
+        t = std::min(t, seconds_since(t0));
+      }
+      if (t < best_t) {
+        best_t = t;
+        best = variant;
+      }
+    } catch (const Error&) {
+      // A variant oneDNN cannot build for this shape is simply not a candidate.
+    }
+  }
+  if (best.empty()) best = "packed";
+  if (settings_.debug) std::cerr << "[fcast] autotune " << key << " -> " << best << "\n";
+  if (kernel_cache_) kernel_cache_->store({"autotune", "", key}, best);
+  return autotune_[key] = best;
+}
+
+std::unique_ptr<CompiledExecutor::Bound> CompiledExecutor::bind(const Graph& g, Plan plan) {
+  auto b = std::make_unique<Bound>();
+  b->plan = std::move(plan);
+  const Plan& p = b->plan;
+  const auto& values = g.values();
+  const size_t nv = values.size(), ns = p.steps.size();
+  const bool bf16 = settings_.backend == CompileBackend::Inductor && settings_.precision == Precision::BF16;
+  b->views.resize(nv);
+  b->mm.resize(ns);
+  b->packed.assign(ns, nullptr);
+  b->ref_in.resize(ns);
+  int64_t scratch = 0;
+  for (size_t k = 0; k < ns; ++k) {
+    const PlanStep& s = p.steps[k];
+    if (s.kind == StepKind::Matmul) {
+      const int64_t M = s.i[0], K = s.i[1], N = s.i[2];
+      const bool silu = !s.epilogue.empty() && s.epilogue[0].op == Epilogue::Silu;
+      const bool bias = s.in[2] != kNone;
+      const std::string variant = choose_matmul_variant(M, K, N, bias, silu, bf16);
+      auto kern = std::make_unique<cpu::MatmulKernel>(cpu::MatmulDesc{M, K, N, bias, silu, bf16, variant == "packed"});
+      const Tensor& w = values[s.in[1]].constant;
+      FCAST_CHECK(w.defined() && w.dtype() == DType::F32, "compiled matmul: weight '", values[s.in[1]].name,
+                  "' must be an F32 constant");
+      if (!bf16 && variant == "plain") {
+        b->packed[k] = w.raw();  // fp32 plain layout is the weight itself
+      } else {
+        const std::string key = cat(hex64(reinterpret_cast<uintptr_t>(w.raw())), ":", kern->weights_layout());
+        auto it = packed_.find(key);
+        if (it == packed_.end()) {
+          Tensor t = Tensor::empty(DType::U8, {static_cast<int64_t>(kern->packed_bytes())});
+          kern->pack_weights(w.data<float>(), t.raw());
+          it = packed_.emplace(key, t).first;
+        }
+        b->packed[k] = it->second.raw();
+      }
+      scratch = std::max<int64_t>(scratch, static_cast<int64_t>(kern->scratch_bytes()));
+      b->plan.steps[k].impl = kern->impl();
+      b->mm[k] = std::move(kern);
+    } else if (s.kind == StepKind::Rotary) {
+      const int64_t H = s.i[2], D = s.i[5], S = s.i[4];
+      FCAST_CHECK(D / H <= 512, "head dim ", D / H, " exceeds the compiled kernels' limit of 512");
+      scratch = std::max<int64_t>(scratch, cpu::rotary_table_floats(S, D / H) * 4);
+      b->plan.steps[k].impl = "cpu";
+    } else if (s.kind == StepKind::Attention) {
+      const Shape& qs = g.shape(s.in[0]);
+      FCAST_CHECK(qs[2] / s.i[0] <= 512, "head dim exceeds the compiled kernels' limit of 512");
+      b->plan.steps[k].impl = "cpu-flash";
+    } else if (s.kind == StepKind::Reference) {
+      b->plan.steps[k].impl = "reference";
+    } else {
+      b->plan.steps[k].impl = "cpu";
+    }
+  }
+  b->scratch_off = (p.arena_bytes + 63) / 64 * 64;
+  b->scratch_bytes = scratch;
+  b->arena = Tensor::zeros(DType::U8, {b->scratch_off + scratch + 64});
+  b->base = static_cast<char*>(b->arena.raw());
+  for (size_t v = 0; v < nv; ++v) {
+    const auto& val = values[v];
+    if (val.kind == Graph::Kind::Input) b->inputs.push_back(static_cast<ValueId>(v));
+    if (val.kind == Graph::Kind::Constant) b->views[v] = val.constant;
+    const ValueId r = storage_root(g, static_cast<ValueId>(v));
+    if (values[r].kind == Graph::Kind::Input) {
+      if (val.kind != Graph::Kind::Input) b->input_views.push_back(static_cast<ValueId>(v));
+    } else if (values[r].kind == Graph::Kind::Temp && p.offset[r] >= 0) {
+      b->arena_views.push_back(static_cast<ValueId>(v));
+    } else if (values[r].kind == Graph::Kind::Constant && val.kind != Graph::Kind::Constant) {
+      b->views[v] = values[r].constant.reshape(val.shape);
+    }
+  }
+  for (size_t k = 0; k < ns; ++k)
+    if (p.steps[k].kind == StepKind::Reference)
+      for (ValueId v : p.steps[k].in) b->ref_in[k].push_back(v == kNone ? nullptr : &b->views[v]);
+  return b;
+}
+
+CompiledExecutor::Bound& CompiledExecutor::plan_for(const Graph& g, const PlanSignature& sig, const std::string& key) {
+  FCAST_CHECK(!running_, "internal error: a plan was requested while another plan runs");
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool fuse = settings_.backend == CompileBackend::Inductor;
+  // The persistent key leaves out the in-process weights field: the model identity names them.
+  PlanSignature persisted = sig;
+  persisted.fields.erase(std::remove_if(persisted.fields.begin(), persisted.fields.end(),
+                                        [](const auto& f) { return f.first == "weights"; }),
+                         persisted.fields.end());
+  std::optional<Plan> plan;
+  if (plan_cache_) {
+    const CacheKey ck{"plan", identity_, persisted.key()};
+    if (auto blob = plan_cache_->load(ck)) {
+      plan = Plan::deserialize(*blob);
+      // A blob that parses but does not fit this graph is a miss as well.
+      bool fits = plan && plan->value_count == g.values().size() && plan->offset.size() == g.values().size() &&
+                  plan->signature == persisted;
+      if (fits)
+        for (const PlanStep& s : plan->steps) {
+          auto ok = [&](ValueId v) { return v == kNone || (v >= 0 && static_cast<size_t>(v) < g.values().size()); };
+          fits = fits && s.node >= 0 && static_cast<size_t>(s.node) < g.nodes().size() && ok(s.out) && ok(s.out2) &&
+                 ok(s.tmp) && std::all_of(s.in.begin(), s.in.end(), ok);
+        }
+      if (fits) {
+        ++stats_.cache_hits;
+      } else {
+        std::cerr << "[fcast] plan cache: entry for this signature does not fit the graph; rebuilding\n";
+        plan.reset();
+      }
+    }
+    if (!plan) ++stats_.cache_misses;
+  }
+  if (!plan) {
+    plan = compile_plan(g, persisted, CompileOptions{fuse});
+    if (plan_cache_) plan_cache_->store({"plan", identity_, persisted.key()}, plan->serialize());
+  }
+  plan->signature = sig;
+  auto b = bind(g, std::move(*plan));
+  b->sig = sig;
+  ++stats_.plans_built;
+  if (settings_.debug)
+    std::cerr << "[fcast] plan built in " << seconds_since(t0) << " s: " << b->plan.steps.size() << " steps, arena "
+              << b->plan.arena_bytes << " bytes (" << b->plan.unplanned_bytes << " without reuse), scratch "
+              << b->scratch_bytes << " bytes; " << sig.key() << "\n";
+  signatures_.push_back(sig);
+  return *plans_.emplace(key, std::move(b)).first->second;
+}
+
+TensorMap CompiledExecutor::run(const Graph& g, const TensorMap& inputs) {
+  ++stats_.runs;
+  // Hybrid policy: small calls do not pay for compiled execution (see executor_factory.cc).
+  if (settings_.hybrid_min_batch > 0) {
+    auto it = g.meta().find("batch");
+    if (it != g.meta().end() && std::stoll(it->second) < settings_.hybrid_min_batch) return run_eager(g, inputs);
+  }
+  const PlanSignature sig = signature_of(g);
+  const std::string key = sig.key();
+  auto it = plans_.find(key);
+  if (it == plans_.end()) {
+    if (warm_ && stats_.recompiles >= settings_.recompile_limit) {
+      if (!warned_limit_) {
+        std::cerr << "[fcast] warning: hit the recompile limit (" << settings_.recompile_limit
+                  << ", TORCHDYNAMO_RECOMPILE_LIMIT); new signatures run eager from now on. Last new signature: "
+                  << key << "\n";
+        warned_limit_ = true;
+      }
+      ++stats_.fallbacks_to_eager;
+      return run_eager(g, inputs);
+    }
+    std::string reason = "first call";
+    if (!signatures_.empty()) {
+      const PlanSignature* nearest = &signatures_.front();
+      for (const auto& s : signatures_)
+        if (PlanSignature::distance(s, sig) < PlanSignature::distance(*nearest, sig)) nearest = &s;
+      reason = PlanSignature::diff(*nearest, sig);
+    }
+    if (warm_) {
+      FCAST_CHECK(!strict_, "strict plans (FCAST_STRICT_PLANS): a recompile after warm-up was requested: ", reason);
+      ++stats_.recompiles;
+      reasons_.push_back(reason);
+      if (settings_.log_recompiles)
+        std::cerr << "[fcast] recompile " << stats_.recompiles << "/" << settings_.recompile_limit
+                  << " (model " << sig.get("model") << ", " << sig.get("phase") << "): " << reason << "\n";
+    } else if (settings_.log_recompiles && settings_.debug) {
+      std::cerr << "[fcast] compile (warm-up): " << reason << "\n";
+    }
+    return execute(plan_for(g, sig, key), g, inputs);
+  }
+  return execute(*it->second, g, inputs);
+}
+
+TensorMap CompiledExecutor::execute(Bound& b, const Graph& g, const TensorMap& inputs) {
+  const auto& values = g.values();
+  const Plan& p = b.plan;
+  // Bind inputs (guards: names, dtypes and shapes must match the plan's graph).
+  for (ValueId v : b.inputs) {
+    const auto& val = values[v];
+    auto it = inputs.find(val.name);
+    FCAST_CHECK(it != inputs.end(), "graph input '", val.name, "' was not provided");
+    FCAST_CHECK(it->second.dtype() == val.dtype && it->second.shape() == val.shape, "graph input '", val.name,
+                "' expects ", dtype_name(val.dtype), shape_str(val.shape), ", got ", dtype_name(it->second.dtype()),
+                shape_str(it->second.shape()));
+    b.views[v] = it->second;
+  }
+  for (ValueId v : b.input_views) b.views[v] = b.views[storage_root(g, v)].reshape(values[v].shape);
+  // reduce-overhead binds the arena views once; default mode sets them up on every call.
+  const bool bound = settings_.mode != CompileMode::Default;
+  if (!bound || !b.ready) {
+    for (ValueId v : b.arena_views)
+      b.views[v] = Tensor::borrow(values[v].dtype, values[v].shape, b.base + p.offset[storage_root(g, v)], nullptr);
+    b.ready = true;
+  }
+  void* scratch = b.base + b.scratch_off;
+  const int64_t allocs_before = tensor_allocation_count();
+  running_ = true;
+  struct Reset {
+    bool& r;
+    ~Reset() { r = false; }
+  } reset{running_};
+  const auto& nodes = g.nodes();
+  auto f32 = [&](ValueId v) { return v == kNone ? nullptr : b.views[v].data<float>(); };
+  auto i64 = [&](ValueId v, int64_t dflt) { return v == kNone ? dflt : scalar_i64(b.views[v]); };
+  for (size_t k = 0; k < p.steps.size(); ++k) {
+    const PlanStep& s = p.steps[k];
+    const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    switch (s.kind) {
+      case StepKind::Reference: run_reference_node(g, nodes[s.node], b.ref_in[k], b.views[s.out]); break;
+      case StepKind::Matmul: {
+        const size_t first = (!s.epilogue.empty() && s.epilogue[0].op == Epilogue::Silu) ? 1 : 0;
+        float* y = f32(s.tmp != kNone ? s.tmp : s.out);
+        b.mm[k]->run(f32(s.in[0]), b.packed[k], f32(s.in[2]), y, scratch, bound);
+        if (first < s.epilogue.size()) cpu::apply_epilogue(y, s.i[0], s.i[2], s.epilogue, first, f32(s.out));
+        break;
+      }
+      case StepKind::AddRMSNorm:
+        cpu::add_rmsnorm(f32(s.in[0]), f32(s.in[1]), f32(s.in[2]), f32(s.out), f32(s.out2), s.i[0], s.i[1],
+                         static_cast<float>(s.f[0]));
+        break;
+      case StepKind::RMSNorm:
+        cpu::rmsnorm(f32(s.in[0]), f32(s.in[1]), f32(s.out), s.i[0], s.i[1], static_cast<float>(s.f[0]));
+        break;
+      case StepKind::Softmax: cpu::softmax(f32(s.in[0]), f32(s.out), s.i[0], s.i[1]); break;
+      case StepKind::Rotary: {
+        cpu::RotaryArgs a;
+        a.mode = static_cast<int>(s.i[0]);
+        a.is_key = s.i[1] != 0;
+        a.H = s.i[2];
+        a.N = s.i[3];
+        a.S = s.i[4];
+        a.D = s.i[5];
+        a.packed = s.i[6] != 0;
+        a.which = s.i[7];
+        a.src = f32(s.in[0]);
+        a.pos0 = i64(s.in[1], 0);
+        a.start = i64(s.in[2], 0);
+        a.inv_freq = f32(s.in[3]);
+        a.dst = f32(s.out);
+        a.dst_cap = s.in[4] != kNone ? values[s.in[4]].shape[1] : 0;
+        a.table = static_cast<float*>(scratch);
+        cpu::rotary(a);
+        break;
+      }
+      case StepKind::Attention: {
+        const Shape& qs = values[s.in[0]].shape;
+        const Shape& ks = values[s.in[1]].shape;
+        ref::AttentionArgs a;
+        a.N = qs[0];
+        a.Sq = qs[1];
+        a.H = s.i[0];
+        a.Dh = qs[2] / a.H;
+        a.q = f32(s.in[0]);
+        a.q_nstride = qs[1] * qs[2];
+        a.q_tstride = qs[2];
+        a.k = f32(s.in[1]);
+        a.v = f32(s.in[2]);
+        a.k_nstride = a.v_nstride = ks[1] * ks[2];
+        a.k_tstride = a.v_tstride = ks[2];
+        const bool cached = s.i[2] != 0;
+        a.q_pos0 = i64(s.in[3], 0);
+        a.kv_len = cached ? a.q_pos0 + a.Sq : ks[1];
+        FCAST_CHECK(a.kv_len <= ks[1], "attention: ", a.kv_len, " keys requested from a cache of ", ks[1]);
+        a.causal = s.i[1] != 0;
+        a.kv_start = i64(s.in[5], 0);
+        FCAST_CHECK(a.kv_start >= 0 && a.kv_start <= a.kv_len, "attention: valid start ", a.kv_start, " outside [0, ",
+                    a.kv_len, "]");
+        if (s.in[4] != kNone) a.q_group = a.k_group = b.views[s.in[4]].data<int32_t>();
+        a.scale = 1.0f / std::sqrt(static_cast<float>(a.Dh));
+        a.out = f32(s.out);
+        cpu::attention(a);
+        break;
+      }
+    }
+    if (profiling_) record_op(s.name, s.impl, seconds_since(t0));
+  }
+  if (strict_) {
+    const int64_t n = tensor_allocation_count() - allocs_before;
+    FCAST_CHECK(n == 0, "strict plans (FCAST_STRICT_PLANS): a planned run allocated ", n, " tensor buffer(s)");
+  }
+  TensorMap out;
+  for (const auto& [name, v] : g.outputs()) {
+    const ValueId r = storage_root(g, v);
+    if (values[r].kind == Graph::Kind::Temp)
+      out[name] = b.views[v].clone();  // the arena is reused by the next run
+    else
+      out[name] = b.views[v];
+  }
+  return out;
+}
+
+std::string CompiledExecutor::describe_plan(const Graph& g) const {
+  auto it = plans_.find(signature_of(g).key());
+  if (it == plans_.end()) return "";
+  const Bound& b = *it->second;
+  std::ostringstream o;
+  o << "plan " << b.sig.key() << "\n  arena " << b.plan.arena_bytes << " bytes (" << b.plan.unplanned_bytes
+    << " without reuse), scratch " << b.scratch_bytes << " bytes, " << b.plan.steps.size() << " steps\n";
+  for (const PlanStep& s : b.plan.steps) o << "  " << s.name << " [" << s.impl << "]\n";
+  return o.str();
+}
+
+}  // namespace fcast

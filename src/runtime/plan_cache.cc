@@ -1,0 +1,354 @@
+// PlanCache: one file per entry, <dir>/<kind>/<hash>.<kind>, in the format of
+// docs/CACHE_FORMAT.md. Readers trust nothing: every field is bounds-checked and compared, and
+// any problem is a miss with one log line on stderr. Writers never modify a file in place:
+// they write a temporary file in the same folder and rename it over the entry, so a reader
+// (in this or another process) sees either the old or the new complete file.
+#include "runtime/plan_cache.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
+
+#include "core/error.h"
+#include "core/hash.h"
+#include "io/safetensors.h"
+
+namespace fcast {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// 0x89 first (not ASCII, so a text file never matches), then "FCAST", then CR LF (catches
+// line-ending conversion).
+constexpr char kMagic[8] = {'\x89', 'F', 'C', 'A', 'S', 'T', '\r', '\n'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kFixedPrefix = 16;  // magic + format version + header length
+
+void put_u32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void put_u64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void put_str(std::string& out, const std::string& s) {
+  put_u32(out, static_cast<uint32_t>(s.size()));
+  out += s;
+}
+
+// Bounds-checked little-endian reader over [data, data + size).
+class Reader {
+ public:
+  Reader(const std::string& bytes, size_t pos, size_t end) : b_(bytes), pos_(pos), end_(end) {}
+  bool u32(uint32_t& v) {
+    if (end_ - pos_ < 4) return false;
+    v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(b_[pos_ + i])) << (8 * i);
+    pos_ += 4;
+    return true;
+  }
+  bool u64(uint64_t& v) {
+    if (end_ - pos_ < 8) return false;
+    v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(b_[pos_ + i])) << (8 * i);
+    pos_ += 8;
+    return true;
+  }
+  bool str(std::string& s) {
+    uint32_t n = 0;
+    if (!u32(n) || end_ - pos_ < n) return false;
+    s.assign(b_, pos_, n);
+    pos_ += n;
+    return true;
+  }
+  size_t pos() const { return pos_; }
+
+ private:
+  const std::string& b_;
+  size_t pos_, end_;
+};
+
+std::string sanitize_kind(const std::string& kind) {
+  if (kind.empty()) return "misc";
+  std::string k = kind;
+  for (char& c : k)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) c = '_';
+  return k;
+}
+
+// Reads a whole file. Returns false with errno-style text in `why`; `absent` when it does not exist.
+bool read_whole(const std::string& path, std::string& out, std::string& why, bool& absent) {
+  absent = false;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    absent = errno == ENOENT || errno == ENOTDIR;
+    why = cat("cannot open (", std::strerror(errno), ")");
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    why = "not a regular file";
+    ::close(fd);
+    return false;
+  }
+  out.resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the file shrank under us: the size checks below report it
+    done += static_cast<size_t>(n);
+  }
+  out.resize(done);
+  ::close(fd);
+  return true;
+}
+
+std::string encode_entry(const CacheKey& key, const std::string& payload) {
+  std::string h(kMagic, sizeof kMagic);
+  put_u32(h, kFormatVersion);
+  put_u32(h, 0);  // header length, patched below
+  put_str(h, PlanCache::engine_version());
+  put_str(h, PlanCache::cpu_features());
+  put_str(h, key.kind);
+  put_str(h, key.model_identity);
+  put_u64(h, fnv1a64(key.signature));
+  put_str(h, key.signature);
+  put_u64(h, payload.size());
+  put_u64(h, fnv1a64(payload));
+  const uint32_t header_len = static_cast<uint32_t>(h.size() + 8);
+  for (int i = 0; i < 4; ++i) h[12 + i] = static_cast<char>((header_len >> (8 * i)) & 0xff);
+  put_u64(h, fnv1a64(h));  // header checksum over every byte before it
+  return h + payload;
+}
+
+// Validates `bytes` against `key`; returns the payload or sets `why`.
+std::optional<std::string> decode_entry(const std::string& bytes, const CacheKey& key, std::string& why) {
+  if (bytes.size() < kFixedPrefix) {
+    why = cat("truncated: ", bytes.size(), " bytes, shorter than the ", kFixedPrefix, "-byte prefix");
+    return std::nullopt;
+  }
+  if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
+    why = "not an fcast cache file (bad magic)";
+    return std::nullopt;
+  }
+  Reader prefix(bytes, 8, kFixedPrefix);
+  uint32_t version = 0, header_len = 0;
+  prefix.u32(version);
+  prefix.u32(header_len);
+  if (version != kFormatVersion) {
+    why = cat("foreign format version ", version, " (this build reads version ", kFormatVersion, ")");
+    return std::nullopt;
+  }
+  if (header_len < kFixedPrefix + 8 || header_len > bytes.size()) {
+    why = cat("truncated or corrupt header (header length ", header_len, ", file size ", bytes.size(), ")");
+    return std::nullopt;
+  }
+  const size_t sum_at = header_len - 8;
+  Reader r(bytes, kFixedPrefix, sum_at);
+  std::string engine, cpu, kind, identity, signature;
+  uint64_t sig_hash = 0, payload_len = 0, payload_sum = 0, header_sum = 0;
+  const bool parsed = r.str(engine) && r.str(cpu) && r.str(kind) && r.str(identity) && r.u64(sig_hash) &&
+                      r.str(signature) && r.u64(payload_len) && r.u64(payload_sum) && r.pos() == sum_at;
+  Reader(bytes, sum_at, header_len).u64(header_sum);
+  if (header_sum != fnv1a64(bytes.data(), sum_at)) {
+    why = "header checksum mismatch (corrupt header)";
+    return std::nullopt;
+  }
+  if (!parsed) {
+    why = "corrupt header (fields do not fit the header length)";
+    return std::nullopt;
+  }
+  if (engine != PlanCache::engine_version()) {
+    why = cat("written by engine '", engine, "', this is '", PlanCache::engine_version(), "'");
+    return std::nullopt;
+  }
+  if (cpu != PlanCache::cpu_features()) {
+    why = cat("written on another CPU ('", cpu, "'; this CPU is '", PlanCache::cpu_features(), "')");
+    return std::nullopt;
+  }
+  if (kind != key.kind) {
+    why = cat("holds a '", kind, "' entry, expected '", key.kind, "'");
+    return std::nullopt;
+  }
+  if (identity != key.model_identity) {
+    why = cat("model identity '", identity, "', expected '", key.model_identity, "'");
+    return std::nullopt;
+  }
+  if (sig_hash != fnv1a64(key.signature) || signature != key.signature) {
+    why = cat("signature hash ", hex64(sig_hash), " does not match the requested ", hex64(fnv1a64(key.signature)),
+              " (a name collision or a stale entry)");
+    return std::nullopt;
+  }
+  const uint64_t have = bytes.size() - header_len;
+  if (have != payload_len) {
+    why = have < payload_len ? cat("truncated: ", have, " of ", payload_len, " payload bytes")
+                             : cat(have - payload_len, " unexpected bytes after the ", payload_len, "-byte payload");
+    return std::nullopt;
+  }
+  if (fnv1a64(bytes.data() + header_len, static_cast<size_t>(payload_len)) != payload_sum) {
+    why = "payload checksum mismatch (corrupt payload)";
+    return std::nullopt;
+  }
+  return bytes.substr(header_len);
+}
+
+void log_line(const std::string& msg) { std::cerr << "fcast: plan cache: " + msg + "\n" << std::flush; }
+
+#if defined(__x86_64__) || defined(__i386__)
+std::string detect_x86() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  std::vector<std::string> f;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return "x86:generic";
+  const unsigned max_leaf = a;
+  unsigned l1c = 0, l1d = 0;
+  __get_cpuid(1, &a, &b, &l1c, &l1d);
+  const bool osxsave = l1c & (1u << 27);
+  uint64_t xcr0 = 0;
+  if (osxsave) {
+    unsigned lo = 0, hi = 0;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    xcr0 = (static_cast<uint64_t>(hi) << 32) | lo;
+  }
+  // The OS must save the registers: YMM (bits 1-2), ZMM/opmask (5-7), AMX tile state (17-18).
+  const bool os_avx = (xcr0 & 0x6) == 0x6;
+  const bool os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;
+  const bool os_amx = (xcr0 & 0x60000) == 0x60000;
+  if (os_avx && (l1c & (1u << 28))) f.push_back("avx");
+  if (os_avx && (l1c & (1u << 12))) f.push_back("fma");
+  if (os_avx && (l1c & (1u << 29))) f.push_back("f16c");
+  if (max_leaf >= 7) {
+    unsigned b7 = 0, c7 = 0, d7 = 0, a71 = 0, dummy = 0;
+    __cpuid_count(7, 0, a, b7, c7, d7);
+    const unsigned max_sub = a;
+    if (max_sub >= 1) __cpuid_count(7, 1, a71, dummy, dummy, dummy);
+    if (os_avx && (b7 & (1u << 5))) f.push_back("avx2");
+    if (os_avx512 && (b7 & (1u << 16))) f.push_back("avx512f");
+    if (os_avx512 && (b7 & (1u << 30))) f.push_back("avx512bw");
+    if (os_avx512 && (b7 & (1u << 31))) f.push_back("avx512vl");
+    if (os_avx512 && (c7 & (1u << 11))) f.push_back("avx512vnni");
+    if (os_avx512 && (a71 & (1u << 5))) f.push_back("avx512bf16");
+    if (os_amx && (d7 & (1u << 24))) f.push_back("amx-tile");
+    if (os_amx && (d7 & (1u << 22))) f.push_back("amx-bf16");
+    if (os_amx && (d7 & (1u << 25))) f.push_back("amx-int8");
+  }
+#if defined(__x86_64__)
+  std::string out = "x86_64:";
+#else
+  std::string out = "x86:";
+#endif
+  for (size_t i = 0; i < f.size(); ++i) out += (i ? "," : "") + f[i];
+  if (f.empty()) out += "baseline";
+  return out;
+}
+#endif
+
+}  // namespace
+
+PlanCache::PlanCache(std::string dir, bool enabled) : dir_(std::move(dir)), enabled_(enabled) {}
+
+std::string PlanCache::cpu_features() {
+  static const std::string features = [] {
+#if defined(__x86_64__) || defined(__i386__)
+    return detect_x86();
+#elif defined(__aarch64__) && defined(__linux__)
+    std::string out = "aarch64:asimd";
+    const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    if (hw & (1ul << 22)) out += ",sve";           // HWCAP_SVE
+    if (hw2 & (1ul << 1)) out += ",sve2";          // HWCAP2_SVE2
+    if (hw2 & (1ul << 14)) out += ",bf16";         // HWCAP2_BF16
+    if (hw2 & (1ul << 13)) out += ",i8mm";         // HWCAP2_I8MM
+    return out;
+#elif defined(__aarch64__)
+    return std::string("aarch64:asimd");
+#else
+    return std::string("generic:baseline");
+#endif
+  }();
+  return features;
+}
+
+std::string PlanCache::engine_version() {
+  // The project version and the compiler that built the kernels: a plan or an autotune choice
+  // measured under one build is not trusted by another. (Bump the project version whenever the
+  // plan payload or a kernel's numerics change.)
+#if defined(__clang__)
+  const char* compiler = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  const char* compiler = "gcc " __VERSION__;
+#else
+  const char* compiler = "unknown-compiler";
+#endif
+  return cat("fcast ", FCAST_VERSION, " (", compiler, ")");
+}
+
+std::string PlanCache::path_for(const CacheKey& key) const {
+  const std::string k = sanitize_kind(key.kind);
+  std::string id = key.kind;
+  id.push_back('\0');
+  id += key.model_identity;
+  id.push_back('\0');
+  id += key.signature;
+  return (fs::path(dir_) / k / (hex64(fnv1a64(id)) + "." + k)).string();
+}
+
+std::optional<std::string> PlanCache::load(const CacheKey& key) {
+  if (!enabled_) return std::nullopt;
+  const std::string path = path_for(key);
+  std::string why;
+  std::optional<std::string> payload;
+  try {
+    std::string bytes;
+    bool absent = false;
+    if (read_whole(path, bytes, why, absent)) {
+      payload = decode_entry(bytes, key, why);
+    } else if (absent) {
+      why.clear();  // a cold miss is normal and not logged
+    }
+  } catch (const std::exception& e) {
+    payload.reset();
+    why = cat("unreadable (", e.what(), ")");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (payload) {
+      ++hits_;
+    } else {
+      ++misses_;
+    }
+  }
+  if (!payload && !why.empty()) log_line(cat("miss: ", path, ": ", why, "; ignoring it and rebuilding"));
+  return payload;
+}
+
+void PlanCache::store(const CacheKey& key, const std::string& payload) {
+  if (!enabled_) return;
+  const std::string path = path_for(key);
+  try {
+    std::error_code ec;
+    fs::create_directories(fs::path(path).parent_path(), ec);
+    if (ec) {
+      log_line(cat("cannot store ", path, ": cannot create its folder (", ec.message(),
+                   "); continuing without persisting it"));
+      return;
+    }
+    write_file_atomic(path, encode_entry(key, payload));
+  } catch (const std::exception& e) {
+    log_line(cat("cannot store ", path, ": ", e.what(), "; continuing without persisting it"));
+  }
+}
+
+}  // namespace fcast

@@ -1,0 +1,462 @@
+// `fcast stress`: the compile stress test and production check (docs/STRESS_TEST.md). For each
+// iteration, model (Toto, Kronos) and mode (eager, compiled) it loads the model, forecasts a block
+// of walk-forward windows of a real market series against the held-out bars, and records
+// accuracy, load / first-call / steady-state latency, peak RSS and the executor's plan counters.
+// Reports are rewritten atomically after every record, so an interrupted run leaves valid ones.
+#include <omp.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+
+#include "core/error.h"
+#include "runtime/compile_settings.h"
+#include "runtime/executor_factory.h"
+#include "tools/commands.h"
+#include "tools/stress/metrics.h"
+#include "tools/stress/perturb.h"
+#include "tools/stress/report.h"
+#include "tools/stress/sysmem.h"
+#include "tools/stress/workload.h"
+
+namespace fcast::tools {
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace fcast::stress;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<int> g_signal{0};
+
+extern "C" void on_stop_signal(int sig) {
+  g_signal.store(sig);
+  std::signal(sig, SIG_DFL);  // a second signal ends the process at once (the reports on disk stay valid)
+}
+
+struct StressArgs {
+  std::string mode = "quick";
+  int iterations = -1;
+  std::string model = "both";
+  int64_t context_length = 512;
+  int64_t num_samples = 128;
+  int64_t prediction_length = 1;
+  int64_t windows = 6;
+  std::vector<std::string> data;
+  std::string output_dir = "stress_results";
+  std::string toto_model, kronos_model, kronos_tokenizer, models_cache;
+  std::string compile_mode, compile_backend, precision, compiled_models_dir;
+  uint64_t seed = 0;
+  int threads = 0;
+  bool no_speed_verdict = false;
+};
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+std::string now_text() {
+  const std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&t));
+  return buf;
+}
+
+struct Interrupted {
+  int sig;
+};
+
+void check_signal() {
+  if (const int s = g_signal.load()) throw Interrupted{s};
+}
+
+ExecutorStats sum_stats(const std::vector<std::shared_ptr<Executor>>& ex) {
+  ExecutorStats t;
+  for (const auto& e : ex) {
+    const ExecutorStats s = e->stats();
+    t.plans_built += s.plans_built;
+    t.recompiles += s.recompiles;
+    t.cache_hits += s.cache_hits;
+    t.cache_misses += s.cache_misses;
+    t.fallbacks_to_eager += s.fallbacks_to_eager;
+    t.runs += s.runs;
+  }
+  return t;
+}
+
+CompileSettings stress_settings(ModelFamily f, const StressArgs& a, const std::string& out_dir) {
+  CompileOverrides ov;
+  if (!a.compile_mode.empty()) ov.mode = a.compile_mode;
+  if (!a.compile_backend.empty()) ov.backend = a.compile_backend;
+  if (!a.precision.empty()) ov.precision = a.precision;
+  if (!a.compiled_models_dir.empty()) ov.models_dir = a.compiled_models_dir;
+  CompileSettings s = resolve_compile_settings(f, Environment::from_process(), ov);
+  // The compiled mode is always compiled: TOTO_DISABLE_COMPILE & co. choose what production
+  // runs, the stress test compares both.
+  s.enabled = true;
+  // Without COMPILED_MODELS_DIR / --compiled-models-dir the plan cache goes with the reports,
+  // not into the current directory.
+  if (s.source["models_dir"] == "default") {
+    s.models_dir = fs::absolute(fs::path(out_dir) / "compiled_models").string();
+    if (s.source["kernel_cache_dir"] == "default") s.kernel_cache_dir = s.models_dir + "/torch_inductor";
+  }
+  return s;
+}
+
+struct Context {
+  StressArgs args;
+  RunInfo info;
+  std::vector<MarketSeries> series;
+  CompileSettings toto_settings, kronos_settings;
+  std::string toto_dir, kronos_dir, tokenizer_dir;
+  std::optional<double> perturb;
+  std::vector<IterationRecord> records;
+  Clock::time_point start;
+};
+
+std::shared_ptr<Executor> compiled_executor(const Context& c, const CompileSettings& s, const std::string& identity) {
+  std::shared_ptr<Executor> e = make_executor(s, identity);
+  if (c.perturb) e = std::make_shared<PerturbingExecutor>(e, *c.perturb);
+  return e;
+}
+
+IterationRecord run_mode(Context& c, bool kronos, bool compiled, int iteration, const MarketSeries& s,
+                         const std::vector<Window>& windows) {
+  const StressArgs& a = c.args;
+  IterationRecord r;
+  r.model_name = kronos ? "Kronos" : "Toto";
+  const CompileSettings& cs = kronos ? c.kronos_settings : c.toto_settings;
+  r.compiled = compiled;
+  r.compile_mode = compiled ? to_string(cs.mode) : "eager";
+  r.iteration = iteration;
+  r.symbol = s.label;
+  r.data_file = s.file;
+  r.context_length = a.context_length;
+  r.prediction_length = a.prediction_length;
+  r.num_samples = a.num_samples;
+
+  reset_peak_rss();
+  std::vector<std::shared_ptr<Executor>> execs;
+  std::unique_ptr<TotoRunner> toto;
+  std::unique_ptr<KronosRunner> kr;
+  const auto t_load = Clock::now();
+  if (!kronos) {
+    toto::TotoWeights w = toto::load_toto(c.toto_dir);
+    execs.push_back(compiled ? compiled_executor(c, cs, w.identity) : std::make_shared<EagerExecutor>());
+    toto = std::make_unique<TotoRunner>(std::move(w), execs[0]);
+  } else {
+    kronos::KronosPredictorWeights pw = kronos::load_kronos_predictor(c.kronos_dir);
+    kronos::KronosTokenizerWeights tw = kronos::load_kronos_tokenizer(c.tokenizer_dir);
+    execs.push_back(compiled ? compiled_executor(c, cs, pw.identity) : std::make_shared<EagerExecutor>());
+    execs.push_back(compiled ? compiled_executor(c, cs, tw.identity) : std::make_shared<EagerExecutor>());
+    kr = std::make_unique<KronosRunner>(std::move(pw), std::move(tw), execs[0], execs[1], a.context_length);
+  }
+  r.perf.load_ms = ms_since(t_load);
+  r.perf.executor = execs[0]->name();
+
+  for (size_t w = 0; w < windows.size(); ++w) {
+    ForecastSettings fs{a.context_length, a.prediction_length, a.num_samples,
+                        a.seed + static_cast<uint64_t>(iteration) * 1000 + w};
+    const auto t0 = Clock::now();
+    const ForecastOut f = kronos ? kr->forecast(s, windows[w], fs) : toto->forecast(s, windows[w], fs);
+    const double ms = ms_since(t0);
+    if (w == 0) {
+      r.perf.first_call_ms = ms;
+      for (auto& e : execs) e->mark_warm();  // from here every plan build is a recompile
+    } else {
+      r.perf.steady_ms.push_back(ms);
+    }
+    WindowResult wr;
+    wr.origin = format_timestamp(s.timestamps[windows[w].origin - 1], s.with_time);
+    for (int64_t k = 0; k < a.prediction_length; ++k) wr.actual.push_back(s.close()[windows[w].origin + k]);
+    wr.mean = f.mean;
+    wr.std = f.std;
+    wr.q10 = f.q10;
+    wr.q90 = f.q90;
+    if (w == 0) {
+      const int64_t tail = std::min<int64_t>(a.context_length, 40);
+      for (int64_t t = windows[w].origin - tail; t < windows[w].origin; ++t) wr.context_tail.push_back(s.close()[t]);
+    }
+    r.windows.push_back(std::move(wr));
+    check_signal();
+  }
+  r.perf.p50_ms = percentile(r.perf.steady_ms, 50);
+  r.perf.p99_ms = percentile(r.perf.steady_ms, 99);
+  r.perf.mean_ms = mean_of(r.perf.steady_ms);
+  if (r.perf.steady_ms.empty()) r.perf.p50_ms = r.perf.p99_ms = r.perf.mean_ms = r.perf.first_call_ms;
+  r.perf.peak_rss_mb = peak_rss_mb();
+  const ExecutorStats st = sum_stats(execs);
+  r.perf.plans_built = st.plans_built;
+  r.perf.recompiles = st.recompiles;
+  r.perf.cache_hits = st.cache_hits;
+  r.perf.cache_misses = st.cache_misses;
+  r.perf.fallbacks_to_eager = st.fallbacks_to_eager;
+  r.perf.runs = st.runs;
+  r.accuracy = accuracy_of(r.windows);
+  return r;
+}
+
+void save(Context& c) {
+  c.info.elapsed_s = std::chrono::duration<double>(Clock::now() - c.start).count();
+  const TierOptions to{c.info.rate_speed};
+  write_reports(c.args.output_dir, c.info, c.records, summarize(c.records, to));
+}
+
+void print_summary(const Context& c, const std::vector<ModelSummary>& s, Tier verdict) {
+  std::cout << "\n== fcast stress --mode " << c.info.mode << ": " << c.info.completed_iterations << " of "
+            << c.info.iterations << " iterations, " << fixed(c.info.elapsed_s, 1) << " s\n";
+  if (c.info.random_weights) std::cout << "!! " << kRandomBanner << "\n";
+  if (c.info.perturbation != 0)
+    std::cout << "!! TEST SWITCH ON: compiled outputs scaled by " << fixed(1 + c.info.perturbation, 3)
+              << " (FCAST_TEST_PERTURB_COMPILED)\n";
+  for (const auto& m : s) {
+    std::cout << "\n" << m.model_name << " (eager vs " << m.compiled_mode << "): " << tier_name(m.tier) << "\n";
+    if (m.tier == Tier::Info) {
+      std::cout << "  not compared: " << m.eager_iterations << " eager and " << m.compiled_iterations
+                << " compiled iterations\n";
+      continue;
+    }
+    std::cout << "  MAE eager " << fixed(m.eager_mae, 5) << ", compiled " << fixed(m.compiled_mae, 5) << "; p50 "
+              << fixed(m.eager_p50_ms, 2) << " ms vs " << fixed(m.compiled_p50_ms, 2) << " ms; p99 "
+              << fixed(m.eager_p99_ms, 2) << " ms vs " << fixed(m.compiled_p99_ms, 2) << " ms; first call "
+              << fixed(m.eager_first_ms, 1) << " ms vs " << fixed(m.compiled_first_ms, 1) << " ms; load "
+              << fixed(m.eager_load_ms, 1) << " ms vs " << fixed(m.compiled_load_ms, 1) << " ms\n";
+    for (const auto& k : m.checks)
+      std::cout << "  " << tier_name(k.tier) << "  " << k.name << ": " << k.shown << "\n";
+  }
+  std::cout << "\nVerdict: " << tier_name(verdict) << "\n";
+  for (const auto& r : failure_reasons(s, Tier::Warn)) std::cout << "  - " << r << "\n";
+  const std::string d = c.args.output_dir + "/";
+  std::cout << "Reports: " << d << results_file(c.info.mode) << ", " << d << summary_file(c.info.mode) << ", " << d
+            << markdown_file(c.info.mode) << ", " << d << html_file(c.info.mode) << "\n";
+}
+
+void run_stress(const StressArgs& in) {
+  Context c;
+  c.args = in;
+  StressArgs& a = c.args;
+  c.start = Clock::now();
+  FCAST_CHECK(a.mode == "quick" || a.mode == "full" || a.mode == "production-check", "--mode must be quick, full or ",
+              "production-check, got '", a.mode, "'");
+  FCAST_CHECK(a.model == "toto" || a.model == "kronos" || a.model == "both", "--model must be toto, kronos or both, got '",
+              a.model, "'");
+  if (a.iterations < 0) a.iterations = a.mode == "quick" ? 3 : a.mode == "full" ? 10 : 20;
+  FCAST_CHECK(a.iterations >= 1, "--iterations must be >= 1, got ", a.iterations);
+  FCAST_CHECK(a.context_length >= 16, "--context-length must be >= 16, got ", a.context_length);
+  FCAST_CHECK(a.num_samples >= 2, "--num-samples must be >= 2 (the sample spread needs two paths), got ", a.num_samples);
+  FCAST_CHECK(a.prediction_length >= 1, "--prediction-length must be >= 1, got ", a.prediction_length);
+  FCAST_CHECK(a.prediction_length <= a.context_length, "--prediction-length ", a.prediction_length,
+              " exceeds --context-length ", a.context_length);
+  FCAST_CHECK(a.windows >= 2, "--forecasts must be >= 2 (one first call and at least one steady-state call), got ",
+              a.windows);
+  FCAST_CHECK(a.threads >= 0, "--threads must be >= 0, got ", a.threads);
+  if (a.threads > 0) omp_set_num_threads(a.threads);
+  const bool want_toto = a.model != "kronos", want_kronos = a.model != "toto";
+
+  std::error_code ec;
+  fs::create_directories(a.output_dir, ec);
+  FCAST_CHECK(fs::is_directory(a.output_dir, ec), "--output-dir '", a.output_dir, "' cannot be created: ", ec.message());
+  c.perturb = perturbation_from_env();
+  // Settings first: a bad --compile-mode is reported before any checkpoint is written.
+  c.toto_settings = stress_settings(ModelFamily::Toto, a, a.output_dir);
+  c.kronos_settings = stress_settings(ModelFamily::Kronos, a, a.output_dir);
+
+  // Checkpoints: the given folders, or random-weight ones written once under the cache folder.
+  const bool need_default = (want_toto && a.toto_model.empty()) ||
+                            (want_kronos && (a.kronos_model.empty() || a.kronos_tokenizer.empty()));
+  DefaultModels dm;
+  if (need_default) {
+    const fs::path root = a.models_cache.empty() ? fs::path(a.output_dir) / "models" : fs::path(a.models_cache);
+    std::cerr << "[stress] no model folder given: using RANDOM-weight tiny checkpoints under " << root.string()
+              << " (written on first use)\n";
+    dm = ensure_default_models(root, want_toto && a.toto_model.empty(),
+                               want_kronos && (a.kronos_model.empty() || a.kronos_tokenizer.empty()));
+  }
+  c.toto_dir = a.toto_model.empty() ? dm.toto : a.toto_model;
+  c.kronos_dir = a.kronos_model.empty() ? dm.kronos_model : a.kronos_model;
+  c.tokenizer_dir = a.kronos_tokenizer.empty() ? dm.kronos_tokenizer : a.kronos_tokenizer;
+  if (want_toto) check_model_dir(c.toto_dir, "--toto-model");
+  if (want_kronos) {
+    check_model_dir(c.kronos_dir, "--kronos-model");
+    check_model_dir(c.tokenizer_dir, "--kronos-tokenizer");
+  }
+  bool random = false;
+  if (want_toto) random = random || has_random_marker(c.toto_dir);
+  if (want_kronos) random = random || has_random_marker(c.kronos_dir) || has_random_marker(c.tokenizer_dir);
+
+  // Data: every series long enough for the context plus one block of held-out bars.
+  const std::vector<std::string> files = a.data.empty() ? default_data_files() : a.data;
+  std::vector<std::string> skipped;
+  c.series = load_series(files, a.context_length + a.windows * a.prediction_length, &skipped);
+  FCAST_CHECK(!c.series.empty(), "no series in ", files.size(), " file(s) has the ",
+              a.context_length + a.windows * a.prediction_length, " rows that --context-length ", a.context_length,
+              " plus ", a.windows, " forecasts of ", a.prediction_length, " bar(s) need; use a shorter --context-length");
+
+  RunInfo& info = c.info;
+  info.mode = a.mode;
+  info.iterations = a.iterations;
+  if (want_toto) info.models.push_back("toto");
+  if (want_kronos) info.models.push_back("kronos");
+  info.context_length = a.context_length;
+  info.prediction_length = a.prediction_length;
+  info.num_samples = a.num_samples;
+  info.windows = a.windows;
+  const CompileSettings& shown = want_toto ? c.toto_settings : c.kronos_settings;
+  info.compile_mode = to_string(shown.mode);
+  info.compile_backend = to_string(shown.backend);
+  info.precision = to_string(shown.precision);
+  info.compiled_models_dir = shown.models_dir;
+  if (want_toto) info.toto_model = c.toto_dir;
+  if (want_kronos) {
+    info.kronos_model = c.kronos_dir;
+    info.kronos_tokenizer = c.tokenizer_dir;
+  }
+  info.random_weights = random;
+  for (const auto& s : c.series) info.series.push_back(cat(s.label, " (", s.rows(), " bars)"));
+  info.skipped = skipped;
+  info.started_at = now_text();
+  info.threads = omp_get_max_threads();
+  info.perturbation = c.perturb.value_or(0.0);
+  info.rate_speed = !a.no_speed_verdict;
+
+  if (random)
+    std::cerr << "\n################################################################################\n"
+              << "#  RANDOM WEIGHTS: accuracy figures (MAE, RMSE, MAPE) mean nothing as forecasts. #\n"
+              << "#  Compiled-vs-eager agreement, latency, memory and recompiles are still real.   #\n"
+              << "#  Pass trained checkpoints with --toto-model / --kronos-model / --kronos-tokenizer. #\n"
+              << "################################################################################\n\n";
+  if (c.perturb)
+    std::cerr << "[stress] TEST SWITCH: " << kPerturbEnv << "=" << *c.perturb << ": compiled outputs are scaled by "
+              << 1 + *c.perturb << "\n";
+  std::cerr << "[stress] mode " << a.mode << ": " << a.iterations << " iterations x " << info.models.size()
+            << " model(s) x 2 modes x " << a.windows << " forecasts; context " << a.context_length << ", "
+            << a.num_samples << " samples, prediction length " << a.prediction_length << "; compiled = "
+            << info.compile_mode << "/" << info.compile_backend << "/" << info.precision << "; " << c.series.size()
+            << " series; reports in " << a.output_dir << "/\n";
+
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  struct sigaction old_int {}, old_term {};
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  auto restore = [&] {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  };
+
+  save(c);  // a valid (empty) report from the start
+  const int steps_total = a.iterations * static_cast<int>(info.models.size()) * 2;
+  int steps_done = 0;
+  try {
+    for (int it = 0; it < a.iterations; ++it) {
+      const MarketSeries& s = c.series[static_cast<size_t>(it) % c.series.size()];
+      const int64_t round = it / static_cast<int64_t>(c.series.size());
+      const std::vector<Window> windows = walk_forward(s, a.context_length, a.prediction_length, a.windows, round);
+      for (const std::string& m : info.models)
+        for (bool compiled : {false, true}) {
+          check_signal();
+          IterationRecord r = run_mode(c, m == "kronos", compiled, it + 1, s, windows);
+          ++steps_done;
+          const double el = std::chrono::duration<double>(Clock::now() - c.start).count();
+          std::cerr << "[stress] " << steps_done << "/" << steps_total << " iteration " << it + 1 << "/"
+                    << a.iterations << " " << r.model_name << " " << r.compile_mode << " on " << s.label << " (origin "
+                    << r.windows.front().origin << "): load " << fixed(r.perf.load_ms, 1) << " ms, first "
+                    << fixed(r.perf.first_call_ms, 1) << " ms, p50 " << fixed(r.perf.p50_ms, 2) << " ms, p99 "
+                    << fixed(r.perf.p99_ms, 2) << " ms, MAE " << fixed(r.accuracy.mae, 4) << ", plans "
+                    << r.perf.plans_built << ", recompiles " << r.perf.recompiles << "; " << fixed(el, 0) << " s, ~"
+                    << fixed(el / steps_done * (steps_total - steps_done), 0) << " s left\n";
+          c.records.push_back(std::move(r));
+          save(c);
+        }
+      info.completed_iterations = it + 1;
+      save(c);
+    }
+  } catch (const Interrupted& x) {
+    info.interrupted = true;
+    info.status = cat("interrupted by ", x.sig == SIGINT ? "SIGINT" : "SIGTERM", " during iteration ",
+                      info.completed_iterations + 1);
+    save(c);
+    restore();
+    std::cerr << "[stress] " << info.status << ": partial reports (" << info.completed_iterations
+              << " complete iterations, " << c.records.size() << " records) written to " << a.output_dir << "/\n";
+    throw CLI::RuntimeError(128 + x.sig);
+  } catch (const std::exception& e) {
+    info.status = cat("failed: ", e.what());
+    save(c);
+    restore();
+    throw;
+  }
+  restore();
+  info.status = "complete";
+  save(c);
+
+  const std::vector<ModelSummary> summary = summarize(c.records, TierOptions{info.rate_speed});
+  const Tier verdict = worst_tier(summary);
+  print_summary(c, summary, verdict);
+  if (a.mode == "production-check") {
+    const std::string env_path = a.output_dir + "/recommended.env";
+    write_file_atomic(env_path, recommended_env(info, summary));
+    std::cout << "Recommended configuration: " << env_path << "\n";
+    if (verdict == Tier::Fail) {
+      std::cout << "PRODUCTION READINESS: FAILED\n";
+      for (const auto& r : failure_reasons(summary, Tier::Fail)) std::cerr << "fcast stress: " << r << "\n";
+      throw CLI::RuntimeError(2);
+    }
+    std::cout << "PRODUCTION READINESS: " << (verdict == Tier::Warn ? "PASSED WITH WARNINGS" : "PASSED") << "\n";
+  }
+}
+
+}  // namespace
+
+void register_stress(CLI::App& app) {
+  auto a = std::make_shared<StressArgs>();
+  auto* cmd = app.add_subcommand(
+      "stress",
+      "Compile stress test: eager vs compiled Toto and Kronos on walk-forward windows of real market data. Measures "
+      "MAE/RMSE/MAPE against held-out bars, the sample spread, load / first-call / steady-state latency (p50, p99), "
+      "peak RSS, plans built, recompiles after warm-up and cache hits; rates MAE delta, recompiles and speedup as "
+      "PASS/WARN/FAIL and writes JSON, markdown and HTML reports. production-check exits 2 on any FAIL and writes "
+      "recommended.env. See docs/STRESS_TEST.md.");
+  cmd->add_option("--mode", a->mode, "quick (3 iterations) | full (10) | production-check (20, exit 2 on FAIL)")
+      ->capture_default_str();
+  cmd->add_option("--iterations", a->iterations, "iterations (overrides the mode's count)");
+  cmd->add_option("--model", a->model, "toto | kronos | both")->capture_default_str();
+  cmd->add_option("--context-length", a->context_length, "bars of history per forecast")->capture_default_str();
+  cmd->add_option("--num-samples", a->num_samples, "sample paths per forecast (Toto num_samples, Kronos sample_count)")
+      ->capture_default_str();
+  cmd->add_option("--prediction-length", a->prediction_length, "bars forecast per window")->capture_default_str();
+  cmd->add_option("--forecasts", a->windows,
+                  "walk-forward forecasts per iteration and mode: the first call, then steady-state calls (p50/p99)")
+      ->capture_default_str();
+  cmd->add_option("--data", a->data,
+                  "market CSV files (long-format files give one series per symbol); default: the bundled real data "
+                  "in tests/data/market (MSTR, SUIUSDT, TSLA, WIKI-AAPL adjusted, 5 hourly crypto symbols)");
+  cmd->add_option("--output-dir", a->output_dir, "where the reports go")->capture_default_str();
+  cmd->add_option("--toto-model", a->toto_model,
+                  "Toto checkpoint folder; default: a RANDOM-weight tiny Toto written under --models-cache");
+  cmd->add_option("--kronos-model", a->kronos_model,
+                  "Kronos predictor folder; default: a RANDOM-weight kronos-tiny written under --models-cache");
+  cmd->add_option("--kronos-tokenizer", a->kronos_tokenizer,
+                  "Kronos tokenizer folder; default: a RANDOM-weight kronos-tokenizer-tiny under --models-cache");
+  cmd->add_option("--models-cache", a->models_cache, "where the default random checkpoints are written; default: "
+                                                     "OUTPUT_DIR/models");
+  cmd->add_option("--compile-mode", a->compile_mode,
+                  "compiled mode: default | reduce-overhead | max-autotune (default: TOTO_COMPILE_MODE / "
+                  "KRONOS_COMPILE_MODE, else max-autotune)");
+  cmd->add_option("--compile-backend", a->compile_backend,
+                  "compiled backend: inductor | aot_eager (default: the *_COMPILE_BACKEND variables, else inductor)");
+  cmd->add_option("--precision", a->precision, "compiled precision: fp32 | bf16 (default: REAL_TESTING / FAST_TESTING, "
+                                               "else fp32)");
+  cmd->add_option("--compiled-models-dir", a->compiled_models_dir,
+                  "persistent plan cache (default: COMPILED_MODELS_DIR, else OUTPUT_DIR/compiled_models)");
+  cmd->add_option("--seed", a->seed, "sampling seed (the same in both modes)")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "OpenMP threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str();
+  cmd->add_flag("--no-speed-verdict", a->no_speed_verdict,
+                "report the speedup without rating it (for shared CI machines, where timings are noise)");
+  cmd->callback([a] { run_stress(*a); });
+}
+
+}  // namespace fcast::tools

@@ -1,0 +1,122 @@
+#include "tools/compile_flags.h"
+
+namespace fcast::tools {
+
+void add_compile_flags(CLI::App* cmd, CompileCliValues& v) {
+  const std::string g = "Compile options (each wins over its environment variable; see `fcast config`)";
+  auto* on = cmd->add_flag_callback(
+      "--compile", [&v] { v.base.compile = true; },
+      "Run through the compiled executor (default: on; env TOTO_COMPILE / KRONOS_COMPILE, "
+      "TOTO_DISABLE_COMPILE=1 turns Toto off)");
+  auto* off = cmd->add_flag_callback("--no-compile", [&v] { v.base.compile = false; },
+                                     "Run the eager reference executor");
+  on->excludes(off);
+  on->group(g);
+  off->group(g);
+  cmd->add_option_function<std::string>(
+         "--compile-mode", [&v](const std::string& s) { v.base.mode = s; },
+         "default | reduce-overhead | max-autotune (default: max-autotune; env REAL_TOTO_COMPILE_MODE > "
+         "TOTO_COMPILE_MODE, KRONOS_COMPILE_MODE)")
+      ->group(g);
+  cmd->add_option_function<std::string>(
+         "--compile-backend", [&v](const std::string& s) { v.base.backend = s; },
+         "inductor | aot_eager (default: inductor; env REAL_TOTO_COMPILE_BACKEND > TOTO_COMPILE_BACKEND, "
+         "KRONOS_COMPILE_BACKEND)")
+      ->group(g);
+  cmd->add_option_function<std::string>(
+         "--precision", [&v](const std::string& s) { v.base.precision = s; },
+         "fp32 | bf16 (default: fp32; env REAL_TESTING=1 forces fp32, else FAST_TESTING=1 selects bf16)")
+      ->group(g);
+  cmd->add_option_function<std::string>(
+         "--compiled-models-dir", [&v](const std::string& s) { v.base.models_dir = s; },
+         "Persistent plan cache folder (default: ./compiled_models, made absolute; env COMPILED_MODELS_DIR)")
+      ->group(g);
+  cmd->add_option_function<int>(
+         "--recompile-limit", [&v](const int& n) { v.base.recompile_limit = n; },
+         "Plans built after warm-up before new signatures run eager (default: 8; env TORCHDYNAMO_RECOMPILE_LIMIT)")
+      ->group(g);
+  cmd->add_option_function<std::string>(
+         "--kernel-cache-dir", [&v](const std::string& s) { v.kernel_cache_dir = s; },
+         "Autotune/kernel cache folder (default: <compiled-models-dir>/torch_inductor; env TORCHINDUCTOR_CACHE_DIR)")
+      ->group(g);
+  auto* dbg_on = cmd->add_flag_callback("--compile-debug", [&v] { v.debug = true; },
+                                        "Verbose compiler logging (default: off; env TORCH_COMPILE_DEBUG)");
+  auto* dbg_off = cmd->add_flag_callback("--no-compile-debug", [&v] { v.debug = false; }, "Turn --compile-debug off");
+  dbg_on->excludes(dbg_off);
+  dbg_on->group(g);
+  dbg_off->group(g);
+  cmd->add_option_function<std::string>(
+         "--torch-logs", [&v](const std::string& s) { v.torch_logs = s; },
+         "Comma-separated log names; 'recompiles' logs every recompile with its reason (default: none; env "
+         "TORCH_LOGS)")
+      ->group(g);
+  cmd->add_option_function<std::string>(
+         "--context-buckets", [&v](const std::string& s) { v.context_buckets = s; },
+         "Context lengths (time steps) plans are padded to (default: 256,512,1024,2048,4096; env "
+         "FCAST_CONTEXT_BUCKETS)")
+      ->group(g);
+  cmd->add_option_function<int64_t>(
+         "--hybrid-min-batch", [&v](const int64_t& n) { v.hybrid_min_batch = n; },
+         "Calls with fewer series run eager (default: 0 = always compiled; env FCAST_HYBRID_MIN_BATCH)")
+      ->group(g);
+  auto* pc_on = cmd->add_flag_callback("--persistent-cache", [&v] { v.persistent_cache = true; },
+                                       "Load and store plans in --compiled-models-dir (default: on; env "
+                                       "FCAST_PERSISTENT_CACHE)");
+  auto* pc_off = cmd->add_flag_callback("--no-persistent-cache", [&v] { v.persistent_cache = false; },
+                                        "Keep plans in memory only");
+  pc_on->excludes(pc_off);
+  pc_on->group(g);
+  pc_off->group(g);
+}
+
+CompileSettings resolve_cli_settings(ModelFamily family, const CompileCliValues& v) {
+  return resolve_compile_cli(family, Environment::from_process(), v);
+}
+
+ExecutorStats total_stats(const std::vector<const Executor*>& executors) {
+  ExecutorStats t;
+  for (const Executor* e : executors) {
+    if (!e) continue;
+    const ExecutorStats s = e->stats();
+    t.plans_built += s.plans_built;
+    t.recompiles += s.recompiles;
+    t.cache_hits += s.cache_hits;
+    t.cache_misses += s.cache_misses;
+    t.fallbacks_to_eager += s.fallbacks_to_eager;
+    t.runs += s.runs;
+  }
+  return t;
+}
+
+nlohmann::ordered_json stats_json(ModelFamily family, const CompileSettings& s,
+                                  const std::vector<const Executor*>& executors, double seconds) {
+  const ExecutorStats t = total_stats(executors);
+  std::string names;
+  bool compiled = false;
+  for (const Executor* e : executors) {
+    if (!e) continue;
+    const std::string n = e->name();
+    if (names.find(n) == std::string::npos) names += (names.empty() ? "" : "+") + n;
+    compiled = compiled || n != "eager";
+  }
+  nlohmann::ordered_json j;
+  j["family"] = to_string(family);
+  j["mode"] = to_string(s.mode);
+  j["backend"] = to_string(s.backend);
+  j["dtype"] = to_string(s.precision);
+  j["compile_requested"] = s.enabled;
+  j["compiled"] = compiled;
+  j["executor"] = names;
+  j["plans_built"] = t.plans_built;
+  j["recompiles"] = t.recompiles;
+  j["cache_hits"] = t.cache_hits;
+  j["cache_misses"] = t.cache_misses;
+  j["fallbacks_to_eager"] = t.fallbacks_to_eager;
+  j["runs"] = t.runs;
+  j["persistent_cache"] = s.persistent_cache;
+  j["models_dir"] = s.models_dir;
+  j["seconds"] = seconds;
+  return j;
+}
+
+}  // namespace fcast::tools

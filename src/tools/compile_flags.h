@@ -1,0 +1,35 @@
+// The compile flags shared by `fcast predict`, `fcast compile` and `fcast config`, and the
+// `--stats` JSON line. Every flag wins over its environment variable (runtime/compile_cli.h).
+//
+//   auto flags = std::make_shared<CompileCliValues>();
+//   add_compile_flags(cmd, *flags);                          // at registration
+//   CompileSettings s = resolve_cli_settings(ModelFamily::Toto, *flags);  // in the callback
+#pragma once
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "runtime/compile_cli.h"
+#include "runtime/executor.h"
+
+namespace fcast::tools {
+
+// Registers --compile/--no-compile, --compile-mode, --compile-backend, --precision,
+// --compiled-models-dir, --recompile-limit, --kernel-cache-dir, --compile-debug/--no-compile-debug,
+// --torch-logs, --context-buckets, --hybrid-min-batch, --persistent-cache/--no-persistent-cache.
+// `v` must outlive the parse (hold it in a shared_ptr captured by the callback).
+void add_compile_flags(CLI::App* cmd, CompileCliValues& v);
+
+// resolve_compile_cli over the process environment.
+CompileSettings resolve_cli_settings(ModelFamily family, const CompileCliValues& v);
+
+// Sum of the counters of several executors (Kronos runs a predictor and a tokenizer).
+ExecutorStats total_stats(const std::vector<const Executor*>& executors);
+
+// The `--stats` object: family, mode, backend, dtype, compiled, executor, the counters of
+// ExecutorStats and `seconds`. Printed as one line, the last line of stdout.
+nlohmann::ordered_json stats_json(ModelFamily family, const CompileSettings& s,
+                                  const std::vector<const Executor*>& executors, double seconds);
+
+}  // namespace fcast::tools

@@ -1,0 +1,387 @@
+// The stress test's workload: real market series (the bundled tests/data/market files by default),
+// walk-forward forecast windows over their held-out bars, the model checkpoints (random-weight
+// ones written on first use when none are given) and one forecast per model family that returns
+// the mean, the sample spread and the quantile band of the close.
+//
+//   std::vector<MarketSeries> series = load_series(default_data_files(), 512 + 1 * 6);
+//   std::vector<Window> w = walk_forward(series[0], /*context=*/512, /*horizon=*/1, /*windows=*/6, /*round=*/0);
+//   TotoRunner toto(load_toto(dir), executor);  ForecastOut f = toto.forecast(series[0], w[0], opts);
+#pragma once
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "io/csv.h"
+#include "models/kronos/predictor.h"
+#include "models/toto/forecaster.h"
+#include "models/toto/weights.h"
+#include "runtime/executor.h"
+
+namespace fcast::stress {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kRandomWeightsMarker = "RANDOM_WEIGHTS.txt";  // as `fcast init-model` writes
+
+// One univariate-close (plus OHLCV for Kronos) series of one symbol.
+struct MarketSeries {
+  std::string label;   // "MSTR", "BTCUSD", ...
+  std::string file;
+  std::vector<int64_t> timestamps;  // wall-clock seconds (UTC + the file's offset)
+  bool with_time = false;
+  std::map<std::string, std::vector<double>> columns;  // open, high, low, close, volume, amount (close always)
+  int64_t rows() const { return static_cast<int64_t>(timestamps.size()); }
+  const std::vector<double>& close() const { return columns.at("close"); }
+};
+
+// tests/data/market next to the binary (build/fcast -> ../tests/data/market) or under the
+// current directory; "" when neither exists.
+inline std::string default_data_dir() {
+  std::vector<fs::path> candidates;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec)
+    for (fs::path p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path())
+      candidates.push_back(p / "tests" / "data" / "market");
+  candidates.push_back(fs::current_path(ec) / "tests" / "data" / "market");
+  for (const auto& c : candidates)
+    if (fs::is_directory(c, ec)) return c.string();
+  return "";
+}
+
+// The bundled daily and hourly files whose series are long enough for a 512-bar context.
+inline std::vector<std::string> default_data_files() {
+  const std::string dir = default_data_dir();
+  FCAST_CHECK(!dir.empty(),
+              "cannot find the bundled market data (tests/data/market next to the fcast binary or under the current "
+              "directory); run from the repository, or pass CSV files with --data");
+  std::vector<std::string> out;
+  for (const char* f : {"MSTR.csv", "SUIUSDT.csv", "TSLA-2021-11-21 14:37:52.060172.csv", "WIKI-AAPL.csv",
+                        "selector_sim_crypto5_mixed7_epoch003_lag1_eval90d_baseactions_int1_realistic_20260211/bars.csv"}) {
+    const fs::path p = fs::path(dir) / f;
+    std::error_code ec;
+    if (fs::exists(p, ec)) out.push_back(p.string());
+  }
+  FCAST_CHECK(!out.empty(), "no market CSV found in ", dir);
+  return out;
+}
+
+inline std::string lower_ascii(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The distinct values of a long-format file's `symbol` column, in order of appearance; empty
+// when the file has no such column.
+inline std::vector<std::string> symbols_in(const std::string& path) {
+  std::ifstream in(path);
+  FCAST_CHECK(in.good(), "cannot open ", path);
+  std::string line;
+  if (!std::getline(in, line)) return {};
+  auto split = [](const std::string& l) {
+    std::vector<std::string> f;
+    std::string cell;
+    std::istringstream s(l);
+    while (std::getline(s, cell, ',')) {
+      while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
+      f.push_back(cell);
+    }
+    return f;
+  };
+  const auto header = split(line);
+  int col = -1;
+  for (size_t i = 0; i < header.size(); ++i)
+    if (lower_ascii(header[i]) == "symbol") col = static_cast<int>(i);
+  if (col < 0) return {};
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  while (std::getline(in, line)) {
+    const auto f = split(line);
+    if (static_cast<int>(f.size()) > col && !f[col].empty() && seen.insert(f[col]).second) out.push_back(f[col]);
+  }
+  return out;
+}
+
+// Reads one table into a series. Files with split-adjusted "adj. *" columns (the Quandl WIKI
+// layout) use those, so splits do not show up as price jumps. Rows with a missing close are dropped.
+inline MarketSeries series_from_table(const MarketTable& t, const std::string& label) {
+  MarketSeries s;
+  s.label = label;
+  s.file = t.path;
+  s.with_time = t.has_time_of_day;
+  const bool adjusted = t.has("adj. close") && t.has("adj. open") && t.has("adj. high") && t.has("adj. low");
+  FCAST_CHECK(t.has("close") || adjusted, t.path, ": no 'close' column; the stress test forecasts the close");
+  std::map<std::string, const std::vector<double>*> src;
+  for (const char* c : {"open", "high", "low", "close", "volume", "amount"}) {
+    const std::string adj = std::string("adj. ") + c;
+    if (adjusted && t.has(adj)) src[c] = &t.column(adj);
+    else if (t.has(c)) src[c] = &t.column(c);
+  }
+  for (int64_t r = 0; r < t.rows(); ++r) {
+    bool ok = true;
+    for (auto& [name, col] : src) ok = ok && std::isfinite((*col)[r]);
+    if (!ok) continue;
+    s.timestamps.push_back(t.timestamps[r] + t.utc_offsets[r]);
+    for (auto& [name, col] : src) s.columns[name].push_back((*col)[r]);
+  }
+  return s;
+}
+
+// Every series of the files (one per symbol in long-format files) with at least `min_rows` rows;
+// `skipped` gets one note per series left out.
+inline std::vector<MarketSeries> load_series(const std::vector<std::string>& files, int64_t min_rows,
+                                             std::vector<std::string>* skipped = nullptr) {
+  std::vector<MarketSeries> out;
+  for (const std::string& f : files) {
+    std::error_code ec;
+    FCAST_CHECK(fs::exists(f, ec), "--data: file '", f, "' does not exist");
+    const std::vector<std::string> symbols = symbols_in(f);
+    std::vector<std::pair<std::string, CsvOptions>> parts;
+    if (symbols.empty()) {
+      std::string label = fs::path(f).stem().string();
+      if (label == "bars") label = fs::path(f).parent_path().filename().string();
+      label = label.substr(0, label.find(' '));  // "TSLA-2021-11-21 14:37:52.060172" -> "TSLA-2021-11-21"
+      parts.push_back({label, CsvOptions{}});
+    } else {
+      for (const auto& sym : symbols) parts.push_back({sym, CsvOptions{sym}});
+    }
+    for (const auto& [label, opt] : parts) {
+      MarketSeries s = series_from_table(read_market_csv(f, opt), label);
+      if (s.rows() < min_rows) {
+        if (skipped)
+          skipped->push_back(cat(label, " (", f, "): ", s.rows(), " usable rows, fewer than the ", min_rows,
+                                 " needed for the context and the held-out bars"));
+        continue;
+      }
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+// A forecast window: context rows [origin - context, origin), held-out rows [origin, origin + horizon).
+struct Window {
+  int64_t origin = 0;
+};
+
+// Walk-forward windows of one round: `windows` consecutive origins `horizon` bars apart, placed
+// so that round 0 ends at the last bar, round 1 just before round 0's block, and so on (wrapping
+// around when the series runs out). Every window's actual bars are held out from its context.
+inline std::vector<Window> walk_forward(const MarketSeries& s, int64_t context, int64_t horizon, int64_t windows,
+                                        int64_t round) {
+  const int64_t block = windows * horizon;
+  const int64_t rounds = std::max<int64_t>(1, (s.rows() - context) / block);
+  const int64_t r = round % rounds;
+  const int64_t first = s.rows() - (r + 1) * block;
+  FCAST_ASSERT(first - context >= 0);
+  std::vector<Window> out;
+  for (int64_t w = 0; w < windows; ++w) out.push_back({first + w * horizon});
+  return out;
+}
+
+// What the stress test needs from one forecast (the close only).
+struct ForecastOut {
+  std::vector<double> mean, std, q10, q90;  // per step
+};
+
+inline void sample_stats(std::vector<double> v, double& sd, double& q10, double& q90) {
+  const size_t n = v.size();
+  double m = 0;
+  for (double x : v) m += x;
+  m /= static_cast<double>(std::max<size_t>(n, 1));
+  double ss = 0;
+  for (double x : v) ss += (x - m) * (x - m);
+  sd = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;
+  std::sort(v.begin(), v.end());
+  auto q = [&](double p) {
+    if (v.empty()) return 0.0;
+    const double pos = p * static_cast<double>(n - 1);
+    const size_t lo = static_cast<size_t>(std::floor(pos)), hi = std::min(lo + 1, n - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+  };
+  q10 = q(0.1);
+  q90 = q(0.9);
+}
+
+struct ForecastSettings {
+  int64_t context = 512, horizon = 1, num_samples = 128;
+  uint64_t seed = 0;
+};
+
+// Toto on the close: samples_per_batch = num_samples (one batch), the KV cache on.
+class TotoRunner {
+ public:
+  TotoRunner(toto::TotoWeights w, std::shared_ptr<Executor> exec) : model_(std::move(w), exec), forecaster_(model_) {}
+  ForecastOut forecast(const MarketSeries& s, const Window& w, const ForecastSettings& fs) {
+    const int64_t C = fs.context;
+    Tensor series = Tensor::empty(DType::F32, {1, 1, C});
+    const auto& close = s.close();
+    for (int64_t t = 0; t < C; ++t) series.data<float>()[t] = static_cast<float>(close[w.origin - C + t]);
+    toto::ForecastOptions o;
+    o.prediction_length = fs.horizon;
+    o.num_samples = fs.num_samples;
+    o.samples_per_batch = fs.num_samples;
+    o.seed = fs.seed;
+    const toto::Forecast f = forecaster_.forecast(series, nullptr, nullptr, o);
+    ForecastOut out;
+    const Tensor& mean = f.mean();
+    for (int64_t k = 0; k < fs.horizon; ++k) {
+      out.mean.push_back(mean.data<float>()[k]);
+      std::vector<double> v;
+      if (f.has_samples()) {
+        const int64_t N = f.num_samples();
+        for (int64_t n = 0; n < N; ++n) v.push_back(f.samples().data<float>()[k * N + n]);
+      } else {
+        v.push_back(mean.data<float>()[k]);
+      }
+      double sd = 0, a = 0, b = 0;
+      sample_stats(v, sd, a, b);
+      out.std.push_back(sd);
+      out.q10.push_back(a);
+      out.q90.push_back(b);
+    }
+    return out;
+  }
+  toto::TotoModel& model() { return model_; }
+
+ private:
+  toto::TotoModel model_;
+  toto::TotoForecaster forecaster_;
+};
+
+// Kronos on OHLCV bars with the reference's sampling defaults (T = 1, top_p = 0.9) and
+// sample_count = num_samples; the per-path values come from the generation trace, so the
+// sample spread is the paths' own (KronosPredictor itself returns only their average).
+// Files without open/high/low get the production wrapper's fill (copied from close).
+class KronosRunner {
+ public:
+  KronosRunner(kronos::KronosPredictorWeights pw, kronos::KronosTokenizerWeights tw,
+               std::shared_ptr<Executor> model_exec, std::shared_ptr<Executor> tokenizer_exec, int64_t max_context)
+      : model_(std::make_shared<kronos::KronosModel>(std::move(pw), model_exec)),
+        tok_(std::make_shared<kronos::KronosTokenizer>(std::move(tw), tokenizer_exec)),
+        predictor_(model_, tok_, options(max_context)) {}
+
+  ForecastOut forecast(const MarketSeries& s, const Window& w, const ForecastSettings& fs) {
+    const int64_t C = fs.context, H = fs.horizon;
+    kronos::KronosSeries ks;
+    ks.timestamps.assign(s.timestamps.begin() + (w.origin - C), s.timestamps.begin() + w.origin);
+    const auto& close = s.close();
+    auto slice = [&](const std::vector<double>& v) {
+      return std::vector<double>(v.begin() + (w.origin - C), v.begin() + w.origin);
+    };
+    const bool ohlc = s.columns.count("open") && s.columns.count("high") && s.columns.count("low");
+    for (const char* c : {"open", "high", "low"}) ks.columns[c] = slice(ohlc ? s.columns.at(c) : close);
+    ks.columns["close"] = slice(close);
+    if (s.columns.count("volume")) ks.columns["volume"] = slice(s.columns.at("volume"));
+    if (s.columns.count("amount")) ks.columns["amount"] = slice(s.columns.at("amount"));
+    if (!ohlc) {
+      std::vector<double> vol = ks.columns.count("volume") ? ks.columns["volume"] : std::vector<double>(C, 0.0);
+      ks.columns["volume"] = vol;
+      if (!ks.columns.count("amount")) {
+        std::vector<double> a(C);
+        for (int64_t r = 0; r < C; ++r) a[r] = vol[r] * ks.columns["close"][r];
+        ks.columns["amount"] = a;
+      }
+    }
+    std::vector<int64_t> future(s.timestamps.begin() + w.origin, s.timestamps.begin() + w.origin + H);
+    const kronos::PreparedSeries p = kronos::prepare_series(ks, future, 5.0, s.label);
+    kronos::SamplingParams sp;
+    sp.sample_count = fs.num_samples;
+    sp.seed = fs.seed;
+    kronos::GenerationTrace trace;
+    const auto result = predictor_.generate({p}, H, sp, &trace);
+    ForecastOut out;
+    const int64_t R = trace.rows_per_series, Wf = trace.final_window;
+    constexpr int kClose = 3;
+    const float scale = p.std[kClose] + 1e-5f;
+    for (int64_t t = 0; t < H; ++t) {
+      out.mean.push_back(result[0].at(t, kClose));
+      std::vector<double> v;
+      for (int64_t r = 0; r < R; ++r)
+        v.push_back(static_cast<double>(trace.final_decoded[static_cast<size_t>((r * Wf + (Wf - H + t)) * 6 + kClose)]) *
+                        scale +
+                    p.mean[kClose]);
+      double sd = 0, a = 0, b = 0;
+      sample_stats(v, sd, a, b);
+      out.std.push_back(sd);
+      out.q10.push_back(a);
+      out.q90.push_back(b);
+    }
+    return out;
+  }
+
+ private:
+  static kronos::KronosPredictorOptions options(int64_t max_context) {
+    kronos::KronosPredictorOptions o;
+    o.max_context = max_context;
+    o.log = [](const std::string&) {};  // column-fill notes repeat every call; the workload is documented
+    return o;
+  }
+  std::shared_ptr<kronos::KronosModel> model_;
+  std::shared_ptr<kronos::KronosTokenizer> tok_;
+  kronos::KronosPredictor predictor_;
+};
+
+// Random-weight checkpoints for runs without model directories: written once under `root`
+// (tiny presets: a stress run on 2 cores stays within minutes), with the marker file.
+struct DefaultModels {
+  std::string toto, kronos_model, kronos_tokenizer;
+};
+
+inline void write_marker(const fs::path& dir, const std::string& what) {
+  std::ofstream m(dir / kRandomWeightsMarker);
+  m << "RANDOM weights (" << what << ") written by `fcast stress` for a run without model directories.\n"
+    << "This is not a trained model: forecasts and accuracy figures made with it mean nothing.\n";
+}
+
+inline bool checkpoint_present(const fs::path& dir) {
+  std::error_code ec;
+  return fs::exists(dir / "config.json", ec) && fs::exists(dir / "model.safetensors", ec);
+}
+
+inline DefaultModels ensure_default_models(const fs::path& root, bool need_toto, bool need_kronos) {
+  DefaultModels d;
+  d.toto = (root / "toto-tiny-random").string();
+  d.kronos_model = (root / "kronos-tiny-random").string();
+  d.kronos_tokenizer = (root / "kronos-tokenizer-tiny-random").string();
+  if (need_toto && !checkpoint_present(d.toto)) {
+    toto::write_random_toto(toto::toto_preset("tiny"), 0, d.toto);
+    write_marker(d.toto, "Toto preset tiny, seed 0");
+  }
+  if (need_kronos && !checkpoint_present(d.kronos_model)) {
+    kronos::write_random_kronos_predictor(kronos::kronos_predictor_preset("kronos-tiny"), 0, d.kronos_model);
+    write_marker(d.kronos_model, "Kronos predictor preset kronos-tiny, seed 0");
+  }
+  if (need_kronos && !checkpoint_present(d.kronos_tokenizer)) {
+    kronos::write_random_kronos_tokenizer(kronos::kronos_tokenizer_preset("kronos-tokenizer-tiny"), 1,
+                                          d.kronos_tokenizer);
+    write_marker(d.kronos_tokenizer, "Kronos tokenizer preset kronos-tokenizer-tiny, seed 1");
+  }
+  return d;
+}
+
+inline bool has_random_marker(const std::string& dir) {
+  std::error_code ec;
+  return fs::exists(fs::path(dir) / kRandomWeightsMarker, ec);
+}
+
+inline void check_model_dir(const std::string& dir, const char* flag) {
+  std::error_code ec;
+  FCAST_CHECK(fs::is_directory(dir, ec), flag, " '", dir, "' does not exist or is not a directory");
+  for (const char* f : {"config.json", "model.safetensors"})
+    FCAST_CHECK(fs::exists(fs::path(dir) / f, ec), flag, " '", dir, "' has no ", f,
+                " (expected a checkpoint folder with config.json and model.safetensors)");
+}
+
+}  // namespace fcast::stress

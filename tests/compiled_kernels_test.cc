@@ -1,0 +1,176 @@
+// Every optimised CPU kernel (src/ops/cpu) against its reference on random inputs of awkward
+// shapes. Tolerances: fp32 kernels |a - b| <= 2e-5 (|b| + 1) (different summation order only);
+// the rotary/unpack/KV-write kernel is bit-identical (same operations); bf16 matmuls are
+// compared with the reference run on bf16-rounded inputs at 1e-4 (|b| + 1) (fp32 accumulation).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "ops/cpu/kernels.h"
+#include "ops/reference/kernels.h"
+
+namespace {
+
+using namespace fcast;
+
+std::vector<float> rnd(int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, double tol, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_LE(std::fabs(a[i] - b[i]), tol * (std::fabs(b[i]) + 1)) << what << " at " << i << ": " << a[i] << " vs " << b[i];
+}
+
+float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+TEST(CompiledKernels, MatmulMatchesReference) {
+  const int64_t shapes[][3] = {{1, 13, 5}, {7, 64, 96}, {33, 100, 130}, {2, 768, 1}, {65, 17, 257}};
+  for (const auto& sh : shapes)
+    for (int variant = 0; variant < 4; ++variant) {
+      const int64_t M = sh[0], K = sh[1], N = sh[2];
+      const bool packed = variant & 1, silu = variant & 2;
+      for (bool bf16 : {false, true}) {
+        auto x = rnd(M * K, 1 + M), w = rnd(N * K, 2 + N), b = rnd(N, 3);
+        cpu::MatmulKernel k(cpu::MatmulDesc{M, K, N, true, silu, bf16, packed});
+        std::vector<uint8_t> wp(k.packed_bytes() + 64), sp(k.scratch_bytes() + 64);
+        k.pack_weights(w.data(), wp.data());
+        std::vector<float> y(M * N), want(M * N);
+        k.run(x.data(), wp.data(), b.data(), y.data(), sp.data(), variant == 3);
+        if (bf16)
+          for (auto* v : {&x, &w})
+            for (auto& e : *v) e = bf16_round(e);
+        ref::linear(x.data(), K, w.data(), b.data(), want.data(), M, K, N);
+        if (silu) ref::silu(want.data(), want.data(), M * N);
+        expect_close(y, want, bf16 ? 1e-4 : 2e-5,
+                     cat("matmul ", M, "x", K, "x", N, " packed=", packed, " silu=", silu, " bf16=", bf16));
+      }
+    }
+}
+
+TEST(CompiledKernels, NormsSoftmaxAndEpilogues) {
+  for (int64_t D : {1, 7, 64, 130}) {
+    const int64_t M = 5;
+    auto a = rnd(M * D, 10 + D, -3, 3), b = rnd(M * D, 11 + D, -3, 3), w = rnd(D, 12);
+    std::vector<float> h(M * D), y(M * D), h2(M * D), y2(M * D);
+    cpu::add_rmsnorm(a.data(), b.data(), w.data(), h.data(), y.data(), M, D, 1e-8f);
+    ref::add(a.data(), b.data(), h2.data(), M * D);
+    ref::rmsnorm(h2.data(), w.data(), y2.data(), M, D, 1e-8f);
+    expect_close(h, h2, 0, cat("add D=", D));
+    expect_close(y, y2, 2e-6, cat("add+rmsnorm D=", D));
+    cpu::rmsnorm(a.data(), w.data(), y.data(), M, D, 1e-5f);
+    ref::rmsnorm(a.data(), w.data(), y2.data(), M, D, 1e-5f);
+    expect_close(y, y2, 2e-6, cat("rmsnorm D=", D));
+    cpu::softmax(a.data(), y.data(), M, D);
+    ref::softmax(a.data(), y2.data(), M, D);
+    expect_close(y, y2, 2e-6, cat("softmax D=", D));
+  }
+  // Toto's head chain: softplus -> clamp_min -> add_scalar; and swiglu -> softmax.
+  const int64_t M = 3, N = 10;
+  auto x = rnd(M * N, 20, -30, 30);
+  std::vector<float> got = x, want(M * N);
+  cpu::apply_epilogue(got.data(), M, N,
+                      {{Epilogue::Softplus, 0}, {Epilogue::ClampMin, 1.0f}, {Epilogue::AddScalar, 2.0f}}, 0, nullptr);
+  ref::softplus(x.data(), want.data(), M * N);
+  ref::clamp_min(want.data(), 1.0f, want.data(), M * N);
+  ref::add_scalar(want.data(), 2.0f, want.data(), M * N);
+  expect_close(got, want, 2e-6, "softplus+clamp_min+add_scalar");
+  std::vector<float> g = x, out(M * N / 2), want2(M * N / 2);
+  float* r = cpu::apply_epilogue(g.data(), M, N, {{Epilogue::SwiGLU, 0}, {Epilogue::Softmax, 0}}, 0, out.data());
+  EXPECT_EQ(r, out.data());
+  ref::swiglu(x.data(), want2.data(), M, N / 2);
+  ref::softmax(want2.data(), want2.data(), M, N / 2);
+  expect_close(out, want2, 2e-6, "swiglu+softmax");
+}
+
+TEST(CompiledKernels, RotaryUnpackAndKVWriteAreBitIdentical) {
+  const int64_t N = 3, S = 5, H = 2, Dh = 6, D = H * Dh, cap = 9;
+  auto qkv = rnd(N * S * 3 * D, 30, -2, 2);
+  for (int64_t which : {0, 1, 2})
+    for (int64_t start : {0, 2}) {
+      // Reference: unpack (Toto layout), then rotary with positions counted from `start`.
+      std::vector<float> unpacked(N * S * D), want(N * S * D);
+      for (int64_t r = 0; r < N * S; ++r)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t d = 0; d < Dh; ++d) unpacked[r * D + h * Dh + d] = qkv[r * 3 * D + which * D + d * H + h];
+      const int64_t pos0 = 3, p0 = pos0 - start;
+      const int64_t centre = (p0 + S - 1) >= 0 ? (p0 + S - 1) / 2 : -((-(p0 + S - 1) + 1) / 2);
+      ref::rotary_xpos(unpacked.data(), D, want.data(), N, S, H, Dh, p0, centre, which == 1);
+      std::vector<float> cache(N * cap * D, 0.0f), table(cpu::rotary_table_floats(S, Dh));
+      cpu::RotaryArgs a;
+      a.mode = 1;
+      a.is_key = which == 1;
+      a.N = N, a.S = S, a.H = H, a.D = D;
+      a.src = qkv.data();
+      a.packed = true;
+      a.which = which;
+      a.pos0 = pos0;
+      a.start = start;
+      a.dst = cache.data();
+      a.dst_cap = cap;
+      a.table = table.data();
+      cpu::rotary(a);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t s = 0; s < S; ++s)
+          for (int64_t e = 0; e < D; ++e)
+            ASSERT_EQ(cache[(n * cap + pos0 + s) * D + e], want[(n * S + s) * D + e]) << which << " " << start;
+      a.pos0 = cap - S + 1;  // overflow is a clear error
+      EXPECT_THROW(cpu::rotary(a), Error);
+    }
+  // NeoX (Kronos), contiguous source and destination.
+  auto x = rnd(N * S * D, 31);
+  auto inv = rnd(Dh / 2, 32, 0.01f, 1.0f);
+  std::vector<float> got(N * S * D), want(N * S * D), table(cpu::rotary_table_floats(S, Dh));
+  ref::rotary_neox(x.data(), D, want.data(), N, S, H, Dh, 4, inv.data());
+  cpu::RotaryArgs a;
+  a.mode = 2, a.N = N, a.S = S, a.H = H, a.D = D, a.src = x.data(), a.pos0 = 5, a.start = 1;
+  a.inv_freq = inv.data(), a.dst = got.data(), a.table = table.data();
+  cpu::rotary(a);
+  EXPECT_EQ(got, want);
+}
+
+TEST(CompiledKernels, AttentionMatchesReference) {
+  struct Case {
+    int64_t N, Sq, Skv, H, Dh;
+    bool causal, cached, groups;
+    int64_t pos0, start, block;
+  };
+  const Case cases[] = {
+      {2, 7, 7, 3, 5, true, false, false, 0, 0, 128},     // prefill
+      {2, 9, 9, 2, 8, true, false, false, 0, 3, 4},       // left-padded prefill, small blocks
+      {3, 1, 40, 2, 16, true, true, false, 30, 2, 8},     // cached decode
+      {1, 1, 1000, 1, 64, true, true, false, 999, 5, 128},  // long context: never a full score row
+      {4, 5, 5, 2, 4, false, false, true, 0, 0, 128},     // grouped (space-wise)
+  };
+  for (const Case& c : cases) {
+    const int64_t D = c.H * c.Dh;
+    auto q = rnd(c.N * c.Sq * D, 40 + c.Sq, -2, 2), k = rnd(c.N * c.Skv * D, 41, -2, 2), v = rnd(c.N * c.Skv * D, 42);
+    std::vector<int32_t> grp(c.N * c.Sq);
+    for (size_t i = 0; i < grp.size(); ++i) grp[i] = static_cast<int32_t>((i * 7) % 3);
+    ref::AttentionArgs a;
+    a.N = c.N, a.Sq = c.Sq, a.H = c.H, a.Dh = c.Dh;
+    a.q = q.data(), a.q_nstride = c.Sq * D, a.q_tstride = D;
+    a.k = k.data(), a.v = v.data(), a.k_nstride = a.v_nstride = c.Skv * D, a.k_tstride = a.v_tstride = D;
+    a.q_pos0 = c.pos0;
+    a.kv_len = c.cached ? c.pos0 + c.Sq : c.Skv;
+    a.kv_start = c.start;
+    a.causal = c.causal;
+    if (c.groups) a.q_group = a.k_group = grp.data();
+    a.scale = 1.0f / std::sqrt(static_cast<float>(c.Dh));
+    std::vector<float> got(c.N * c.Sq * D), want(c.N * c.Sq * D);
+    a.out = want.data();
+    ref::attention(a);
+    a.out = got.data();
+    cpu::attention(a, c.block);
+    expect_close(got, want, 2e-5, cat("attention N=", c.N, " Sq=", c.Sq, " Skv=", c.Skv, " start=", c.start));
+  }
+}
+
+}  // namespace
