@@ -1,5 +1,7 @@
 #include "runtime/compiled_executor.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -55,8 +57,16 @@ uint64_t weights_hash(const Graph& g) {
   uint64_t h = fnv1a64("weights", 7);
   for (const auto& v : g.values())
     if (v.kind == Graph::Kind::Constant) {
-      const void* p = v.constant.raw();
-      h = fnv1a64(&p, sizeof p, h);
+      // Weights are identified by address (they live as long as the model); small constants
+      // that model code may rebuild with every graph (scalars, tiny tables) by content, so a
+      // rebuilt graph still matches its plan (the plan keeps its own reference to the data).
+      if (v.constant.nbytes() <= 256) {
+        h = fnv1a64(v.constant.raw(), v.constant.nbytes(), h);
+        h = fnv1a64(v.constant.shape().data(), v.constant.shape().size() * sizeof(int64_t), h);
+      } else {
+        const void* p = v.constant.raw();
+        h = fnv1a64(&p, sizeof p, h);
+      }
     }
   return h;
 }
@@ -67,7 +77,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+// Plans below this many matmul FLOPs per call run single-threaded (see execute()).
+constexpr int64_t kSerialPlanFlops = 16'000'000;
+
 struct CompiledExecutor::Bound {
+  int64_t flops = -1;                 // matmul FLOPs per call, computed on first execution
   Plan plan;
   PlanSignature sig;
   Tensor arena;
@@ -361,6 +375,29 @@ TensorMap CompiledExecutor::execute(Bound& b, const Graph& g, const TensorMap& i
   }
   void* scratch = b.base + b.scratch_off;
   const int64_t allocs_before = tensor_allocation_count();
+  // Small plans run on one thread: a parallel region per kernel costs more than it saves there,
+  // and on a loaded machine every barrier can wait a whole scheduler slice for a descheduled
+  // thread (measured: tiny Toto decode 1 ms serial vs 250 ms with 2 threads under load).
+  if (b.flops < 0) {
+    b.flops = 0;
+    for (const auto& n : g.nodes())
+      if (n.op == Op::Linear) {
+        const Shape& ws = values[n.in[1]].shape;
+        b.flops += 2 * shape_numel(values[n.out].shape) * ws[1];
+      }
+  }
+  struct ThreadScope {
+    int saved = 0;
+    bool active = false;
+    ~ThreadScope() {
+      if (active) omp_set_num_threads(saved);
+    }
+  } threads;
+  if (b.flops < kSerialPlanFlops && omp_get_max_threads() > 1) {
+    threads.saved = omp_get_max_threads();
+    threads.active = true;
+    omp_set_num_threads(1);
+  }
   running_ = true;
   struct Reset {
     bool& r;

@@ -62,6 +62,7 @@ void KronosCache::replicate_from(const KronosCache& src, int64_t repeats) {
   rep(dep_k, src.dep_k);
   rep(dep_v, src.dep_v);
   length = src.length;
+  start = src.start;
 }
 
 KronosModel::KronosModel(KronosPredictorWeights w, std::shared_ptr<Executor> exec)
@@ -152,18 +153,24 @@ Graph KronosModel::build_step_graph(int64_t N, int64_t S, int64_t capacity, bool
   const auto& c = w_.config;
   const int64_t d = c.d_model;
   Graph g;
+  g.set_meta("model_part", "kronos_predictor");
+  g.set_meta("phase", layer_caches ? (S == 1 ? "decode" : "prefill") : "window");
+  g.set_meta("rows", std::to_string(N));
+  g.set_meta("patches", std::to_string(S));
+  g.set_meta("capacity", std::to_string(capacity));
   ValueId s1 = g.input("s1", DType::I64, {N, S});
   ValueId s2 = g.input("s2", DType::I64, {N, S});
   ValueId stamp = g.input("stamp", DType::F32, {N, S, 5});
   // Without layer caches the window always starts at position 0.
   ValueId pos0 = layer_caches ? g.input("pos0", DType::I64, {1}) : g.constant("pos0", make_scalar_i64(0));
+  ValueId start = g.input("start", DType::I64, {1});  // valid start (left padding of a bucketed call)
   ValueId x = g.add(token_embedding(g, s1, s2), time_embedding(g, stamp));
   for (int64_t l = 0; l < c.n_layers; ++l) {
     if (layer_caches) {
       BlockCacheInputs ci{g.input(cat("k", l), DType::F32, {N, capacity, d}), g.input(cat("v", l), DType::F32, {N, capacity, d})};
-      x = build_block(g, x, w_.layers[l], c.n_heads, pos0, cat("layer", l), &ci);
+      x = build_block(g, x, w_.layers[l], c.n_heads, pos0, cat("layer", l), &ci, start);
     } else {
-      x = build_block(g, x, w_.layers[l], c.n_heads, pos0, cat("layer", l));
+      x = build_block(g, x, w_.layers[l], c.n_heads, pos0, cat("layer", l), nullptr, start);
     }
   }
   ValueId ctx = g.rmsnorm(x, g.constant("norm", w_.norm), kRmsEps);
@@ -183,14 +190,19 @@ Graph KronosModel::build_s2_step_graph(int64_t N, int64_t capacity) const {
   const auto& c = w_.config;
   const int64_t d = c.d_model, H = KronosPredictorConfig::kDepHeads;
   Graph g;
+  g.set_meta("model_part", "kronos_predictor");
+  g.set_meta("phase", "s2");
+  g.set_meta("rows", std::to_string(N));
+  g.set_meta("capacity", std::to_string(capacity));
   ValueId s1 = g.input("s1", DType::I64, {N, 1});
   ValueId ctx = g.input("last_context", DType::F32, {N, 1, d});
   ValueId dk = g.input("dep_k", DType::F32, {N, capacity, d});
   ValueId dv = g.input("dep_v", DType::F32, {N, capacity, d});
-  ValueId pos0 = g.input("pos0", DType::I64, {1});  // last window row: keys [0, pos0 + 1) are attended
+  ValueId pos0 = g.input("pos0", DType::I64, {1});  // last window row: keys [start, pos0 + 1) are attended
+  ValueId start = g.input("start", DType::I64, {1});
   ValueId sib = g.embedding(g.constant("emb_s1", w_.emb_s1), s1);
   ValueId q = g.linear(sib, g.constant("dep_wq", w_.dep_wq), g.constant("dep_bq", w_.dep_bq));
-  ValueId a = g.attention(q, dk, dv, H, /*causal=*/false, pos0, kNone, /*cached=*/true);
+  ValueId a = g.attention(q, dk, dv, H, /*causal=*/false, pos0, kNone, /*cached=*/true, start);
   a = g.linear(a, g.constant("dep_wo", w_.dep_wo), g.constant("dep_bo", w_.dep_bo));
   ValueId x2 = g.rmsnorm(g.add(ctx, a), g.constant("dep_norm", w_.dep_norm), kRmsEps);
   g.output("s2_logits", g.linear(x2, g.constant("proj_s2_w", w_.proj_s2_w), g.constant("proj_s2_b", w_.proj_s2_b)));
@@ -265,45 +277,72 @@ KronosStepOutput step_output(const TensorMap& out, int64_t N) {
   o.last_context = out.at("last_context");
   return o;
 }
+
+// Left-pads [N, S(, C)] rows to [N, S + pad(, C)] with zeros (id 0 and stamp 0 are valid).
+Tensor left_pad(const Tensor& t, int64_t pad) {
+  if (pad == 0) return t;
+  Shape s = t.shape();
+  const int64_t N = s[0], S = s[1];
+  s[1] += pad;
+  Tensor out = Tensor::zeros(t.dtype(), s);
+  const size_t step = t.nbytes() / static_cast<size_t>(N * S);  // bytes per position
+  for (int64_t r = 0; r < N; ++r)
+    std::memcpy(static_cast<char*>(out.raw()) + static_cast<size_t>(r * (S + pad) + pad) * step,
+                static_cast<const char*>(t.raw()) + static_cast<size_t>(r * S) * step, static_cast<size_t>(S) * step);
+  return out;
+}
 }  // namespace
 
-KronosStepOutput KronosModel::forward_cached(const Tensor& s1, const Tensor& s2, const Tensor& stamp, KronosCache& cache) {
+int64_t KronosModel::padded_length(int64_t n, int64_t cap) const {
+  return bucketed_length(exec_->context_buckets(), n, cap);
+}
+
+KronosStepOutput KronosModel::forward_cached(const Tensor& s1, const Tensor& s2, const Tensor& stamp, KronosCache& cache,
+                                             int64_t padded_len) {
   FCAST_CHECK(cache.has_layer_caches(), "forward_cached needs a cache made with layer_caches = true");
   const int64_t N = cache.rows, S = s1.dim(1);
   check_kronos_ids(s1, N, S, w_.config.vocab_s1(), "s1");
   check_kronos_ids(s2, N, S, w_.config.vocab_s2(), "s2");
   check_kronos_stamp(stamp, N, S);
-  FCAST_CHECK(cache.length + S <= cache.capacity, "KV cache capacity ", cache.capacity, " exceeded: holding ",
-              cache.length, " positions, adding ", S);
-  TensorMap in{{"s1", s1}, {"s2", s2}, {"stamp", stamp}, {"pos0", make_scalar_i64(cache.length)},
+  // Only a prefill (empty cache) is padded: the padding sits before every real token.
+  const int64_t pad = cache.length == 0 && padded_len > S ? padded_len - S : 0;
+  FCAST_CHECK(cache.length + pad + S <= cache.capacity, "KV cache capacity ", cache.capacity, " exceeded: holding ",
+              cache.length, " positions, adding ", pad + S);
+  if (cache.length == 0) cache.start = pad;
+  TensorMap in{{"s1", left_pad(s1, pad)}, {"s2", left_pad(s2, pad)}, {"stamp", left_pad(stamp, pad)},
+               {"pos0", make_scalar_i64(cache.length)}, {"start", make_scalar_i64(cache.start)},
                {"dep_k", cache.dep_k}, {"dep_v", cache.dep_v}};
   for (size_t l = 0; l < cache.k.size(); ++l) {
     in[cat("k", l)] = cache.k[l];
     in[cat("v", l)] = cache.v[l];
   }
-  TensorMap out = exec_->run(cached_graph(kStep, N, S, cache.capacity, true), in);
-  cache.length += S;
+  TensorMap out = exec_->run(cached_graph(kStep, N, S + pad, cache.capacity, true), in);
+  cache.length += S + pad;
   return step_output(out, N);
 }
 
-KronosStepOutput KronosModel::forward_window(const Tensor& s1, const Tensor& s2, const Tensor& stamp, KronosCache& cache) {
+KronosStepOutput KronosModel::forward_window(const Tensor& s1, const Tensor& s2, const Tensor& stamp, KronosCache& cache,
+                                             int64_t padded_len) {
   const int64_t N = cache.rows, W = s1.dim(1);
   check_kronos_ids(s1, N, W, w_.config.vocab_s1(), "s1");
   check_kronos_ids(s2, N, W, w_.config.vocab_s2(), "s2");
   check_kronos_stamp(stamp, N, W);
-  FCAST_CHECK(W <= cache.capacity, "window of ", W, " positions exceeds the cache capacity ", cache.capacity);
-  TensorMap in{{"s1", s1}, {"s2", s2}, {"stamp", stamp}, {"dep_k", cache.dep_k}, {"dep_v", cache.dep_v}};
-  TensorMap out = exec_->run(cached_graph(kStep, N, W, cache.capacity, false), in);
-  cache.length = W;
+  const int64_t pad = padded_len > W ? padded_len - W : 0;
+  FCAST_CHECK(W + pad <= cache.capacity, "window of ", W + pad, " positions exceeds the cache capacity ", cache.capacity);
+  TensorMap in{{"s1", left_pad(s1, pad)}, {"s2", left_pad(s2, pad)}, {"stamp", left_pad(stamp, pad)},
+               {"start", make_scalar_i64(pad)}, {"dep_k", cache.dep_k}, {"dep_v", cache.dep_v}};
+  TensorMap out = exec_->run(cached_graph(kStep, N, W + pad, cache.capacity, false), in);
+  cache.length = W + pad;
+  cache.start = pad;
   return step_output(out, N);
 }
 
 Tensor KronosModel::s2_step(const Tensor& s1, const Tensor& last_context, KronosCache& cache) {
   const int64_t N = cache.rows;
   check_kronos_ids(s1, N, 1, w_.config.vocab_s1(), "s1");
-  FCAST_CHECK(cache.length > 0, "s2_step: the cache holds no context rows");
+  FCAST_CHECK(cache.length > cache.start, "s2_step: the cache holds no context rows");
   TensorMap in{{"s1", s1}, {"last_context", last_context}, {"dep_k", cache.dep_k}, {"dep_v", cache.dep_v},
-               {"pos0", make_scalar_i64(cache.length - 1)}};
+               {"pos0", make_scalar_i64(cache.length - 1)}, {"start", make_scalar_i64(cache.start)}};
   TensorMap out = exec_->run(cached_graph(kS2Step, N, 1, cache.capacity, false), in);
   const Tensor& l = out.at("s2_logits");
   return l.reshape({N, l.dim(2)});

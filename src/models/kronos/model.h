@@ -37,7 +37,8 @@ struct KronosForward {
 // Static caches for generation, rows = batch rows (series x samples, series-major).
 struct KronosCache {
   int64_t rows = 0, capacity = 0;
-  int64_t length = 0;             // positions held (the current window length)
+  int64_t length = 0;             // slots held: left padding + the current window length
+  int64_t start = 0;              // valid start: slots [0, start) are left padding of a bucketed call
   std::vector<Tensor> k, v;       // per layer [rows, capacity, d] (post-RoPE keys, values); empty without layer caches
   Tensor dep_k, dep_v;            // [rows, capacity, d]: dependency-layer keys/values of the context rows
   bool has_layer_caches() const { return !k.empty(); }
@@ -71,10 +72,15 @@ class KronosModel {
   // without, every call is a full window recompute from position 0.
   KronosCache make_cache(int64_t rows, int64_t capacity, bool layer_caches) const;
   // Runs S = s1.dim(1) new positions [cache.length, cache.length + S) through the cached layers.
-  KronosStepOutput forward_cached(const Tensor& s1, const Tensor& s2, const Tensor& stamp, KronosCache& cache);
+  // padded_len > S on an empty cache left-pads this prefill to padded_len slots (masked; RoPE
+  // positions count from the valid start, so the results are those of the unpadded call).
+  KronosStepOutput forward_cached(const Tensor& s1, const Tensor& s2, const Tensor& stamp, KronosCache& cache,
+                                  int64_t padded_len = 0);
   // Full recompute of a W-token window at positions 0..W-1 (the reference's decode_s1); fills
-  // dep_k/dep_v rows [0, W) and sets cache.length = W.
-  KronosStepOutput forward_window(const Tensor& s1, const Tensor& s2, const Tensor& stamp, KronosCache& cache);
+  // dep_k/dep_v rows [0, W) and sets cache.length = W. padded_len > W left-pads the window
+  // (rows [pad, pad + W), cache.start = pad), with unchanged results.
+  KronosStepOutput forward_window(const Tensor& s1, const Tensor& s2, const Tensor& stamp, KronosCache& cache,
+                                  int64_t padded_len = 0);
   // s2 logits [N, V2] of the last window row given the chosen s1 ids (I64 [N, 1]).
   Tensor s2_step(const Tensor& s1, const Tensor& last_context, KronosCache& cache);
 
@@ -84,6 +90,11 @@ class KronosModel {
   Graph build_s2_last_graph(int64_t B, int64_t T) const;
   Graph build_step_graph(int64_t N, int64_t S, int64_t capacity, bool layer_caches) const;
   Graph build_s2_step_graph(int64_t N, int64_t capacity) const;
+
+  // Length a call of n positions is padded to under the executor's context buckets, at most
+  // max(cap, n) (cap <= 0: no cap); n when the executor has no buckets.
+  int64_t padded_length(int64_t n, int64_t cap = 0) const;
+  bool bucketed() const { return !exec_->context_buckets().empty(); }
 
   // How many graphs were built since construction (each shape is built once and reused).
   int64_t graphs_built() const { return graphs_built_; }

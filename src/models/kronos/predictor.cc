@@ -123,7 +123,8 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
   // 1. Tokenize the whole context of every series (not truncated to max_context, spec §5.5).
   Tensor x = Tensor::empty(DType::F32, {B, L, kFeatures});
   for (int64_t b = 0; b < B; ++b) std::copy(series[b].x_norm.begin(), series[b].x_norm.end(), x.data<float>() + b * L * kFeatures);
-  KronosTokens ctx = tok_->encode(x);
+  const bool tok_bucketed = tok_->bucketed();  // left-pad encode/decode to the context buckets
+  KronosTokens ctx = tok_->encode(x, false, tok_bucketed ? tok_->padded_length(L) : 0);
 
   // Token sequences [N, T] and stamps [B, T, 5] (context stamps, then future stamps).
   std::vector<int64_t> seq1(static_cast<size_t>(N * T)), seq2(static_cast<size_t>(N * T));
@@ -154,8 +155,15 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
   // 2. Cache planning (see the comment at the top of this file).
   const int64_t max_window = std::min(M, T - 1);
   bool cached = opt_.use_kv_cache && L <= M;
+  // Context buckets (compiled executors): the prefill is left-padded to its bucket (at most
+  // max_context) and the caches are sized by bucket, so every context length inside one bucket
+  // shares one set of plans. Padding is masked: the numbers are those of the unpadded run.
+  const bool bucketed = model_->bucketed();
+  const int64_t prefill_len = cached ? model_->padded_length(L, M) : 0;
+  const int64_t kv_capacity = bucketed ? prefill_len + (P - 1 + 15) / 16 * 16 : max_window;
+  const int64_t win_capacity = bucketed ? M : max_window;
   if (cached) {
-    const double mb = static_cast<double>((2 * mc.n_layers + 2) * N * max_window * d * 4) / (1024.0 * 1024.0);
+    const double mb = static_cast<double>((2 * mc.n_layers + 2) * N * kv_capacity * d * 4) / (1024.0 * 1024.0);
     if (mb > static_cast<double>(opt_.kv_cache_max_mb)) {
       cached = false;
       note(cat("KV cache off for this call: it would need ", static_cast<int64_t>(mb), " MiB (> kv_cache_max_mb ",
@@ -188,19 +196,19 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
       window(B, R, start, W, s1_in, s2_in, st_in);
       KronosCache shared;
       if (cached) {
-        shared = model_->make_cache(B, max_window, true);
-        out = model_->forward_cached(s1_in, s2_in, st_in, shared);
+        shared = model_->make_cache(B, kv_capacity, true);
+        out = model_->forward_cached(s1_in, s2_in, st_in, shared, prefill_len);
         mode = 'P';
       } else {
-        shared = model_->make_cache(B, max_window, false);
-        out = model_->forward_window(s1_in, s2_in, st_in, shared);
+        shared = model_->make_cache(B, win_capacity, false);
+        out = model_->forward_window(s1_in, s2_in, st_in, shared, model_->padded_length(W, M));
         mode = 'W';
       }
       KronosCache& dst = cached ? kv : win;
       if (R == 1) {
         dst = std::move(shared);
       } else {
-        dst = model_->make_cache(N, max_window, cached);
+        dst = model_->make_cache(N, cached ? kv_capacity : win_capacity, cached);
         dst.replicate_from(shared, R);
       }
       active = &dst;
@@ -212,9 +220,9 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
       active = &kv;
       mode = 'C';
     } else {
-      if (win.rows == 0) win = model_->make_cache(N, max_window, false);
+      if (win.rows == 0) win = model_->make_cache(N, win_capacity, false);
       window(N, 1, start, W, s1_in, s2_in, st_in);
-      out = model_->forward_window(s1_in, s2_in, st_in, win);
+      out = model_->forward_window(s1_in, s2_in, st_in, win, model_->padded_length(W, M));
       active = &win;
       mode = 'W';
     }
@@ -249,7 +257,7 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
   // 3. Decode the last min(T, max_context) tokens (may include context tokens, spec §5.6).
   const int64_t Wf = std::min(T, M);
   window(N, 1, T - Wf, Wf, s1_in, s2_in, st_in);
-  Tensor dec = tok_->decode(s1_in, s2_in);  // [N, Wf, 6]
+  Tensor dec = tok_->decode(s1_in, s2_in, tok_bucketed ? tok_->padded_length(Wf, M) : 0);  // [N, Wf, 6]
   const float* dp = dec.data<float>();
 
   // 4. Average the S paths after decoding (sequential fp32 sum, then / S), keep the last P

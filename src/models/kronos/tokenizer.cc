@@ -1,6 +1,7 @@
 #include "models/kronos/tokenizer.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "models/kronos/blocks.h"
 
@@ -11,13 +12,14 @@ KronosTokenizer::KronosTokenizer(KronosTokenizerWeights w, std::shared_ptr<Execu
   if (!exec_) exec_ = std::make_shared<EagerExecutor>();
 }
 
-Graph KronosTokenizer::build_encode_graph(int64_t B, int64_t T, bool intermediates) const {
+Graph KronosTokenizer::build_encode_graph(int64_t B, int64_t T, bool intermediates, bool padded) const {
   const auto& c = w_.config;
   Graph g;
   ValueId x = g.input("x", DType::F32, {B, T, c.d_in});
   ValueId pos0 = g.constant("pos0", make_scalar_i64(0));
+  ValueId start = padded ? g.input("start", DType::I64, {1}) : kNone;
   ValueId z = g.linear(x, g.constant("embed_w", w_.embed_w), g.constant("embed_b", w_.embed_b));
-  for (size_t i = 0; i < w_.encoder.size(); ++i) z = build_block(g, z, w_.encoder[i], c.n_heads, pos0, cat("enc", i));
+  for (size_t i = 0; i < w_.encoder.size(); ++i) z = build_block(g, z, w_.encoder[i], c.n_heads, pos0, cat("enc", i), nullptr, start);
   if (intermediates) g.output("hidden", z);
   ValueId q = g.linear(z, g.constant("quant_w", w_.quant_w), g.constant("quant_b", w_.quant_b));
   if (intermediates) g.output("quant_in", q);
@@ -26,16 +28,17 @@ Graph KronosTokenizer::build_encode_graph(int64_t B, int64_t T, bool intermediat
   return g;
 }
 
-Graph KronosTokenizer::build_decode_graph(int64_t B, int64_t T) const {
+Graph KronosTokenizer::build_decode_graph(int64_t B, int64_t T, bool padded) const {
   const auto& c = w_.config;
   Graph g;
   ValueId ids = g.input("ids", DType::I64, {B, T, 2});
   ValueId pos0 = g.constant("pos0", make_scalar_i64(0));
+  ValueId start = padded ? g.input("start", DType::I64, {1}) : kNone;
   // Reference quirk: both halves are read with k/2 bits (equal to s1_bits, validated).
   ValueId bits = g.bsq_bits(ids, c.codebook_dim() / 2);
   g.output("bits", bits);
   ValueId z = g.linear(bits, g.constant("post_quant_w", w_.post_quant_w), g.constant("post_quant_b", w_.post_quant_b));
-  for (size_t i = 0; i < w_.decoder.size(); ++i) z = build_block(g, z, w_.decoder[i], c.n_heads, pos0, cat("dec", i));
+  for (size_t i = 0; i < w_.decoder.size(); ++i) z = build_block(g, z, w_.decoder[i], c.n_heads, pos0, cat("dec", i), nullptr, start);
   g.output("recon", g.linear(z, g.constant("head_w", w_.head_w), g.constant("head_b", w_.head_b)));
   return g;
 }
@@ -62,11 +65,45 @@ void check_ids(const Tensor& t, const char* what, int64_t limit) {
 
 }  // namespace
 
-KronosTokens KronosTokenizer::encode(const Tensor& x, bool intermediates) {
+namespace {
+// Left-pads [B, T, C] rows to [B, T + pad, C] with zeros; rows [pad, T + pad) hold x.
+Tensor left_pad_rows(const Tensor& x, int64_t pad) {
+  const int64_t B = x.dim(0), T = x.dim(1), C = x.dim(2);
+  Tensor out = Tensor::zeros(x.dtype(), {B, T + pad, C});
+  const size_t elem = x.nbytes() / static_cast<size_t>(x.numel());
+  for (int64_t b = 0; b < B; ++b)
+    std::memcpy(static_cast<char*>(out.raw()) + static_cast<size_t>((b * (T + pad) + pad) * C) * elem,
+                static_cast<const char*>(x.raw()) + static_cast<size_t>(b * T * C) * elem, static_cast<size_t>(T * C) * elem);
+  return out;
+}
+// The inverse: rows [pad, pad + T) of [B, T + pad, C].
+Tensor drop_pad_rows(const Tensor& y, int64_t pad) {
+  if (pad == 0) return y;
+  const int64_t B = y.dim(0), Tp = y.dim(1), C = y.dim(2), T = Tp - pad;
+  Tensor out = Tensor::empty(y.dtype(), {B, T, C});
+  const size_t elem = y.nbytes() / static_cast<size_t>(y.numel());
+  for (int64_t b = 0; b < B; ++b)
+    std::memcpy(static_cast<char*>(out.raw()) + static_cast<size_t>(b * T * C) * elem,
+                static_cast<const char*>(y.raw()) + static_cast<size_t>((b * Tp + pad) * C) * elem, static_cast<size_t>(T * C) * elem);
+  return out;
+}
+}  // namespace
+
+int64_t KronosTokenizer::padded_length(int64_t n, int64_t cap) const {
+  return bucketed_length(exec_->context_buckets(), n, cap);
+}
+
+KronosTokens KronosTokenizer::encode(const Tensor& x, bool intermediates, int64_t padded_len) {
   check_x(x, w_.config.d_in);
   const int64_t B = x.dim(0), T = x.dim(1);
-  TensorMap out = exec_->run(build_encode_graph(B, T, intermediates), {{"x", x}});
-  const Tensor& ids = out.at("ids");
+  // padded_len > 0 asks for the padded graph (a "start" input) even when no padding is needed,
+  // so a call that fills its bucket exactly shares the plan of the shorter ones.
+  const bool padded = !intermediates && padded_len > 0;
+  const int64_t pad = padded && padded_len > T ? padded_len - T : 0;
+  TensorMap in{{"x", pad ? left_pad_rows(x, pad) : x}};
+  if (padded) in["start"] = make_scalar_i64(pad);
+  TensorMap out = exec_->run(build_encode_graph(B, T + pad, intermediates, padded), in);
+  const Tensor ids = drop_pad_rows(out.at("ids"), pad);
   KronosTokens t;
   t.s1 = Tensor::empty(DType::I64, {B, T});
   t.s2 = Tensor::empty(DType::I64, {B, T});
@@ -89,9 +126,12 @@ Tensor KronosTokenizer::encode_full(const Tensor& x) {
   return idx;
 }
 
-Tensor KronosTokenizer::decode_ids(const Tensor& ids, const char* output) {
+Tensor KronosTokenizer::decode_ids(const Tensor& ids, const char* output, int64_t padded_len) {
   const int64_t B = ids.dim(0), T = ids.dim(1);
-  return exec_->run(build_decode_graph(B, T), {{"ids", ids}}).at(output);
+  if (padded_len <= 0) return exec_->run(build_decode_graph(B, T), {{"ids", ids}}).at(output);
+  const int64_t pad = padded_len > T ? padded_len - T : 0;
+  TensorMap in{{"ids", pad ? left_pad_rows(ids, pad) : ids}, {"start", make_scalar_i64(pad)}};  // id 0 is valid
+  return drop_pad_rows(exec_->run(build_decode_graph(B, T + pad, true), in).at(output), pad);
 }
 
 namespace {
@@ -107,11 +147,11 @@ Tensor pack_ids(const Tensor& s1, const Tensor& s2) {
 }
 }  // namespace
 
-Tensor KronosTokenizer::decode(const Tensor& s1, const Tensor& s2) {
+Tensor KronosTokenizer::decode(const Tensor& s1, const Tensor& s2, int64_t padded_len) {
   const int64_t half = w_.config.codebook_dim() / 2;
   check_ids(s1, "s1", int64_t{1} << half);
   check_ids(s2, "s2", int64_t{1} << half);
-  return decode_ids(pack_ids(s1, s2), "recon");
+  return decode_ids(pack_ids(s1, s2), "recon", padded_len);
 }
 
 Tensor KronosTokenizer::bits(const Tensor& s1, const Tensor& s2) {
