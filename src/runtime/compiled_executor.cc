@@ -71,6 +71,28 @@ uint64_t weights_hash(const Graph& g) {
   return h;
 }
 
+// Content checksum of a source weight for the "packed" cache key: FNV-1a-style over 64-bit
+// words in four independent lanes (fast enough for multi-GB checkpoints), then FNV-1a 64 of the
+// lanes, the tail bytes and the length. Every per-word step is a bijection, so a change of one
+// word always changes the result.
+uint64_t content_checksum(const void* data, size_t n) {
+  constexpr uint64_t kPrime = 0x100000001b3ull;
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  uint64_t lane[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int l = 0; l < 4; ++l) {
+      uint64_t v;
+      std::memcpy(&v, p + i + 8 * l, 8);
+      uint64_t h = (lane[l] ^ v) * kPrime;
+      lane[l] = h ^ (h >> 29);
+    }
+  uint64_t h = fnv1a64(lane, sizeof lane);
+  h = fnv1a64(p + i, n - i, h);
+  const uint64_t len = n;
+  return fnv1a64(&len, sizeof len, h);
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -185,6 +207,40 @@ std::string CompiledExecutor::choose_matmul_variant(int64_t M, int64_t K, int64_
   return autotune_[key] = best;
 }
 
+Tensor CompiledExecutor::pack_weight(const cpu::MatmulKernel& k, const std::string& name, const Tensor& w, bool bf16) {
+  const size_t bytes = k.packed_bytes();
+  Tensor t = Tensor::empty(DType::U8, {static_cast<int64_t>(bytes)});
+  if (!plan_cache_) {
+    k.pack_weights(w.data<float>(), t.raw());
+    return t;
+  }
+  // The model identity covers config + tensor table only: the content checksum keeps another
+  // checkpoint of the same config from reusing these bytes.
+  auto sum = weight_sums_.find(w.raw());
+  if (sum == weight_sums_.end()) sum = weight_sums_.emplace(w.raw(), content_checksum(w.raw(), w.nbytes())).first;
+  const CacheKey ck{"packed", identity_,
+                    cat("weight=", name, " shape=", shape_str(w.shape()), " src=f32 content=", hex64(sum->second),
+                        " dtype=", bf16 ? "bf16" : "fp32", " layout=", k.weights_layout(), " bytes=", bytes,
+                        " cpu=", cpu::cpu_features().text())};
+  {
+    std::optional<std::string> blob = plan_cache_->load(ck);
+    if (blob && blob->size() == bytes) {
+      std::memcpy(t.raw(), blob->data(), bytes);
+      ++packed_hits_;
+      ++stats_.cache_hits;
+      return t;  // the blob is freed here: only the packed tensor stays alive
+    }
+    if (blob)
+      std::cerr << "[fcast] packed-weight cache: entry for '" << name << "' holds " << blob->size()
+                << " bytes, expected " << bytes << "; rebuilding\n";
+  }
+  ++packed_misses_;
+  ++stats_.cache_misses;
+  k.pack_weights(w.data<float>(), t.raw());
+  plan_cache_->store(ck, std::string(static_cast<const char*>(t.raw()), bytes));  // temporary copy, freed at once
+  return t;
+}
+
 std::unique_ptr<CompiledExecutor::Bound> CompiledExecutor::bind(const Graph& g, Plan plan) {
   auto b = std::make_unique<Bound>();
   b->plan = std::move(plan);
@@ -213,11 +269,7 @@ std::unique_ptr<CompiledExecutor::Bound> CompiledExecutor::bind(const Graph& g, 
       } else {
         const std::string key = cat(hex64(reinterpret_cast<uintptr_t>(w.raw())), ":", kern->weights_layout());
         auto it = packed_.find(key);
-        if (it == packed_.end()) {
-          Tensor t = Tensor::empty(DType::U8, {static_cast<int64_t>(kern->packed_bytes())});
-          kern->pack_weights(w.data<float>(), t.raw());
-          it = packed_.emplace(key, t).first;
-        }
+        if (it == packed_.end()) it = packed_.emplace(key, pack_weight(*kern, values[s.in[1]].name, w, bf16)).first;
         b->packed[k] = it->second.raw();
       }
       scratch = std::max<int64_t>(scratch, static_cast<int64_t>(kern->scratch_bytes()));

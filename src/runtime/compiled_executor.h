@@ -38,6 +38,10 @@
 
 namespace fcast {
 
+namespace cpu {
+class MatmulKernel;
+}
+
 class CompiledExecutor : public Executor {
  public:
   CompiledExecutor(CompileSettings settings, std::string model_identity);
@@ -55,6 +59,10 @@ class CompiledExecutor : public Executor {
   // Text description of the plan for `g` ("" when none): steps, implementations, arena size.
   std::string describe_plan(const Graph& g) const;
   void set_strict(bool on) { strict_ = on; }
+  // Persistent-cache lookups of pre-packed weights (PlanCache kind "packed"); also counted in
+  // stats().cache_hits / cache_misses with the plan and autotune lookups.
+  int64_t packed_cache_hits() const { return packed_hits_; }
+  int64_t packed_cache_misses() const { return packed_misses_; }
 
  private:
   struct Bound;
@@ -62,6 +70,8 @@ class CompiledExecutor : public Executor {
   std::unique_ptr<Bound> bind(const Graph& g, Plan plan);
   TensorMap execute(Bound& b, const Graph& g, const TensorMap& inputs);
   std::string choose_matmul_variant(int64_t M, int64_t K, int64_t N, bool bias, bool silu, bool bf16);
+  // `w` in `k`'s layout: from the persistent cache (kind "packed") when it holds it, else packed now.
+  Tensor pack_weight(const cpu::MatmulKernel& k, const std::string& name, const Tensor& w, bool bf16);
 
   CompileSettings settings_;
   std::string identity_;
@@ -73,6 +83,8 @@ class CompiledExecutor : public Executor {
   std::vector<std::string> reasons_;
   std::map<std::string, Tensor> packed_;   // pre-packed weights, shared by every plan
   std::map<std::string, std::string> autotune_;  // shape key -> chosen variant
+  std::map<const void*, uint64_t> weight_sums_;   // content checksum per source weight (packed cache keys)
+  int64_t packed_hits_ = 0, packed_misses_ = 0;
   std::unique_ptr<PlanCache> plan_cache_, kernel_cache_;
 };
 
