@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "ops/cpu/kernels.h"
+#include "ops/reference/kernels.h"
 
 namespace fcast::cpu {
 
@@ -22,21 +23,7 @@ void rotary(const RotaryArgs& a) {
   // The same tables, computed with the same operations, as ref::rotary_xpos / rotary_neox.
   if (a.mode == 1) {
     const int64_t centre = floor_div2(p0 + S - 1);
-    for (int64_t s = 0; s < S; ++s) {
-      const float pos = static_cast<float>(p0 + s);
-      const float power = static_cast<float>(p0 + s - centre) / 512.0f;
-      for (int64_t j = 0; j < Dh; ++j) {
-        const int64_t i = j / 2;
-        const float inv_freq = 1.0f / std::pow(10000.0f, static_cast<float>(2 * i) / static_cast<float>(Dh));
-        const float angle = pos * inv_freq;
-        cs[s * Dh + j] = std::cos(angle);
-        sn[s * Dh + j] = std::sin(angle);
-        const int64_t b = j % half;
-        const float base = (static_cast<float>(2 * b) + 0.4f * static_cast<float>(Dh)) / (1.4f * static_cast<float>(Dh));
-        const float sq = std::pow(base, power);
-        sc[s * Dh + j] = a.is_key ? 1.0f / sq : sq;
-      }
-    }
+    ref::xpos_tables(S, Dh, p0, centre, a.is_key, cs, sn, sc);
   } else if (a.mode == 2) {
     for (int64_t s = 0; s < S; ++s)
       for (int64_t m = 0; m < half; ++m) {

@@ -35,6 +35,9 @@ void softmax(const float* x, float* y, int64_t M, int64_t D);  // along the last
 // Toto: interleaved RoPE (pairs 2i, 2i+1) with the half-split xPos scale.
 // x: [N, S, H*Dh] with token rows x_stride apart; y: contiguous [N, S, H*Dh].
 // Position of token s is pos0 + s; the xPos centre is `centre`; keys use the reciprocal scale.
+// The per-call tables of rotary_xpos, [S, Dh] each: cos and sin of the interleaved angle and
+// the half-split xPos scale (reciprocal for keys). Shared with the optimised kernels.
+void xpos_tables(int64_t S, int64_t Dh, int64_t pos0, int64_t centre, bool is_key, float* cs, float* sn, float* sc);
 void rotary_xpos(const float* x, int64_t x_stride, float* y, int64_t N, int64_t S, int64_t H, int64_t Dh,
                  int64_t pos0, int64_t centre, bool is_key);
 // Kronos: rotate-half (NeoX) RoPE with the given inverse frequencies [Dh/2].

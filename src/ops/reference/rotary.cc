@@ -5,11 +5,8 @@
 
 namespace fcast::ref {
 
-void rotary_xpos(const float* x, int64_t x_stride, float* y, int64_t N, int64_t S, int64_t H, int64_t Dh,
-                 int64_t pos0, int64_t centre, bool is_key) {
+void xpos_tables(int64_t S, int64_t Dh, int64_t pos0, int64_t centre, bool is_key, float* cs, float* sn, float* sc) {
   const int64_t half = Dh / 2;
-  // Per-call tables [S, Dh]: cos/sin of the interleaved angle and the half-split xPos scale.
-  std::vector<float> cs(S * Dh), sn(S * Dh), sc(S * Dh);
   for (int64_t s = 0; s < S; ++s) {
     const float pos = static_cast<float>(pos0 + s);
     const float power = static_cast<float>(pos0 + s - centre) / 512.0f;
@@ -25,6 +22,13 @@ void rotary_xpos(const float* x, int64_t x_stride, float* y, int64_t N, int64_t 
       sc[s * Dh + j] = is_key ? 1.0f / sq : sq;
     }
   }
+}
+
+void rotary_xpos(const float* x, int64_t x_stride, float* y, int64_t N, int64_t S, int64_t H, int64_t Dh,
+                 int64_t pos0, int64_t centre, bool is_key) {
+  // Per-call tables [S, Dh]: cos/sin of the interleaved angle and the half-split xPos scale.
+  std::vector<float> cs(S * Dh), sn(S * Dh), sc(S * Dh);
+  xpos_tables(S, Dh, pos0, centre, is_key, cs.data(), sn.data(), sc.data());
   const int64_t D = H * Dh;
 #pragma omp parallel for schedule(static) collapse(2) if (N * S * D > 65536)
   for (int64_t n = 0; n < N; ++n)
