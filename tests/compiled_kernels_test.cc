@@ -90,6 +90,29 @@ TEST(CompiledKernels, NormsSoftmaxAndEpilogues) {
   expect_close(out, want2, 2e-6, "swiglu+softmax");
 }
 
+// The vectorised silu (polynomial exp, 16 lanes plus a scalar tail): silu_mul, the silu
+// epilogue and SwiGLU, over sizes that hit the tail, several vectors, and the threaded split;
+// inputs up to +-100 reach exp's clamped ranges.
+TEST(CompiledKernels, VectorSiluKernelsMatchReference) {
+  for (int64_t n : {int64_t{3}, int64_t{16}, int64_t{1000}, int64_t{70001}}) {
+    auto a = rnd(n, 60 + n, -100, 100), b = rnd(n, 61 + n, -3, 3);
+    std::vector<float> got(n), want(n);
+    cpu::silu_mul(a.data(), b.data(), got.data(), n);
+    ref::silu_mul(a.data(), b.data(), want.data(), n);
+    expect_close(got, want, 2e-6, cat("silu_mul n=", n));
+    got = a;
+    cpu::apply_epilogue(got.data(), 1, n, {{Epilogue::Silu, 0}}, 0, nullptr);
+    ref::silu(a.data(), want.data(), n);
+    expect_close(got, want, 2e-6, cat("silu n=", n));
+  }
+  const int64_t M = 7, F = 40;
+  auto g = rnd(M * 2 * F, 62, -20, 20);
+  std::vector<float> work = g, got(M * F), want(M * F);
+  cpu::apply_epilogue(work.data(), M, 2 * F, {{Epilogue::SwiGLU, 0}}, 0, got.data());
+  ref::swiglu(g.data(), want.data(), M, F);
+  expect_close(got, want, 2e-6, "swiglu F=40");
+}
+
 TEST(CompiledKernels, RotaryUnpackAndKVWriteAreBitIdentical) {
   const int64_t N = 3, S = 5, H = 2, Dh = 6, D = H * Dh, cap = 9;
   auto qkv = rnd(N * S * 3 * D, 30, -2, 2);
@@ -170,6 +193,52 @@ TEST(CompiledKernels, AttentionMatchesReference) {
     a.out = got.data();
     cpu::attention(a, c.block);
     expect_close(got, want, 2e-5, cat("attention N=", c.N, " Sq=", c.Sq, " Skv=", c.Skv, " start=", c.start));
+  }
+}
+
+// The vectorised path (head dims 16..128 in steps of 16): several 32-query tasks, partial
+// 4-query tiles, causal chunks that start at pos0 > 0, left padding, groups, interleaved
+// (packed qkv) token strides, and long decodes with one query. Scores are scaled before the
+// dot product and exp is a polynomial, hence the same 2e-5 tolerance as the scalar path.
+TEST(CompiledKernels, AttentionVectorPathMatchesReference) {
+  struct Case {
+    int64_t N, Sq, H, Dh, pos0, start;
+    bool causal, groups;
+    int64_t token_stride_mult;  // q/k/v rows are this many times H*Dh apart (3: packed qkv)
+  };
+  const Case cases[] = {
+      {2, 70, 2, 64, 0, 0, true, false, 1},     // 3 tasks per head, last tile of 2 queries
+      {1, 37, 3, 16, 11, 5, true, false, 3},    // chunk at pos0 11 of a cache, left padding, packed
+      {3, 33, 2, 48, 0, 9, true, false, 1},     // Dh 48, start inside the first key block
+      {2, 129, 1, 128, 0, 0, true, false, 1},   // Dh 128, key blocks past 2 * 64
+      {2, 19, 2, 32, 0, 0, false, true, 1},     // grouped (space-wise), not causal
+      {5, 1, 4, 64, 700, 3, true, false, 1},    // decode over 701 keys
+      {1, 1, 2, 80, 64, 64, true, false, 3},    // decode where only the last key is visible
+      {1, 5, 1, 16, 0, 7, true, false, 1},      // every query before the first valid key: zeros
+  };
+  for (const Case& c : cases) {
+    const int64_t D = c.H * c.Dh, ts = c.token_stride_mult * D;
+    const int64_t kv = c.pos0 + c.Sq;  // keys [0, pos0 + Sq) are in the cache
+    auto q = rnd(c.N * c.Sq * ts, 50 + c.Sq, -2, 2), k = rnd(c.N * kv * ts, 51, -2, 2), v = rnd(c.N * kv * ts, 52);
+    std::vector<int32_t> qg(c.N * c.Sq), kg(c.N * kv);
+    for (size_t i = 0; i < qg.size(); ++i) qg[i] = static_cast<int32_t>((i * 5) % 3);
+    for (size_t i = 0; i < kg.size(); ++i) kg[i] = static_cast<int32_t>((i * 7) % 3);
+    ref::AttentionArgs a;
+    a.N = c.N, a.Sq = c.Sq, a.H = c.H, a.Dh = c.Dh;
+    a.q = q.data(), a.q_nstride = c.Sq * ts, a.q_tstride = ts;
+    a.k = k.data(), a.v = v.data(), a.k_nstride = a.v_nstride = kv * ts, a.k_tstride = a.v_tstride = ts;
+    a.q_pos0 = c.pos0;
+    a.kv_len = kv;
+    a.kv_start = c.start;
+    a.causal = c.causal;
+    if (c.groups) a.q_group = qg.data(), a.k_group = kg.data();
+    a.scale = 1.0f / std::sqrt(static_cast<float>(c.Dh));
+    std::vector<float> got(c.N * c.Sq * D, 7.0f), want(c.N * c.Sq * D);
+    a.out = want.data();
+    ref::attention(a);
+    a.out = got.data();
+    cpu::attention(a);
+    expect_close(got, want, 2e-5, cat("attention N=", c.N, " Sq=", c.Sq, " Dh=", c.Dh, " pos0=", c.pos0));
   }
 }
 

@@ -1,8 +1,12 @@
 #include "core/tensor.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 namespace fcast {
@@ -87,9 +91,25 @@ Tensor Tensor::empty(DType dtype, Shape shape) {
 }
 
 Tensor Tensor::zeros(DType dtype, Shape shape) {
-  Tensor t = empty(dtype, std::move(shape));
-  std::memset(t.data_, 0, t.nbytes());
-  return t;
+  // Large buffers come straight from the kernel as zero pages: no memset, and pages that are
+  // never written (a KV cache's unused tail) are never backed by memory.
+  constexpr size_t kMapBytes = size_t{1} << 20;
+  Tensor probe;
+  probe.dtype_ = dtype;
+  probe.shape_ = shape;
+  for (int64_t d : shape) FCAST_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
+  const size_t bytes = probe.nbytes();
+  if (bytes < kMapBytes) {
+    Tensor t = empty(dtype, std::move(shape));
+    std::memset(t.data_, 0, t.nbytes());
+    return t;
+  }
+  g_tensor_allocations.fetch_add(1, std::memory_order_relaxed);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) fail("out of memory mapping ", bytes, " zeroed bytes for a tensor of shape ", shape_str(shape));
+  probe.storage_ = std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
+  probe.data_ = p;
+  return probe;
 }
 
 Tensor Tensor::borrow(DType dtype, Shape shape, void* data, std::shared_ptr<void> keepalive) {
@@ -99,6 +119,24 @@ Tensor Tensor::borrow(DType dtype, Shape shape, void* data, std::shared_ptr<void
   t.data_ = data;
   t.storage_ = std::move(keepalive);
   return t;
+}
+
+Tensor Tensor::borrow_file(DType dtype, Shape shape, const void* data, std::shared_ptr<void> mapping) {
+  Tensor t = borrow(dtype, std::move(shape), const_cast<void*>(data), std::move(mapping));
+  t.file_backed_ = true;
+  return t;
+}
+
+size_t Tensor::release_pages() const {
+  if (!file_backed_ || !data_) return 0;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(data_), e = b + nbytes();
+  const uintptr_t lo = (b + page - 1) / page * page, hi = e / page * page;  // whole pages only
+  if (hi <= lo) return 0;
+  // The mapping is PROT_READ and MAP_PRIVATE: no page was ever written, so dropping them loses
+  // nothing; neighbouring tensors that share an edge page keep it.
+  if (madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED) != 0) return 0;
+  return hi - lo;
 }
 
 int64_t Tensor::dim(int i) const {

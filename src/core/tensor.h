@@ -42,6 +42,8 @@ class Tensor {
   static Tensor zeros(DType dtype, Shape shape);
   // Borrow memory; `keepalive` owns whatever backs `data` (may be null for caller-managed memory).
   static Tensor borrow(DType dtype, Shape shape, void* data, std::shared_ptr<void> keepalive);
+  // Borrow from a read-only file mapping (a safetensors file): views of it are file_backed().
+  static Tensor borrow_file(DType dtype, Shape shape, const void* data, std::shared_ptr<void> mapping);
   template <class T>
   static Tensor from_vector(const std::vector<T>& v, Shape shape) {
     FCAST_CHECK(static_cast<int64_t>(v.size()) == shape_numel(shape), "from_vector: size ", v.size(),
@@ -77,12 +79,18 @@ class Tensor {
   Tensor clone() const;
   Tensor to(DType dtype) const;             // converting copy (float <-> float, int <-> int/float)
   bool same_storage(const Tensor& o) const { return storage_ == o.storage_; }
+  bool file_backed() const { return file_backed_; }
+  // For a file-backed tensor: drops its whole pages from this process's resident set (the next
+  // read faults them back in from the file, so the data stays valid). Used once a weight's
+  // packed copy has been made. Returns the bytes released; 0 for any other tensor.
+  size_t release_pages() const;
 
  private:
   DType dtype_ = DType::F32;
   Shape shape_;
   void* data_ = nullptr;
   std::shared_ptr<void> storage_;
+  bool file_backed_ = false;
 };
 
 // Number of tensor buffers allocated by this process so far (Tensor::empty/zeros/clone/to).

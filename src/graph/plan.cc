@@ -57,6 +57,7 @@ const char* step_kind_name(StepKind k) {
     case StepKind::Softmax: return "softmax";
     case StepKind::Rotary: return "rotary";
     case StepKind::Attention: return "attention";
+    case StepKind::SiluMul: return "silu_mul";
   }
   return "?";
 }
@@ -150,7 +151,7 @@ std::optional<Plan> Plan::deserialize(const std::string& blob) {
   for (PlanStep& s : p.steps) {
     int kind = 0;
     if (!(in >> kind >> s.node >> s.out >> s.out2 >> s.tmp)) return std::nullopt;
-    if (kind < 0 || kind > static_cast<int>(StepKind::Attention)) return std::nullopt;
+    if (kind < 0 || kind > static_cast<int>(StepKind::SiluMul)) return std::nullopt;
     s.kind = static_cast<StepKind>(kind);
     if (!get_vec(in, s.in) || !get_vec(in, s.i) || !get_vec(in, s.f)) return std::nullopt;
     size_t ne = 0;

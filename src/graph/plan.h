@@ -39,6 +39,7 @@ enum class StepKind : uint8_t {
   Softmax,     // in = {x}
   Rotary,      // (unpack) + (rotary xPos / NeoX / none) + (KV write); in = {src, pos0, start, inv_freq, cache}
   Attention,   // fused attention; in = {q, k, v, pos0, group, start}
+  SiluMul,     // y = silu(a) * b elementwise; in = {a, b}, i = {numel}
 };
 const char* step_kind_name(StepKind k);
 

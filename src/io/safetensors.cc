@@ -142,7 +142,7 @@ Tensor SafetensorsFile::get(const std::string& name) const {
     if (t.nbytes()) std::memcpy(t.raw(), p, t.nbytes());
     return t;
   }
-  return Tensor::borrow(i.dtype, i.shape, const_cast<char*>(p), mapping_);
+  return Tensor::borrow_file(i.dtype, i.shape, p, mapping_);
 }
 
 std::string read_file(const std::string& path) {

@@ -217,7 +217,10 @@ Tensor CompiledExecutor::pack_weight(const cpu::MatmulKernel& k, const std::stri
   // The model identity covers config + tensor table only: the content checksum keeps another
   // checkpoint of the same config from reusing these bytes.
   auto sum = weight_sums_.find(w.raw());
-  if (sum == weight_sums_.end()) sum = weight_sums_.emplace(w.raw(), content_checksum(w.raw(), w.nbytes())).first;
+  if (sum == weight_sums_.end()) {
+    sum = weight_sums_.emplace(w.raw(), content_checksum(w.raw(), w.nbytes())).first;
+    w.release_pages();  // read once for the checksum; a cache hit never needs it again
+  }
   const CacheKey ck{"packed", identity_,
                     cat("weight=", name, " shape=", shape_str(w.shape()), " src=f32 content=", hex64(sum->second),
                         " dtype=", bf16 ? "bf16" : "fp32", " layout=", k.weights_layout(), " bytes=", bytes,
@@ -253,6 +256,7 @@ std::unique_ptr<CompiledExecutor::Bound> CompiledExecutor::bind(const Graph& g, 
   b->packed.assign(ns, nullptr);
   b->ref_in.resize(ns);
   int64_t scratch = 0;
+  std::vector<std::pair<size_t, std::string>> to_pack;  // (step, packed-weight key) packed below
   for (size_t k = 0; k < ns; ++k) {
     const PlanStep& s = p.steps[k];
     if (s.kind == StepKind::Matmul) {
@@ -267,10 +271,7 @@ std::unique_ptr<CompiledExecutor::Bound> CompiledExecutor::bind(const Graph& g, 
       if (!bf16 && variant == "plain") {
         b->packed[k] = w.raw();  // fp32 plain layout is the weight itself
       } else {
-        const std::string key = cat(hex64(reinterpret_cast<uintptr_t>(w.raw())), ":", kern->weights_layout());
-        auto it = packed_.find(key);
-        if (it == packed_.end()) it = packed_.emplace(key, pack_weight(*kern, values[s.in[1]].name, w, bf16)).first;
-        b->packed[k] = it->second.raw();
+        to_pack.emplace_back(k, cat(hex64(reinterpret_cast<uintptr_t>(w.raw())), ":", kern->weights_layout()));
       }
       scratch = std::max<int64_t>(scratch, static_cast<int64_t>(kern->scratch_bytes()));
       b->plan.steps[k].impl = kern->impl();
@@ -289,6 +290,25 @@ std::unique_ptr<CompiledExecutor::Bound> CompiledExecutor::bind(const Graph& g, 
     } else {
       b->plan.steps[k].impl = "cpu";
     }
+  }
+  // Largest weights first: each original leaves the resident set once its packed copy exists
+  // (plans read only the copy; the file pages come back if anything touches them again), so the
+  // peak while packing is the packed total plus one original, and that original is small by the
+  // time most copies exist (a published Toto's 151 MB unembedding comes first, not last).
+  std::stable_sort(to_pack.begin(), to_pack.end(), [&](const auto& x, const auto& y) {
+    return values[p.steps[x.first].in[1]].constant.nbytes() > values[p.steps[y.first].in[1]].constant.nbytes();
+  });
+  for (const auto& [k, key] : to_pack) {
+    const Graph::Value& wv = values[p.steps[k].in[1]];
+    auto it = packed_.find(key);
+    if (it == packed_.end()) {
+      it = packed_.emplace(key, pack_weight(*b->mm[k], wv.name, wv.constant, bf16)).first;
+      const size_t released = wv.constant.release_pages();
+      if (settings_.debug)
+        std::cerr << "[fcast] packed '" << wv.name << "' (" << it->second.nbytes() << " bytes); released "
+                  << released << " bytes of the mapped original\n";
+    }
+    b->packed[k] = it->second.raw();
   }
   b->scratch_off = (p.arena_bytes + 63) / 64 * 64;
   b->scratch_bytes = scratch;
@@ -478,6 +498,7 @@ TensorMap CompiledExecutor::execute(Bound& b, const Graph& g, const TensorMap& i
         cpu::rmsnorm(f32(s.in[0]), f32(s.in[1]), f32(s.out), s.i[0], s.i[1], static_cast<float>(s.f[0]));
         break;
       case StepKind::Softmax: cpu::softmax(f32(s.in[0]), f32(s.out), s.i[0], s.i[1]); break;
+      case StepKind::SiluMul: cpu::silu_mul(f32(s.in[0]), f32(s.in[1]), f32(s.out), s.i[0]); break;
       case StepKind::Rotary: {
         cpu::RotaryArgs a;
         a.mode = static_cast<int>(s.i[0]);

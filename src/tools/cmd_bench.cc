@@ -107,6 +107,8 @@ struct Measure {
   double first_s = 0;          // first call (includes plan compilation for compiled configs)
   std::vector<double> calls;   // steady-state calls
   ExecutorStats stats;
+  double profiled_s = 0;       // the extra call run with per-op timing (--profile)
+  std::vector<std::pair<std::string, OpProfile>> ops;  // (part, op) of that call, slowest first
   double median() const { return percentile(0.5); }
   double p99() const { return percentile(0.99); }
   double percentile(double q) const {
@@ -139,19 +141,23 @@ struct WorkloadSpec {
   // Kronos
   int64_t series = 1, k_context = 512, pred_len = 8, sample_count = 1, top_k = 0;
   double temperature = 1.0, top_p = 1.0;
+  int reps = 5;  // steady-state calls when --reps is not given
 };
 
 std::vector<WorkloadSpec> workload_specs() {
   std::vector<WorkloadSpec> w;
   w.push_back({"W1", "Toto-Open-Base-1.0 shape, 1 variate, context 512, prediction 1, 128 samples"});
+  w.back().reps = 50;  // the p99 target is over 50 calls
   w.push_back({"W2", "Toto, context 2048, prediction 256 (prefill + 3 decode steps), 256 samples", false, 1, 2048, 256, 256});
   w.push_back({"W3", "Toto, 5 variates, context 512, prediction 128, 64 samples", false, 5, 512, 128, 64});
+  w.back().reps = 10;
   w.push_back({"W4", "Toto mean forecast at W1's shape", false, 1, 512, 1, 0});
+  w.back().reps = 50;
   WorkloadSpec k1{"K1", "Kronos-small + Tokenizer-base, context 512, pred_len 8, greedy, 1 sample", true};
   k1.top_k = 1;
   w.push_back(k1);
   WorkloadSpec k2{"K2", "Kronos-small, context 400, pred_len 120, T 1.0, top_p 0.9, 5 samples", true};
-  k2.k_context = 400; k2.pred_len = 120; k2.sample_count = 5; k2.top_p = 0.9;
+  k2.k_context = 400; k2.pred_len = 120; k2.sample_count = 5; k2.top_p = 0.9; k2.reps = 3;
   w.push_back(k2);
   WorkloadSpec k3{"K3", "Kronos-small, predict_batch of 16 series, context 256, pred_len 24, greedy", true};
   k3.series = 16; k3.k_context = 256; k3.pred_len = 24; k3.top_k = 1;
@@ -188,24 +194,48 @@ kronos::KronosSeries random_bars(int64_t L, uint64_t seed) {
 }
 
 Measure measure(const std::string& config, int reps, const std::function<void()>& call,
-                const std::shared_ptr<Executor>& exec) {
+                const std::vector<std::shared_ptr<Executor>>& execs, bool profile) {
   Measure m;
   m.config = config;
   auto t0 = std::chrono::steady_clock::now();
   call();
   m.first_s = seconds_since(t0);
-  exec->mark_warm();
+  for (const auto& e : execs) e->mark_warm();
   for (int r = 0; r < reps; ++r) {
     t0 = std::chrono::steady_clock::now();
     call();
     m.calls.push_back(seconds_since(t0));
   }
-  m.stats = exec->stats();
+  for (const auto& e : execs) {
+    const ExecutorStats s = e->stats();
+    m.stats.plans_built += s.plans_built;
+    m.stats.recompiles += s.recompiles;
+    m.stats.cache_hits += s.cache_hits;
+    m.stats.cache_misses += s.cache_misses;
+    m.stats.fallbacks_to_eager += s.fallbacks_to_eager;
+  }
+  if (profile) {
+    // One more call with per-op timing, after the timed calls so that it cannot skew them.
+    for (const auto& e : execs) {
+      e->clear_profile();
+      e->set_profiling(true);
+    }
+    t0 = std::chrono::steady_clock::now();
+    call();
+    m.profiled_s = seconds_since(t0);
+    for (size_t i = 0; i < execs.size(); ++i) {
+      for (const OpProfile& p : execs[i]->profile())
+        m.ops.push_back({execs.size() > 1 ? (i == 0 ? "predictor" : "tokenizer") : "", p});
+      execs[i]->set_profiling(false);
+    }
+    std::sort(m.ops.begin(), m.ops.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+  }
   return m;
 }
 
+// Runs the workload for each configuration in this process.
 nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string>& configs, int reps,
-                            const std::string& models_root, bool quiet) {
+                            const std::string& models_root, bool quiet, bool profile) {
   std::vector<Measure> results;
   uint64_t weight_bytes = 0;
   if (!w.kronos) {
@@ -222,8 +252,8 @@ nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string
       auto exec = make_executor(settings_for(cfg, ModelFamily::Toto), model.weights().identity);
       model.set_executor(exec);
       toto::TotoForecaster fc(model);
-      if (!quiet) std::cerr << "bench " << w.name << ": " << cfg << "...\n";
-      results.push_back(measure(cfg, reps, [&] { fc.forecast(series, nullptr, nullptr, o); }, exec));
+      if (!quiet) std::cerr << "bench " << w.name << ": " << cfg << " (" << reps << " calls)...\n";
+      results.push_back(measure(cfg, reps, [&] { fc.forecast(series, nullptr, nullptr, o); }, {exec}, profile));
     }
   } else {
     const std::string pdir = models_root + "/kronos-small-random", tdir = models_root + "/kronos-tokenizer-base-random";
@@ -259,15 +289,8 @@ nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string
       auto te = make_executor(s, tid);
       model->set_executor(pe);
       tok->set_executor(te);
-      if (!quiet) std::cerr << "bench " << w.name << ": " << cfg << "...\n";
-      Measure m = measure(cfg, reps, [&] { predictor.predict_batch(xs, ys, w.pred_len, sp); }, pe);
-      const ExecutorStats ts = te->stats();
-      m.stats.plans_built += ts.plans_built;
-      m.stats.recompiles += ts.recompiles;
-      m.stats.cache_hits += ts.cache_hits;
-      m.stats.cache_misses += ts.cache_misses;
-      m.stats.fallbacks_to_eager += ts.fallbacks_to_eager;
-      results.push_back(m);
+      if (!quiet) std::cerr << "bench " << w.name << ": " << cfg << " (" << reps << " calls)...\n";
+      results.push_back(measure(cfg, reps, [&] { predictor.predict_batch(xs, ys, w.pred_len, sp); }, {pe, te}, profile));
     }
   }
   nlohmann::json j;
@@ -277,36 +300,120 @@ nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string
   j["peak_rss_bytes"] = peak_rss_bytes();
   j["peak_rss_over_weights"] = static_cast<double>(peak_rss_bytes()) / static_cast<double>(weight_bytes);
   j["steady_calls"] = reps;
+  j["isolated"] = false;
   for (const auto& m : results) {
-    j["configs"][m.config] = {{"first_call_s", m.first_s}, {"median_s", m.median()}, {"p99_s", m.p99()},
-                              {"p99_over_p50", m.p99() / m.median()}, {"plans_built", m.stats.plans_built},
-                              {"recompiles", m.stats.recompiles}, {"fallbacks_to_eager", m.stats.fallbacks_to_eager}};
+    nlohmann::json c = {{"first_call_s", m.first_s}, {"median_s", m.median()}, {"p99_s", m.p99()},
+                        {"p99_over_p50", m.p99() / m.median()}, {"calls_s", m.calls},
+                        {"plans_built", m.stats.plans_built}, {"recompiles", m.stats.recompiles},
+                        {"fallbacks_to_eager", m.stats.fallbacks_to_eager}};
+    if (profile) {
+      c["profiled_call_s"] = m.profiled_s;
+      for (const auto& [part, p] : m.ops)
+        c["ops"].push_back({{"part", part}, {"op", p.op}, {"impl", p.impl}, {"calls", p.calls}, {"seconds", p.seconds}});
+    }
+    j["configs"][m.config] = c;
   }
-  auto med = [&](const std::string& c) {
-    for (const auto& m : results)
-      if (m.config == c) return m.median();
-    return std::numeric_limits<double>::quiet_NaN();
-  };
-  if (!std::isnan(med("eager")) && !std::isnan(med("fp32"))) j["ratios"]["compiled_fp32_speedup_vs_eager"] = med("eager") / med("fp32");
-  if (!std::isnan(med("eager")) && !std::isnan(med("bf16"))) j["ratios"]["compiled_bf16_speedup_vs_eager"] = med("eager") / med("bf16");
-  if (!std::isnan(med("fp32")) && !std::isnan(med("bf16"))) j["ratios"]["bf16_speedup_vs_fp32"] = med("fp32") / med("bf16");
   return j;
 }
 
-void print_workload(const nlohmann::json& j) {
+// Fills in the ratios between configurations and the targets for this workload.
+void add_ratios_and_targets(nlohmann::json& j) {
+  auto med = [&](const char* c) {
+    return j["configs"].contains(c) ? j["configs"][c]["median_s"].get<double>() : std::numeric_limits<double>::quiet_NaN();
+  };
+  const double e = med("eager"), f = med("fp32"), b = med("bf16");
+  if (!std::isnan(e) && !std::isnan(f)) j["ratios"]["compiled_fp32_speedup_vs_eager"] = e / f;
+  if (!std::isnan(e) && !std::isnan(b)) j["ratios"]["compiled_bf16_speedup_vs_eager"] = e / b;
+  if (!std::isnan(f) && !std::isnan(b)) j["ratios"]["bf16_speedup_vs_fp32"] = f / b;
+  const std::string name = j["workload"];
+  auto target = [&](const std::string& what, double value, double limit, bool at_least) {
+    j["targets"].push_back({{"target", what}, {"value", value}, {"limit", limit},
+                            {"pass", at_least ? value >= limit : value <= limit}});
+  };
+  if (!std::isnan(e) && !std::isnan(f)) target("compiled fp32 >= 2x eager", e / f, 2.0, true);
+  if ((name == "W1" || name == "W2" || name == "K2") && !std::isnan(f) && !std::isnan(b))
+    target("bf16 >= 1.5x compiled fp32", f / b, 1.5, true);
+  if (name == "W1" && j["configs"].contains("fp32")) {
+    const auto& c = j["configs"]["fp32"];
+    if (c["calls_s"].size() >= 50) target("compiled fp32 p99 <= 1.2x p50 over >= 50 calls", c["p99_over_p50"], 1.2, false);
+    if (c.contains("peak_rss_over_weights") && j.value("isolated", false))
+      target("compiled fp32 peak RSS <= 1.3x the weight file", c["peak_rss_over_weights"], 1.3, false);
+  }
+}
+
+// Runs each configuration in a child process (`fcast bench --child`), one after the other, so
+// that each reports its own peak RSS and none inherits another's caches or packed weights.
+nlohmann::json run_workload_isolated(const WorkloadSpec& w, const std::vector<std::string>& configs, int reps,
+                                     const std::string& models_root, bool quiet, bool profile) {
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  nlohmann::json merged;
+  for (const auto& cfg : configs) {
+    const std::string cmd = cat("'", self, "' bench --child --workload ", w.name, " --configs ", cfg, " --reps ", reps,
+                                " --models-dir '", models_root, "'", profile ? " --profile" : "", quiet ? " 2>/dev/null" : "");
+    FILE* pipe = popen(cmd.c_str(), "r");
+    FCAST_CHECK(pipe, "bench: could not start ", cmd);
+    std::string out;
+    char buf[4096];
+    size_t got;
+    while ((got = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, got);
+    const int rc = pclose(pipe);
+    FCAST_CHECK(rc == 0, "bench: the ", cfg, " run of ", w.name, " failed (exit status ", rc, "): ", cmd);
+    const nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+    FCAST_CHECK(!j.is_discarded() && j.contains("configs") && j["configs"].contains(cfg),
+                "bench: the ", cfg, " run of ", w.name, " printed no result");
+    if (merged.is_null()) {
+      merged = j;
+      merged.erase("configs");
+      merged["peak_rss_bytes"] = 0;
+    }
+    nlohmann::json c = j["configs"][cfg];
+    c["peak_rss_bytes"] = j["peak_rss_bytes"];
+    c["peak_rss_over_weights"] = j["peak_rss_over_weights"];
+    merged["configs"][cfg] = c;
+    merged["peak_rss_bytes"] = std::max(merged["peak_rss_bytes"].get<uint64_t>(), j["peak_rss_bytes"].get<uint64_t>());
+  }
+  merged["isolated"] = true;
+  merged["peak_rss_over_weights"] =
+      merged["peak_rss_bytes"].get<double>() / merged["weight_file_bytes"].get<double>();
+  return merged;
+}
+
+void print_workload(const nlohmann::json& j, int top_ops) {
+  const bool isolated = j.value("isolated", false);
   std::cout << j["workload"].get<std::string>() << ": " << j["description"].get<std::string>() << "\n";
   for (auto it = j["configs"].begin(); it != j["configs"].end(); ++it) {
     const auto& c = it.value();
-    std::printf("  %-6s first %9.4f s   median %9.4f s   p99 %9.4f s   p99/p50 %5.2f   plans %lld  recompiles %lld\n",
+    std::printf("  %-6s first %9.4f s   median %9.4f s   p99 %9.4f s   p99/p50 %5.2f   plans %lld  recompiles %lld",
                 it.key().c_str(), c["first_call_s"].get<double>(), c["median_s"].get<double>(), c["p99_s"].get<double>(),
                 c["p99_over_p50"].get<double>(), static_cast<long long>(c["plans_built"].get<int64_t>()),
                 static_cast<long long>(c["recompiles"].get<int64_t>()));
+    if (isolated) std::printf("   peak RSS %.2fx", c["peak_rss_over_weights"].get<double>());
+    std::printf("\n");
+    if (c.contains("ops")) {
+      double total = 0;
+      for (const auto& op : c["ops"]) total += op["seconds"].get<double>();
+      std::printf("         profiled call %.4f s, %.4f s in ops:\n", c["profiled_call_s"].get<double>(), total);
+      int shown = 0;
+      for (const auto& op : c["ops"]) {
+        if (shown++ >= top_ops) break;
+        const std::string part = op["part"].get<std::string>();
+        std::printf("           %5.1f%%  %9.2f ms  %6lld x  %-40s %s\n", 100.0 * op["seconds"].get<double>() / total,
+                    op["seconds"].get<double>() * 1e3, static_cast<long long>(op["calls"].get<int64_t>()),
+                    ((part.empty() ? "" : part + " ") + op["op"].get<std::string>()).c_str(),
+                    op["impl"].get<std::string>().c_str());
+      }
+    }
   }
   if (j.contains("ratios"))
     for (auto it = j["ratios"].begin(); it != j["ratios"].end(); ++it)
       std::printf("  ratio %-32s %6.2fx\n", it.key().c_str(), it.value().get<double>());
-  std::printf("  peak RSS %.1f MiB = %.2fx the weight files (%.1f MiB)\n", j["peak_rss_bytes"].get<double>() / 1048576.0,
-              j["peak_rss_over_weights"].get<double>(), j["weight_file_bytes"].get<double>() / 1048576.0);
+  std::printf("  peak RSS %.1f MiB = %.2fx the weight files (%.1f MiB)%s\n", j["peak_rss_bytes"].get<double>() / 1048576.0,
+              j["peak_rss_over_weights"].get<double>(), j["weight_file_bytes"].get<double>() / 1048576.0,
+              isolated ? ", the largest of the per-configuration processes" : ", this process (all configurations)");
+  if (j.contains("targets"))
+    for (const auto& t : j["targets"])
+      std::printf("  target %-50s %6.2f  (limit %.2f)  %s\n", t["target"].get<std::string>().c_str(),
+                  t["value"].get<double>(), t["limit"].get<double>(), t["pass"].get<bool>() ? "PASS" : "MISS");
   std::cout.flush();
 }
 
@@ -316,24 +423,43 @@ void register_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "bench",
       "Benchmarks on random weights at the published shapes. Standard workloads W1-W4 (Toto) and K1-K3 "
-      "(Kronos) print eager, compiled fp32 and compiled bf16 latencies from the same run, their ratios and peak "
-      "RSS; toto-published-rss checks peak RSS of a published-shape Toto forecast against the weight file.");
+      "(Kronos) print eager, compiled fp32 and compiled bf16 latencies from the same run, their ratios, peak RSS "
+      "and the performance targets (docs/PERFORMANCE.md); each configuration runs in its own process by default, so "
+      "its peak RSS is its own. toto-published-rss checks peak RSS of a published-shape Toto forecast against the "
+      "weight file.");
   auto workloads = std::make_shared<std::vector<std::string>>();
   auto configs = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"eager", "fp32", "bf16"});
   auto model = std::make_shared<std::string>("out/models/toto-base-random");
   auto models_root = std::make_shared<std::string>("out/models");
   auto ratio = std::make_shared<double>(1.5);
-  auto reps = std::make_shared<int>(5);
+  auto reps = std::make_shared<int>(0);
   auto json = std::make_shared<bool>(false);
+  auto isolate = std::make_shared<bool>(true);
+  auto child = std::make_shared<bool>(false);
+  auto profile = std::make_shared<bool>(false);
+  auto top = std::make_shared<int>(8);
+  auto check = std::make_shared<bool>(false);
   cmd->add_option("--workload", *workloads,
                   "workloads to run: W1 W2 W3 W4 K1 K2 K3, all, or toto-published-rss (repeatable; default: all)");
   cmd->add_option("--configs", *configs, "configurations to compare: eager, fp32 (compiled), bf16 (compiled)")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--reps", *reps, "steady-state calls per configuration after the first call")->capture_default_str();
+  cmd->add_option("--reps", *reps,
+                  "steady-state calls per configuration after the first call (0: the workload's default: 50 for W1 "
+                  "and W4, 10 for W3, 3 for K2, 5 otherwise)")
+      ->capture_default_str();
   cmd->add_option("--models-dir", *models_root,
                   "where random published-shape checkpoints are written/reused for W*/K* workloads")
       ->capture_default_str();
+  cmd->add_flag("--isolate,!--no-isolate", *isolate,
+                "run each configuration in its own child process, one after the other (default), so that peak RSS "
+                "is per configuration; --no-isolate runs them all in this process");
+  cmd->add_flag("--profile", *profile,
+                "after the timed calls, run one more call per configuration with per-op timing and print the slowest "
+                "ops (in the JSON: configs.<name>.ops)");
+  cmd->add_option("--top", *top, "--profile: ops shown per configuration")->capture_default_str();
+  cmd->add_flag("--check-targets", *check, "exit 1 when a performance target of a measured workload is missed");
+  cmd->add_flag("--child", *child, "internal: one configuration of an isolated run; prints its JSON")->group("");
   cmd->add_option("--model", *model, "toto-published-rss: checkpoint folder; a random one at the published shape is "
                                      "written there if absent")
       ->capture_default_str();
@@ -346,7 +472,9 @@ void register_bench(CLI::App& app) {
     if (names.empty() || (names.size() == 1 && names[0] == "all")) names = {"W1", "W2", "W3", "W4", "K1", "K2", "K3"};
     for (const auto& c : *configs)
       FCAST_CHECK(c == "eager" || c == "fp32" || c == "bf16", "unknown configuration '", c, "'; valid: eager, fp32, bf16");
-    FCAST_CHECK(*reps >= 1, "--reps must be at least 1");
+    FCAST_CHECK(*reps >= 0, "--reps must be at least 1 (or 0 for the workload's default)");
+    FCAST_CHECK(*top >= 0, "--top must not be negative");
+    bool missed = false;
     for (const auto& n : names) {
       if (n == "toto-published-rss") {
         const int rc = toto_published_rss(*model, *ratio, *json);
@@ -356,11 +484,24 @@ void register_bench(CLI::App& app) {
       const auto specs = workload_specs();
       auto it = std::find_if(specs.begin(), specs.end(), [&](const WorkloadSpec& w) { return w.name == n; });
       FCAST_CHECK(it != specs.end(), "unknown workload '", n, "'; valid: W1 W2 W3 W4 K1 K2 K3 all toto-published-rss");
-      nlohmann::json j = run_workload(*it, *configs, *reps, *models_root, *json);
+      const int r = *reps > 0 ? *reps : it->reps;
+      if (*child) {
+        std::cout << run_workload(*it, *configs, r, *models_root, false, *profile).dump() << std::endl;
+        continue;
+      }
+      nlohmann::json j = *isolate ? run_workload_isolated(*it, *configs, r, *models_root, *json, *profile)
+                                  : run_workload(*it, *configs, r, *models_root, *json, *profile);
+      add_ratios_and_targets(j);
+      if (j.contains("targets"))
+        for (const auto& t : j["targets"]) missed = missed || !t["pass"].get<bool>();
       if (*json)
         std::cout << j.dump() << std::endl;
       else
-        print_workload(j);
+        print_workload(j, *top);
+    }
+    if (*check && missed) {
+      std::cerr << "bench: a performance target was missed (see the MISS lines)\n";
+      throw CLI::RuntimeError(1);
     }
   });
 }

@@ -229,6 +229,17 @@ std::vector<PlanStep> lower_graph(const Graph& g, bool fuse) {
         steps.push_back(std::move(s));
         break;
       }
+      case Op::SiluMul: {
+        PlanStep s;
+        s.kind = StepKind::SiluMul;
+        s.node = k;
+        s.in = {n.in[0], n.in[1]};
+        s.out = n.out;
+        s.i = {shape_numel(g.shape(n.out))};
+        s.name = "silu_mul";
+        steps.push_back(std::move(s));
+        break;
+      }
       default: steps.push_back(reference_step(g, k)); break;
     }
   }

@@ -61,6 +61,7 @@ std::map<std::string, Tensor> read_checked(const SafetensorsFile& file, const st
       for (int64_t k = 0; k < t.numel(); ++k)
         FCAST_CHECK(std::isfinite(p[k]), path, ": tensor '", info.name, "' holds a non-finite value at flat index ", k,
                     "; the checkpoint is corrupt");
+      t.release_pages();  // checked; a mapped tensor's pages come back from the file when read
     }
     got[info.name] = t;
   }

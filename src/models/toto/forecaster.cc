@@ -79,6 +79,16 @@ struct History {
 
 }  // namespace
 
+TotoKVCache& TotoForecaster::cache_for(TotoKVCache& slot, int64_t rows, int64_t variates, int64_t capacity) {
+  if (slot.keys.empty() || slot.batch != rows || slot.variates != variates || slot.capacity != capacity) {
+    slot = TotoKVCache();  // free the old buffers first: peak memory holds one cache per slot
+    slot = model_.make_cache(rows, variates, capacity);
+  }
+  slot.bucketed = true;
+  slot.reset();
+  return slot;
+}
+
 Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, const Tensor* ids,
                                   const ForecastOptions& opt) {
   const TotoConfig& c = model_.config();
@@ -109,10 +119,8 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
   const int64_t capacity = model_.cache_capacity(Tp / P, steps);  // patches (bucketed when compiled)
   const int64_t H = opt.prediction_length;
   // The capacity leaves room for padding the prefill to its context bucket.
-  auto make_bucketed_cache = [&](int64_t rows) {
-    TotoKVCache kv = model_.make_cache(rows, V, capacity);
-    kv.bucketed = true;
-    return kv;
+  auto make_bucketed_cache = [&](TotoKVCache& slot, int64_t rows) -> TotoKVCache& {
+    return cache_for(slot, rows, V, capacity);
   };
 
   auto build_history = [&](History& h, int64_t reps) {
@@ -149,12 +157,11 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
   if (!sampling) {
     History h;
     build_history(h, 1);
-    TotoKVCache cache;
-    if (opt.use_kv_cache) cache = make_bucketed_cache(B);
+    TotoKVCache* cache = opt.use_kv_cache ? &make_bucketed_cache(context_cache_, B) : nullptr;
     Tensor mean = Tensor::empty(DType::F32, {B, V, H});
     std::vector<float> next(B * V * P);
     for (int64_t step = 0; step < steps; ++step) {
-      TotoOutput out = model_.forward(h.series(), h.mask(), h.ids(), fo, opt.use_kv_cache ? &cache : nullptr);
+      TotoOutput out = model_.forward(h.series(), h.mask(), h.ids(), fo, cache);
       for (int64_t r = 0; r < B; ++r)
         for (int64_t v = 0; v < V; ++v)
           for (int64_t p = 0; p < P; ++p) next[(r * V + v) * P + p] = replace_extreme(mixture_mean(cell(out, r, v, p)));
@@ -172,32 +179,31 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
   Tensor samples = Tensor::empty(DType::F32, {B, V, H, N});
   Rng rng(opt.seed);
   // The first forward is identical for every sample path: run it once on the B series.
-  TotoKVCache prefill_cache;
+  TotoKVCache* prefill_cache = nullptr;
   TotoOutput first;
   if (opt.share_prefill) {
     History h0;
     build_history(h0, 1);
-    if (opt.use_kv_cache) prefill_cache = make_bucketed_cache(B);
-    first = model_.forward(h0.series(), h0.mask(), h0.ids(), fo, opt.use_kv_cache ? &prefill_cache : nullptr);
+    if (opt.use_kv_cache) prefill_cache = &make_bucketed_cache(context_cache_, B);
+    first = model_.forward(h0.series(), h0.mask(), h0.ids(), fo, prefill_cache);
   }
   // With a shared prefill and a single step no decode call runs: the per-sample cache (rows x
   // capacity x D per layer) would only be allocated and copied for nothing.
   const bool sample_cache = opt.use_kv_cache && !(opt.share_prefill && steps == 1);
-  TotoKVCache cache;
-  if (sample_cache) cache = make_bucketed_cache(rows);
+  TotoKVCache* cache = sample_cache ? &make_bucketed_cache(sample_cache_, rows) : nullptr;
   std::vector<float> next(rows * V * P);
   for (int64_t chunk = 0; chunk < N / spb; ++chunk) {
     History h;
     build_history(h, spb);
-    if (sample_cache) cache.reset();
+    if (cache) cache->reset();
     for (int64_t step = 0; step < steps; ++step) {
       TotoOutput out;
       const TotoOutput* src = &out;
       if (step == 0 && opt.share_prefill) {
         src = &first;
-        if (sample_cache) cache.broadcast_from(prefill_cache);
+        if (cache) cache->broadcast_from(*prefill_cache);
       } else {
-        out = model_.forward(h.series(), h.mask(), h.ids(), fo, opt.use_kv_cache ? &cache : nullptr);
+        out = model_.forward(h.series(), h.mask(), h.ids(), fo, cache);
       }
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t v = 0; v < V; ++v)

@@ -41,10 +41,17 @@ class TotoForecaster {
   explicit TotoForecaster(TotoModel& model) : model_(model) {}
   // series F32 [B, V, T]; mask U8 (1 = observed) and ids I32 of the same shape, or null for
   // all-observed / all-zero ids.
+  // Not for concurrent use: the KV caches are kept between calls (one forecaster per thread).
   Forecast forecast(const Tensor& series, const Tensor* mask, const Tensor* ids, const ForecastOptions& opt);
 
  private:
+  // A bucketed cache of this geometry, reset; the buffers of the previous call are reused when
+  // they fit, so steady-state forecasts allocate (and fault in) no KV memory.
+  TotoKVCache& cache_for(TotoKVCache& slot, int64_t rows, int64_t variates, int64_t capacity);
+
   TotoModel& model_;
+  TotoKVCache context_cache_;  // the prefill (shared by all samples) or the mean forecast's cache
+  TotoKVCache sample_cache_;   // one row per sample path
 };
 
 }  // namespace fcast::toto

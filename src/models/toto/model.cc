@@ -8,9 +8,9 @@
 
 namespace fcast::toto {
 
+// Slots outside [start, length) are never read (attention reads exactly that range), so a reset
+// only forgets the length: stale rows from an earlier forecast are never seen.
 void TotoKVCache::reset() {
-  for (auto& t : keys) std::memset(t.raw(), 0, t.nbytes());
-  for (auto& t : values) std::memset(t.raw(), 0, t.nbytes());
   length = 0;
   start = 0;
 }

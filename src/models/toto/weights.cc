@@ -96,6 +96,9 @@ TotoWeights load_toto(const std::string& dir) {
     const float* p = t.data<float>();
     for (int64_t k = 0; k < t.numel(); ++k)
       FCAST_CHECK(std::isfinite(p[k]), st_path, ": tensor '", info.name, "' holds a non-finite value at flat index ", k);
+    // Checked: a mapped tensor's pages leave the resident set and come back from the file when
+    // read, so loading never holds the whole file (the compiled path may only read packed copies).
+    t.release_pages();
     got[name] = t;
   }
   for (auto& [n, s] : expected) FCAST_CHECK(got.count(n), st_path, ": missing tensor '", n, "'");

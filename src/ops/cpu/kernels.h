@@ -60,6 +60,8 @@ class MatmulKernel {
 // and the rest of the chain continues there. Returns the final buffer.
 float* apply_epilogue(float* y, int64_t M, int64_t N, const std::vector<EpilogueOp>& ops, size_t first, float* out);
 void f32_to_bf16(const float* x, uint16_t* y, int64_t n);
+// y = silu(a) * b elementwise (y may alias a or b).
+void silu_mul(const float* a, const float* b, float* y, int64_t n);
 
 // ---- norm.cc ----
 void rmsnorm(const float* x, const float* w, float* y, int64_t M, int64_t D, float eps);

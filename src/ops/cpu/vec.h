@@ -1,0 +1,81 @@
+// Portable 16-lane float vectors (GCC vector extensions) for the optimised kernels. Each kernel
+// that uses them is compiled once per ISA level (FCAST_CPU_CLONES: AVX-512, AVX2+FMA, baseline)
+// and the loader picks the best clone for the running CPU; on narrower ISAs a 16-lane vector is
+// lowered to 2 (AVX2) or 4 (SSE) registers, so the same source stays correct everywhere.
+// Every helper is always inlined: the vector-ABI notes GCC gives for 64-byte vectors passed by
+// value on pre-AVX-512 targets do not apply (the kernel sources build with -Wno-psabi).
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#define FCAST_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define FCAST_INLINE inline __attribute__((always_inline))
+
+namespace fcast::cpu::vec {
+
+typedef float vf __attribute__((vector_size(64)));
+typedef int32_t vi __attribute__((vector_size(64)));
+constexpr int kLanes = 16;
+
+FCAST_INLINE vf load(const float* p) {
+  vf v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+FCAST_INLINE void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+FCAST_INLINE vf splat(float x) { return vf{} + x; }
+FCAST_INLINE float hsum(vf v) {
+  // Pairwise halving: 8 + 4 + 2 + 1 adds.
+  float r[16];
+  std::memcpy(r, &v, sizeof v);
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) r[i] += r[i + w];
+  return r[0];
+}
+FCAST_INLINE float hmax(vf v) {
+  float r[16];
+  std::memcpy(r, &v, sizeof v);
+  for (int w = 8; w >= 1; w /= 2)
+    for (int i = 0; i < w; ++i) r[i] = r[i] > r[i + w] ? r[i] : r[i + w];
+  return r[0];
+}
+
+template <typename To, typename From>
+FCAST_INLINE To bits(From v) {
+  static_assert(sizeof(To) == sizeof(From));
+  To r;
+  std::memcpy(&r, &v, sizeof r);
+  return r;
+}
+
+// e^x for every lane, relative error below 3e-7 where the result is a normal float; 0 below
+// ln(FLT_MIN) = -87.33 (and for -inf), +inf above ln(FLT_MAX) = 88.72; NaN propagates.
+FCAST_INLINE vf exp(vf x) {
+  const vf magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to the nearest integer
+  vf xc = x < splat(-87.33f) ? splat(-87.33f) : x;
+  xc = xc > splat(88.7228f) ? splat(88.7228f) : xc;
+  const vf t = xc * splat(1.44269504088896341f) + magic;
+  const vf n = t - magic;
+  // r = x - n ln2 in two steps (ln2 split so that n * ln2_hi is exact).
+  vf r = xc - n * splat(0.693359375f);
+  r = r - n * splat(-2.12194440e-4f);
+  // e^r on |r| <= ln2 / 2: Taylor terms to r^7 (truncation error below 1.5e-8 relative).
+  vf p = splat(1.0f / 5040);
+  p = p * r + splat(1.0f / 720);
+  p = p * r + splat(1.0f / 120);
+  p = p * r + splat(1.0f / 24);
+  p = p * r + splat(1.0f / 6);
+  p = p * r + splat(0.5f);
+  p = p * r + splat(1.0f);
+  p = p * r + splat(1.0f);
+  // 2^n from the exponent bits; n = 128 (x > 88.38) does not fit, so those lanes use 2^127 * 2.
+  const vi ni = bits<vi>(t) - bits<vi>(magic);
+  const vi over = ni > 127;  // -1 where n = 128
+  vf y = p * bits<vf>((ni + 127 + over) << 23);
+  y = over ? y * splat(2.0f) : y;
+  y = x < splat(-87.33f) ? splat(0.0f) : y;
+  y = x > splat(88.7228f) ? splat(__builtin_inff()) : y;
+  return x != x ? x : y;
+}
+
+}  // namespace fcast::cpu::vec
