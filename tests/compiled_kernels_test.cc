@@ -215,6 +215,8 @@ TEST(CompiledKernels, AttentionVectorPathMatchesReference) {
       {5, 1, 4, 64, 700, 3, true, false, 1},    // decode over 701 keys
       {1, 1, 2, 80, 64, 64, true, false, 3},    // decode where only the last key is visible
       {1, 5, 1, 16, 0, 7, true, false, 1},      // every query before the first valid key: zeros
+      {2, 1, 8, 32, 90, 2, true, true, 3},      // decode in head groups, with groups
+      {1, 1, 16, 16, 130, 0, true, false, 1},   // decode, 16 heads split in groups
   };
   for (const Case& c : cases) {
     const int64_t D = c.H * c.Dh, ts = c.token_stride_mult * D;

@@ -18,6 +18,13 @@
 
 namespace fcast {
 
+// Revision of lowering and kernels. Part of every persistent-cache entry's engine identity, so
+// plans, autotune choices and packed weights written by an older revision are misses. Bump it
+// with any change to fusion, step kinds, plan payloads or a kernel's numerics or layout.
+//   1: fcast 0.1.0
+//   2: silu_mul steps, vectorised attention and silu kernels, packing order
+inline constexpr int kPlanRevision = 2;
+
 // The key of a plan: ordered named fields ("model", "phase", "batch", ...). Two calls share a
 // plan exactly when their signatures are equal.
 struct PlanSignature {

@@ -24,6 +24,7 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "graph/plan.h"
 #include "io/safetensors.h"
 
 namespace fcast {
@@ -282,9 +283,9 @@ std::string PlanCache::cpu_features() {
 }
 
 std::string PlanCache::engine_version() {
-  // The project version and the compiler that built the kernels: a plan or an autotune choice
-  // measured under one build is not trusted by another. (Bump the project version whenever the
-  // plan payload or a kernel's numerics change.)
+  // The project version, the plan revision and the compiler that built the kernels: a plan or
+  // an autotune choice measured under one build is not trusted by another. (Bump
+  // kPlanRevision in graph/plan.h whenever lowering, a plan's payload or a kernel changes.)
 #if defined(__clang__)
   const char* compiler = "clang " __clang_version__;
 #elif defined(__GNUC__)
@@ -292,7 +293,7 @@ std::string PlanCache::engine_version() {
 #else
   const char* compiler = "unknown-compiler";
 #endif
-  return cat("fcast ", FCAST_VERSION, " (", compiler, ")");
+  return cat("fcast ", FCAST_VERSION, " plans r", kPlanRevision, " (", compiler, ")");
 }
 
 std::string PlanCache::path_for(const CacheKey& key) const {
@@ -330,7 +331,22 @@ std::optional<std::string> PlanCache::load(const CacheKey& key) {
       ++misses_;
     }
   }
-  if (!payload && !why.empty()) log_line(cat("miss: ", path, ": ", why, "; ignoring it and rebuilding"));
+  if (!payload && !why.empty()) {
+    // Entries of another build or CPU are intact, just not ours: after an upgrade there is one
+    // per cached plan, so only the first is reported. Damaged entries are always reported.
+    const bool foreign = why.rfind("written by engine", 0) == 0 || why.rfind("written on another CPU", 0) == 0;
+    bool first_foreign = false;
+    if (foreign) {
+      std::lock_guard<std::mutex> lock(mu_);
+      first_foreign = !foreign_reported_;
+      foreign_reported_ = true;
+    }
+    if (!foreign)
+      log_line(cat("miss: ", path, ": ", why, "; ignoring it and rebuilding"));
+    else if (first_foreign)
+      log_line(cat("miss: ", path, ": ", why, "; ignoring it and rebuilding (further entries of other builds or "
+                   "CPUs are ignored without a message; `fcast compile` rewrites them)"));
+  }
   return payload;
 }
 

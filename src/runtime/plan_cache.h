@@ -39,6 +39,7 @@ class PlanCache {
   std::string dir_;
   bool enabled_;
   int64_t hits_ = 0, misses_ = 0;
+  bool foreign_reported_ = false;  // an entry of another build or CPU was logged (one per cache)
   std::mutex mu_;
 };
 

@@ -1,6 +1,4 @@
 // fcast: the command-line entry point. Each subcommand is registered from its own file.
-#include <malloc.h>
-
 #include <CLI/CLI.hpp>
 #include <iostream>
 
@@ -8,11 +6,6 @@
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
-  // Buffers of 1 MiB and more (weights, packed copies, caches, file blobs) get their own
-  // mappings and go back to the system when freed. glibc's default raises this threshold as
-  // large blocks are freed, after which transient multi-MiB buffers land in the heap and their
-  // holes stay resident: measured +150 MiB peak RSS on a published-shape Toto compile.
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   CLI::App app{"fcast: Toto and Kronos time-series forecasting engine (eager and compiled execution)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", FCAST_VERSION);
