@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -173,6 +174,34 @@ TEST(Safetensors, RoundTripEveryDtype) {
 // safetensors writer sorts tensors by dtype alignment (largest first) so that every tensor is
 // aligned; fcast's writer should do the same (or pad), and the reader should copy (or reject)
 // unaligned tensors from foreign files.
+// Weights are checked once at load and then read only through packed copies, so the loader
+// drops a mapped tensor's pages; the data must stay readable (faulted back from the file).
+TEST(Safetensors, MappedTensorsReleasePagesAndStayValid) {
+  TempDir dir;
+  const std::string path = dir.file("big.safetensors");
+  std::vector<float> v(3 << 18);  // 3 MiB
+  fcast::Rng rng(4);
+  for (auto& x : v) x = static_cast<float>(rng.normal());
+  fcast::write_safetensors(path, {{"w", Tensor::from_vector(v, {static_cast<int64_t>(v.size())})}});
+  SafetensorsFile f = SafetensorsFile::open(path);
+  Tensor w = f.get("w");
+  ASSERT_TRUE(w.file_backed());
+  ASSERT_EQ(std::memcmp(w.raw(), v.data(), w.nbytes()), 0);
+  EXPECT_GE(w.release_pages(), w.nbytes() - 8192);  // all whole pages inside the tensor
+  EXPECT_EQ(std::memcmp(w.raw(), v.data(), w.nbytes()), 0);
+  EXPECT_TRUE(w.reshape({3, static_cast<int64_t>(v.size()) / 3}).file_backed());
+  // Heap tensors are never released; large zero tensors (fresh mappings) read as zeros.
+  Tensor h = Tensor::from_vector(v, {static_cast<int64_t>(v.size())});
+  EXPECT_FALSE(h.file_backed());
+  EXPECT_EQ(h.release_pages(), 0u);
+  Tensor z = Tensor::zeros(DType::F32, {1 << 20});
+  EXPECT_FALSE(z.file_backed());
+  const float* zp = z.data<float>();
+  EXPECT_TRUE(std::all_of(zp, zp + z.numel(), [](float x) { return x == 0.0f; }));
+  z.data<float>()[12345] = 2.0f;
+  EXPECT_EQ(z.data<float>()[12345], 2.0f);
+}
+
 TEST(Safetensors, WrittenTensorsAreAligned) {
   TempDir dir;
   const std::string path = dir.file("mixed.safetensors");
