@@ -309,7 +309,7 @@ void register_all() {
         ->Unit(benchmark::kMillisecond);
     reg("attention_decode/" + impl, bm_attention, opt, true)
         ->ArgNames({"N", "kv", "thr"})
-        ->ArgsProduct({{256}, {512, 2048}, thr})
+        ->ArgsProduct({{5, 256}, {512, 2048}, thr})
         ->Unit(benchmark::kMillisecond);
   }
 

@@ -339,7 +339,7 @@ void attention(const ref::AttentionArgs& a, int64_t key_block) {
     // Decode: a task per (row, group of heads); the groups are as large as keeps every thread
     // busy (whole rows stream best), at most 16 heads.
     int64_t G = a.H;
-    const int64_t want = 4 * omp_get_max_threads();
+    const int64_t want = omp_get_max_threads();
     while ((G > 16 || a.N * (a.H / G) < want) && G % 2 == 0) G /= 2;
     if (G > 16) G = 1;
     const int64_t groups = a.H / G, tasks = a.N * groups;
