@@ -157,6 +157,22 @@ TEST_F(CompileCli, BadValuesAreErrorsListingTheValidOnes) {
   EXPECT_NE(both.status, -1);
 }
 
+// fcast bench refuses bad options before it loads or writes any checkpoint.
+TEST_F(CompileCli, BenchBadOptionsAreErrors) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"bench --workload W9", "unknown workload 'W9'; valid: W1 W2 W3 W4 K1 K2 K3"},
+      {"bench --workload W1 --configs eager,fp16", "unknown configuration 'fp16'; valid: eager, fp32, bf16"},
+      {"bench --workload W1 --reps -1", "--reps must be at least 1"},
+      {"bench --workload W1 --top -2", "--top must not be negative"},
+  };
+  for (const auto& [args, msg] : cases) {
+    const CliRun r = run(args);
+    EXPECT_EQ(r.status, 1) << args << "\n" << r.err;
+    EXPECT_NE(r.err.find(msg), std::string::npos) << args << "\n" << r.err;
+    EXPECT_FALSE(fs::exists(dir_ + "/out/models")) << args << " wrote a checkpoint";
+  }
+}
+
 TEST_F(CompileCli, PredictTotoRunsCompiledByDefaultAndReportsStats) {
   const std::string cache = dir_ + "/cache-toto-default";
   const CliRun r = run(predict_toto("--stats --compiled-models-dir '" + cache + "'"));

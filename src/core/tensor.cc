@@ -94,11 +94,8 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
   // Large buffers come straight from the kernel as zero pages: no memset, and pages that are
   // never written (a KV cache's unused tail) are never backed by memory.
   constexpr size_t kMapBytes = size_t{1} << 20;
-  Tensor probe;
-  probe.dtype_ = dtype;
-  probe.shape_ = shape;
   for (int64_t d : shape) FCAST_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
-  const size_t bytes = probe.nbytes();
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
   if (bytes < kMapBytes) {
     Tensor t = empty(dtype, std::move(shape));
     std::memset(t.data_, 0, t.nbytes());
@@ -107,9 +104,7 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
   g_tensor_allocations.fetch_add(1, std::memory_order_relaxed);
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) fail("out of memory mapping ", bytes, " zeroed bytes for a tensor of shape ", shape_str(shape));
-  probe.storage_ = std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); });
-  probe.data_ = p;
-  return probe;
+  return borrow(dtype, std::move(shape), p, std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); }));
 }
 
 Tensor Tensor::borrow(DType dtype, Shape shape, void* data, std::shared_ptr<void> keepalive) {

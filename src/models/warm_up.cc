@@ -13,13 +13,7 @@ namespace {
 ExecutorStats sum_stats(const std::vector<Executor*>& execs) {
   ExecutorStats t;
   for (Executor* e : execs) {
-    const ExecutorStats s = e->stats();
-    t.plans_built += s.plans_built;
-    t.recompiles += s.recompiles;
-    t.cache_hits += s.cache_hits;
-    t.cache_misses += s.cache_misses;
-    t.fallbacks_to_eager += s.fallbacks_to_eager;
-    t.runs += s.runs;
+    t += e->stats();
   }
   return t;
 }

@@ -18,6 +18,16 @@ struct ExecutorStats {
   int64_t cache_misses = 0;         // persistent-cache lookups that had to build
   int64_t fallbacks_to_eager = 0;   // calls run eagerly because the recompile limit was reached
   int64_t runs = 0;                 // graph executions
+  // Field-wise sum (a predictor and its tokenizer, or several models, reported as one).
+  ExecutorStats& operator+=(const ExecutorStats& o) {
+    plans_built += o.plans_built;
+    recompiles += o.recompiles;
+    cache_hits += o.cache_hits;
+    cache_misses += o.cache_misses;
+    fallbacks_to_eager += o.fallbacks_to_eager;
+    runs += o.runs;
+    return *this;
+  }
 };
 
 // Per-op (per fused kernel) time, collected while profiling is on.

@@ -206,14 +206,7 @@ Measure measure(const std::string& config, int reps, const std::function<void()>
     call();
     m.calls.push_back(seconds_since(t0));
   }
-  for (const auto& e : execs) {
-    const ExecutorStats s = e->stats();
-    m.stats.plans_built += s.plans_built;
-    m.stats.recompiles += s.recompiles;
-    m.stats.cache_hits += s.cache_hits;
-    m.stats.cache_misses += s.cache_misses;
-    m.stats.fallbacks_to_eager += s.fallbacks_to_eager;
-  }
+  for (const auto& e : execs) m.stats += e->stats();
   if (profile) {
     // One more call with per-op timing, after the timed calls so that it cannot skew them.
     for (const auto& e : execs) {

@@ -225,13 +225,7 @@ void run_profile(const ProfileArgs& a) {
   row(cat("first call (total)"), first_ms, total, "included in the rows above");
   row(cat("run: ", a.runs, " steady-state forecasts (", fixed(run_ms, 2), " ms each)"), run_ms * a.runs, total);
   ExecutorStats st;
-  for (auto& e : sub.execs) {
-    const ExecutorStats x = e->stats();
-    st.plans_built += x.plans_built;
-    st.recompiles += x.recompiles;
-    st.cache_hits += x.cache_hits;
-    st.cache_misses += x.cache_misses;
-  }
+  for (auto& e : sub.execs) st += e->stats();
   std::printf("  plans built %lld, recompiles after warm-up %lld, cache hits %lld, misses %lld; p50 %.2f ms, p99 %.2f ms\n",
               static_cast<long long>(st.plans_built), static_cast<long long>(st.recompiles),
               static_cast<long long>(st.cache_hits), static_cast<long long>(st.cache_misses), percentile(steady, 50),

@@ -75,13 +75,7 @@ void check_signal() {
 ExecutorStats sum_stats(const std::vector<std::shared_ptr<Executor>>& ex) {
   ExecutorStats t;
   for (const auto& e : ex) {
-    const ExecutorStats s = e->stats();
-    t.plans_built += s.plans_built;
-    t.recompiles += s.recompiles;
-    t.cache_hits += s.cache_hits;
-    t.cache_misses += s.cache_misses;
-    t.fallbacks_to_eager += s.fallbacks_to_eager;
-    t.runs += s.runs;
+    t += e->stats();
   }
   return t;
 }

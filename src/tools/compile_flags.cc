@@ -77,13 +77,7 @@ ExecutorStats total_stats(const std::vector<const Executor*>& executors) {
   ExecutorStats t;
   for (const Executor* e : executors) {
     if (!e) continue;
-    const ExecutorStats s = e->stats();
-    t.plans_built += s.plans_built;
-    t.recompiles += s.recompiles;
-    t.cache_hits += s.cache_hits;
-    t.cache_misses += s.cache_misses;
-    t.fallbacks_to_eager += s.fallbacks_to_eager;
-    t.runs += s.runs;
+    t += e->stats();
   }
   return t;
 }
