@@ -178,7 +178,8 @@ constexpr int64_t kH = 12, kDh = 64, kD = kH * kDh;  // Toto base: 12 heads of 6
 // themselves, S(S+1)/2 query-key pairs per head. Decode: one new token per sequence (N = batch)
 // against a KV cache of S tokens, S pairs per head. 4*Dh flops per pair (q.k and p*v). Decode
 // reads each cached key and value once per call: bytes_per_second counts the K and V caches.
-void bm_attention(benchmark::State& st, bool opt, bool decode) {
+// bf16 = true: the bf16 plans' kernel (bf16 products, fp32 softmax), prefill only.
+void bm_attention(benchmark::State& st, bool opt, bool decode, bool bf16) {
   const int64_t N = st.range(0), S = st.range(1), Sq = decode ? 1 : S;
   const int t = threads_arg(st, 2);
   const float* q = random_floats(N * Sq * kD + 2 * N * S * kD);
@@ -196,7 +197,9 @@ void bm_attention(benchmark::State& st, bool opt, bool decode) {
   const double pairs = decode ? static_cast<double>(S) : 0.5 * static_cast<double>(S) * static_cast<double>(S + 1);
   const double flops = 4.0 * static_cast<double>(N * kH * kDh) * pairs;
   const double bytes = decode ? 8.0 * static_cast<double>(N * S * kD) : 0;
-  if (opt)
+  if (opt && bf16)
+    run_flops(st, flops, t, true, [&] { cpu::attention(a, 128, cpu::AttentionMath::BF16); }, bytes);
+  else if (opt)
     run_flops(st, flops, t, false, [&] { cpu::attention(a, 128); }, bytes);
   else
     run_flops(st, flops, t, false, [&] { ref::attention(a); }, bytes);
@@ -303,15 +306,19 @@ void register_all() {
 
   for (bool opt : {false, true}) {
     const std::string impl = opt ? "cpu" : "ref";
-    reg("attention/" + impl, bm_attention, opt, false)
+    reg("attention/" + impl, bm_attention, opt, false, false)
         ->ArgNames({"N", "S", "thr"})
         ->ArgsProduct({{1, 5}, {512, 2048}, thr})
         ->Unit(benchmark::kMillisecond);
-    reg("attention_decode/" + impl, bm_attention, opt, true)
+    reg("attention_decode/" + impl, bm_attention, opt, true, false)
         ->ArgNames({"N", "kv", "thr"})
         ->ArgsProduct({{5, 256}, {512, 2048}, thr})
         ->Unit(benchmark::kMillisecond);
   }
+  reg("attention/cpu-bf16", bm_attention, true, false, true)
+      ->ArgNames({"N", "S", "thr"})
+      ->ArgsProduct({{1, 5}, {512, 2048}, thr})
+      ->Unit(benchmark::kMillisecond);
 
   for (bool fused : {false, true})
     for (bool opt : {false, true})

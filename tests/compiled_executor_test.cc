@@ -263,6 +263,11 @@ TEST(CompiledExecutor, KronosCompiledMatchesEager) {
   expect_equal(aot.decode_s1(s1, s2, nullptr).s1_logits, want.s1_logits, "kronos aot_eager");
   EXPECT_LE(worst(ind.decode_s1(s1, s2, nullptr).s1_logits, want.s1_logits), 1e-5);
   EXPECT_LE(worst(ind.decode_s2(want.context, s1), eager.decode_s2(want.context, s1)), 1e-5);
+  // bf16 plans: bf16 matmuls and (12 queries of head dim 16) bf16 attention products.
+  kronos::KronosModel low(w, make_executor_from_spec("inductor:default:bf16", id));
+  const auto got = low.decode_s1(s1, s2, nullptr);
+  EXPECT_LE(worst_scaled(got.s1_logits, want.s1_logits), 3e-2);
+  EXPECT_GT(worst(got.s1_logits, want.s1_logits), 1e-6);  // the bf16 plans did round
 }
 
 }  // namespace

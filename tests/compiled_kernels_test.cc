@@ -200,13 +200,14 @@ TEST(CompiledKernels, AttentionMatchesReference) {
 // 4-query tiles, causal chunks that start at pos0 > 0, left padding, groups, interleaved
 // (packed qkv) token strides, and long decodes with one query. Scores are scaled before the
 // dot product and exp is a polynomial, hence the same 2e-5 tolerance as the scalar path.
-TEST(CompiledKernels, AttentionVectorPathMatchesReference) {
-  struct Case {
-    int64_t N, Sq, H, Dh, pos0, start;
-    bool causal, groups;
-    int64_t token_stride_mult;  // q/k/v rows are this many times H*Dh apart (3: packed qkv)
-  };
-  const Case cases[] = {
+struct AttnCase {
+  int64_t N, Sq, H, Dh, pos0, start;
+  bool causal, groups;
+  int64_t token_stride_mult;  // q/k/v rows are this many times H*Dh apart (3: packed qkv)
+};
+
+const std::vector<AttnCase>& attention_cases() {
+  static const std::vector<AttnCase> cases = {
       {2, 70, 2, 64, 0, 0, true, false, 1},     // 3 tasks per head, last tile of 2 queries
       {1, 37, 3, 16, 11, 5, true, false, 3},    // chunk at pos0 11 of a cache, left padding, packed
       {3, 33, 2, 48, 0, 9, true, false, 1},     // Dh 48, start inside the first key block
@@ -217,15 +218,23 @@ TEST(CompiledKernels, AttentionVectorPathMatchesReference) {
       {1, 5, 1, 16, 0, 7, true, false, 1},      // every query before the first valid key: zeros
       {2, 1, 8, 32, 90, 2, true, true, 3},      // decode in head groups, with groups
       {1, 1, 16, 16, 130, 0, true, false, 1},   // decode, 16 heads split in groups
+      {1, 100, 2, 64, 27, 0, false, false, 1},  // not causal over 127 keys: odd last key block
   };
-  for (const Case& c : cases) {
+  return cases;
+}
+
+// Random q, k, v (and groups) for one case, with `a` pointing at them.
+struct AttnData {
+  std::vector<float> q, k, v;
+  std::vector<int32_t> qg, kg;
+  ref::AttentionArgs a;
+  explicit AttnData(const AttnCase& c) {
     const int64_t D = c.H * c.Dh, ts = c.token_stride_mult * D;
     const int64_t kv = c.pos0 + c.Sq;  // keys [0, pos0 + Sq) are in the cache
-    auto q = rnd(c.N * c.Sq * ts, 50 + c.Sq, -2, 2), k = rnd(c.N * kv * ts, 51, -2, 2), v = rnd(c.N * kv * ts, 52);
-    std::vector<int32_t> qg(c.N * c.Sq), kg(c.N * kv);
+    q = rnd(c.N * c.Sq * ts, 50 + c.Sq, -2, 2), k = rnd(c.N * kv * ts, 51, -2, 2), v = rnd(c.N * kv * ts, 52);
+    qg.resize(c.N * c.Sq), kg.resize(c.N * kv);
     for (size_t i = 0; i < qg.size(); ++i) qg[i] = static_cast<int32_t>((i * 5) % 3);
     for (size_t i = 0; i < kg.size(); ++i) kg[i] = static_cast<int32_t>((i * 7) % 3);
-    ref::AttentionArgs a;
     a.N = c.N, a.Sq = c.Sq, a.H = c.H, a.Dh = c.Dh;
     a.q = q.data(), a.q_nstride = c.Sq * ts, a.q_tstride = ts;
     a.k = k.data(), a.v = v.data(), a.k_nstride = a.v_nstride = kv * ts, a.k_tstride = a.v_tstride = ts;
@@ -235,12 +244,68 @@ TEST(CompiledKernels, AttentionVectorPathMatchesReference) {
     a.causal = c.causal;
     if (c.groups) a.q_group = qg.data(), a.k_group = kg.data();
     a.scale = 1.0f / std::sqrt(static_cast<float>(c.Dh));
-    std::vector<float> got(c.N * c.Sq * D, 7.0f), want(c.N * c.Sq * D);
+  }
+  std::string what(const AttnCase& c) const {
+    return cat("attention N=", c.N, " Sq=", c.Sq, " Dh=", c.Dh, " pos0=", c.pos0, " causal=", c.causal);
+  }
+};
+
+TEST(CompiledKernels, AttentionVectorPathMatchesReference) {
+  for (const AttnCase& c : attention_cases()) {
+    AttnData d(c);
+    ref::AttentionArgs a = d.a;
+    std::vector<float> got(c.N * c.Sq * c.H * c.Dh, 7.0f), want(got.size());
     a.out = want.data();
     ref::attention(a);
     a.out = got.data();
     cpu::attention(a);
-    expect_close(got, want, 2e-5, cat("attention N=", c.N, " Sq=", c.Sq, " Dh=", c.Dh, " pos0=", c.pos0));
+    expect_close(got, want, 2e-5, d.what(c));
+  }
+}
+
+// bf16 plans' attention. With several queries both products take bf16 operands: the reference
+// gets the same rounded operands (scaled q, k and v rounded to bf16, scale 1), and what remains
+// is the rounding of the softmax weights to bf16 (relative 2^-9 each), so |error| <= 2^-9 *
+// max|v| ~ 2e-3 (v in [-1, 1]). vdpbf16ps (where the CPU has it) and the portable emulation
+// round alike but for denormals: 1e-6. Decode stays fp32: bit-identical to AttentionMath::F32.
+TEST(CompiledKernels, AttentionBf16PathMatchesRoundedReference) {
+  if (!cpu::attention_bf16_native())
+    std::cout << "note: this CPU has no AVX512_BF16; AttentionMath::BF16 runs the portable path\n";
+  for (const AttnCase& c : attention_cases()) {
+    AttnData d(c);
+    ref::AttentionArgs a = d.a;
+    const size_t n = static_cast<size_t>(c.N * c.Sq * c.H * c.Dh);
+    std::vector<float> native(n, 7.0f), portable(n, 7.0f), fp32(n), want(n);
+    a.out = native.data();
+    cpu::attention(a, 128, cpu::AttentionMath::BF16);
+    a.out = portable.data();
+    cpu::attention(a, 128, cpu::AttentionMath::BF16Portable);
+    a.out = fp32.data();
+    cpu::attention(a);
+    expect_close(native, portable, 1e-6, d.what(c) + " native vs portable bf16");
+    if (c.Sq == 1) {
+      expect_close(portable, fp32, 0, d.what(c) + " decode stays fp32");
+      continue;
+    }
+    std::vector<float> q = d.q, k = d.k, v = d.v;
+    for (float& x : q) x = bf16_round(x * a.scale);
+    for (float& x : k) x = bf16_round(x);
+    for (float& x : v) x = bf16_round(x);
+    ref::AttentionArgs r = a;
+    r.q = q.data(), r.k = k.data(), r.v = v.data(), r.scale = 1.0f;
+    r.out = want.data();
+    ref::attention(r);
+    expect_close(portable, want, 2.5e-3, d.what(c) + " bf16 vs rounded reference");
+    // The bf16 path must really round: its distance from fp32 is far above fp32 noise (unless
+    // no query sees a key: all zeros).
+    double diff = 0, mag = 0;
+    for (size_t i = 0; i < n; ++i) {
+      diff = std::max(diff, static_cast<double>(std::fabs(portable[i] - fp32[i])));
+      mag = std::max(mag, static_cast<double>(std::fabs(fp32[i])));
+    }
+    if (mag > 0) {
+      EXPECT_GT(diff, 1e-4) << d.what(c);
+    }
   }
 }
 

@@ -153,7 +153,7 @@ PlanSignature CompiledExecutor::signature_of(const Graph& g) const {
   }
   s.set("graph", hex64(structure_hash(g)).substr(0, 12));
   s.set("weights", hex64(weights_hash(g)).substr(0, 12));
-  const bool bf16 = settings_.backend == CompileBackend::Inductor && settings_.precision == Precision::BF16;
+  const bool bf16 = bf16_plans();
   s.set("dtype", bf16 ? "bf16" : "fp32");
   s.set("mode", to_string(settings_.mode));
   s.set("backend", to_string(settings_.backend));
@@ -250,7 +250,7 @@ std::unique_ptr<CompiledExecutor::Bound> CompiledExecutor::bind(const Graph& g, 
   const Plan& p = b->plan;
   const auto& values = g.values();
   const size_t nv = values.size(), ns = p.steps.size();
-  const bool bf16 = settings_.backend == CompileBackend::Inductor && settings_.precision == Precision::BF16;
+  const bool bf16 = bf16_plans();
   b->views.resize(nv);
   b->mm.resize(ns);
   b->packed.assign(ns, nullptr);
@@ -283,8 +283,14 @@ std::unique_ptr<CompiledExecutor::Bound> CompiledExecutor::bind(const Graph& g, 
       b->plan.steps[k].impl = "cpu";
     } else if (s.kind == StepKind::Attention) {
       const Shape& qs = g.shape(s.in[0]);
-      FCAST_CHECK(qs[2] / s.i[0] <= 512, "head dim exceeds the compiled kernels' limit of 512");
-      b->plan.steps[k].impl = "cpu-flash";
+      const int64_t Dh = qs[2] / s.i[0];
+      FCAST_CHECK(Dh <= 512, "head dim exceeds the compiled kernels' limit of 512");
+      // bf16 plans multiply in bf16 where the kernel has a bf16 path (several queries, head dim
+      // a multiple of 16 up to 128); decode reads the fp32 cache in fp32.
+      const bool bf16_attn = bf16 && qs[1] > 1 && Dh % 16 == 0 && Dh <= 128;
+      b->plan.steps[k].impl = !bf16_attn                      ? "cpu-flash"
+                              : cpu::attention_bf16_native() ? "cpu-flash-bf16:avx512_bf16"
+                                                             : "cpu-flash-bf16:portable";
     } else if (s.kind == StepKind::Reference) {
       b->plan.steps[k].impl = "reference";
     } else {
@@ -545,7 +551,7 @@ TensorMap CompiledExecutor::execute(Bound& b, const Graph& g, const TensorMap& i
         if (s.in[4] != kNone) a.q_group = a.k_group = b.views[s.in[4]].data<int32_t>();
         a.scale = 1.0f / std::sqrt(static_cast<float>(a.Dh));
         a.out = f32(s.out);
-        cpu::attention(a);
+        cpu::attention(a, 128, bf16_plans() ? cpu::AttentionMath::BF16 : cpu::AttentionMath::F32);
         break;
       }
     }

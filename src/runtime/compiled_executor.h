@@ -69,6 +69,9 @@ class CompiledExecutor : public Executor {
   Bound& plan_for(const Graph& g, const PlanSignature& sig, const std::string& key);
   std::unique_ptr<Bound> bind(const Graph& g, Plan plan);
   TensorMap execute(Bound& b, const Graph& g, const TensorMap& inputs);
+  bool bf16_plans() const {
+    return settings_.backend == CompileBackend::Inductor && settings_.precision == Precision::BF16;
+  }
   std::string choose_matmul_variant(int64_t M, int64_t K, int64_t N, bool bias, bool silu, bool bf16);
   // `w` in `k`'s layout: from the persistent cache (kind "packed") when it holds it, else packed now.
   Tensor pack_weight(const cpu::MatmulKernel& k, const std::string& name, const Tensor& w, bool bf16);

@@ -89,6 +89,15 @@ void rotary(const RotaryArgs& a);
 // ---- attention.cc ----
 // Attention with online softmax over key blocks: the score matrix is never materialised.
 // Same semantics as ref::attention (causal, cache length, groups, valid start).
-void attention(const ref::AttentionArgs& a, int64_t key_block = 128);
+enum class AttentionMath {
+  F32,
+  // bf16 plans: with several queries, Q.K and P.V multiply bf16 operands (Q scaled, then rounded;
+  // K, V and the softmax weights rounded) with fp32 accumulation, through vdpbf16ps where the CPU
+  // has AVX512_BF16. One query (decode) and head dims that are not a multiple of 16 stay fp32.
+  BF16,
+  BF16Portable,  // BF16 arithmetic without vdpbf16ps on any CPU (tests compare the two)
+};
+void attention(const ref::AttentionArgs& a, int64_t key_block = 128, AttentionMath math = AttentionMath::F32);
+bool attention_bf16_native();  // whether AttentionMath::BF16 uses vdpbf16ps on this CPU
 
 }  // namespace fcast::cpu

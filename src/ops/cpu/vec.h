@@ -15,6 +15,8 @@ namespace fcast::cpu::vec {
 
 typedef float vf __attribute__((vector_size(64)));
 typedef int32_t vi __attribute__((vector_size(64)));
+typedef uint32_t vu __attribute__((vector_size(64)));
+typedef uint16_t vh __attribute__((vector_size(32)));  // 16 bf16 values
 constexpr int kLanes = 16;
 
 FCAST_INLINE vf load(const float* p) {
@@ -24,6 +26,13 @@ FCAST_INLINE vf load(const float* p) {
 }
 FCAST_INLINE void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
 FCAST_INLINE vf splat(float x) { return vf{} + x; }
+FCAST_INLINE vu loadu(const uint32_t* p) {
+  vu v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+FCAST_INLINE void storeu(uint32_t* p, vu v) { std::memcpy(p, &v, sizeof v); }
+FCAST_INLINE vu splatu(uint32_t x) { return vu{} + x; }
 FCAST_INLINE float hsum(vf v) {
   // Pairwise halving: 8 + 4 + 2 + 1 adds.
   float r[16];
@@ -47,6 +56,23 @@ FCAST_INLINE To bits(From v) {
   std::memcpy(&r, &v, sizeof r);
   return r;
 }
+
+// ---- bf16 ----
+// A bf16 value is the upper half of an fp32. Dot products on bf16 (vdpbf16ps) take their
+// operands as pairs: 32-bit lane i holds element 2i in its low half and 2i + 1 in its high half.
+
+// Each lane rounded to bf16 (nearest, ties to even), still in the upper 16 bits of the lane.
+FCAST_INLINE vu bf16_round(vf x) {
+  const vu b = bits<vu>(x);
+  return b + 0x7fffu + ((b >> 16) & 1u);
+}
+// Lane i = bf16(lo[i]) | bf16(hi[i]) << 16.
+FCAST_INLINE vu bf16_pair(vf lo, vf hi) { return (bf16_round(lo) >> 16) | (bf16_round(hi) & 0xffff0000u); }
+// The 16 lanes as consecutive bf16 values.
+FCAST_INLINE vh bf16_pack(vf x) { return __builtin_convertvector(bf16_round(x) >> 16, vh); }
+// The two halves of a pair vector as fp32 (exact).
+FCAST_INLINE vf bf16_lo(vu p) { return bits<vf>(p << 16); }
+FCAST_INLINE vf bf16_hi(vu p) { return bits<vf>(p & 0xffff0000u); }
 
 // e^x for every lane, relative error below 3e-7 where the result is a normal float; 0 below
 // ln(FLT_MIN) = -87.33 (and for -inf), +inf above ln(FLT_MAX) = 88.72; NaN propagates.
