@@ -163,6 +163,78 @@ TEST(CompiledExecutor, InductorWithinToleranceOfEagerOnGoldenInputs) {
   }
 }
 
+// bf16 plans keep their KV caches in bf16 (half the memory and decode traffic); every other
+// executor keeps F32. Forecasts through the caches (bucketed prefill + decode) stay within the
+// bf16 tolerance of eager, FCAST_KV_CACHE_BF16=0 keeps F32 caches, and a fallback to eager
+// (recompile limit) runs on the bf16 caches.
+TEST(CompiledExecutor, Bf16PlansUseBf16KvCachesWithinToleranceOfEager) {
+  toto::TotoWeights w = toto::load_toto(golden("toto/models/tiny_a"));  // head dim 16
+  TotoModel eager(w), fp32(w, compiled(w, settings(CompileBackend::Inductor))),
+      low(w, compiled(w, settings(CompileBackend::Inductor, CompileMode::Default, Precision::BF16)));
+  EXPECT_EQ(eager.cache_dtype(), DType::F32);
+  EXPECT_EQ(fp32.cache_dtype(), DType::F32);
+  EXPECT_EQ(low.cache_dtype(), DType::BF16);
+  EXPECT_EQ(low.make_cache(2, 1, 8).keys[0].dtype(), DType::BF16);
+  const Inputs in = random_inputs(2, 2, 90, 5);
+  toto::ForecastOptions o;
+  o.prediction_length = 40;  // prefill + 2 decode steps
+  toto::TotoForecaster fe(eager), fl(low);
+  const Tensor want = fe.forecast(in.series, &in.mask, nullptr, o).mean();
+  const Tensor got = fl.forecast(in.series, &in.mask, nullptr, o).mean();
+  EXPECT_LE(worst_scaled(got, want), 3e-2);
+  EXPECT_GT(worst(got, want), 1e-6);  // really bf16
+  {
+    ::setenv("FCAST_KV_CACHE_BF16", "0", 1);
+    TotoModel opt_out(w, compiled(w, settings(CompileBackend::Inductor, CompileMode::Default, Precision::BF16)));
+    EXPECT_EQ(opt_out.cache_dtype(), DType::F32);
+    ::unsetenv("FCAST_KV_CACHE_BF16");
+  }
+
+  // Fallback: past the recompile limit the graph (bf16 caches included) runs eagerly.
+  auto s = settings(CompileBackend::Inductor, CompileMode::Default, Precision::BF16);
+  s.recompile_limit = 1;
+  auto ex = compiled(w, s);
+  TotoModel m(w, ex);
+  for (int64_t B : {1, 2, 3}) {
+    const Inputs x = random_inputs(B, 1, 64, 10 + B);
+    toto::TotoKVCache c = m.make_cache(B, 1, m.cache_capacity(4, 1)), ce = eager.make_cache(B, 1, 5);
+    ASSERT_EQ(c.keys[0].dtype(), DType::BF16);
+    const Tensor a = m.forward(x.series, x.mask, x.ids, {}, &c).mix_loc;
+    const Tensor b = eager.forward(x.series, x.mask, x.ids, {}, &ce).mix_loc;
+    EXPECT_LE(worst_scaled(a, b), 3e-2) << "batch " << B;
+    if (B == 1) ex->mark_warm();
+  }
+  EXPECT_EQ(ex->stats().fallbacks_to_eager, 1);
+
+  // Kronos: cached prefill and decode steps, and the dependency layer's s2 step.
+  kronos::KronosPredictorWeights kw = kronos::load_kronos_predictor(golden("kronos/models/tiny/predictor"));
+  const std::string id = kw.identity;
+  kronos::KronosModel ke(kw), kl(kw, make_executor_from_spec("inductor:default:bf16", id));
+  // The tiny model's layers have head dim 16 (bf16 caches), its dependency layer 8 (F32).
+  EXPECT_EQ(kl.layer_cache_dtype(), DType::BF16);
+  EXPECT_EQ(kl.dep_cache_dtype(), DType::F32);
+  EXPECT_EQ(ke.layer_cache_dtype(), DType::F32);
+  const int64_t N = 2, T = 12, cap = 16;
+  kronos::KronosCache ce = ke.make_cache(N, cap, true), cl = kl.make_cache(N, cap, true);
+  ASSERT_EQ(cl.k[0].dtype(), DType::BF16);
+  ASSERT_EQ(cl.dep_k.dtype(), DType::F32);
+  for (int64_t step = 0; step < 4; ++step) {
+    const int64_t S = step == 0 ? T : 1;
+    Tensor s1 = Tensor::empty(DType::I64, {N, S}), s2 = Tensor::empty(DType::I64, {N, S});
+    Tensor st = Tensor::zeros(DType::F32, {N, S, 5});
+    for (int64_t i = 0; i < N * S; ++i) {
+      s1.data<int64_t>()[i] = (i * 7 + step) % ke.config().vocab_s1();
+      s2.data<int64_t>()[i] = (i * 5 + step) % ke.config().vocab_s2();
+    }
+    const auto a = kl.forward_cached(s1, s2, st, cl, 0), b = ke.forward_cached(s1, s2, st, ce, 0);
+    EXPECT_LE(worst_scaled(a.s1_logits, b.s1_logits), 3e-2) << "step " << step;
+    Tensor pick = Tensor::empty(DType::I64, {N, 1});
+    for (int64_t r = 0; r < N; ++r) pick.data<int64_t>()[r] = r + step;
+    EXPECT_LE(worst_scaled(kl.s2_step(pick, a.last_context, cl), ke.s2_step(pick, b.last_context, ce)), 3e-2)
+        << "step " << step;
+  }
+}
+
 TEST(CompiledExecutor, NoPlansAfterWarmUpOverManyDecodeStepsInOneBucket) {
   toto::TotoWeights w = toto::load_toto(golden("toto/models/tiny_a"));  // patch 16
   auto s = settings(CompileBackend::Inductor, CompileMode::ReduceOverhead);

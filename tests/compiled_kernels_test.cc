@@ -144,6 +144,22 @@ TEST(CompiledKernels, RotaryUnpackAndKVWriteAreBitIdentical) {
         for (int64_t s = 0; s < S; ++s)
           for (int64_t e = 0; e < D; ++e)
             ASSERT_EQ(cache[(n * cap + pos0 + s) * D + e], want[(n * S + s) * D + e]) << which << " " << start;
+      // Into a bf16 cache: the same rows, rounded to nearest even; other slots untouched.
+      std::vector<uint16_t> cache16(N * cap * D, 0x7fc1);
+      a.dst = nullptr;
+      a.dst16 = cache16.data();
+      cpu::rotary(a);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t s = 0; s < cap; ++s)
+          for (int64_t e = 0; e < D; ++e) {
+            const uint16_t got16 = cache16[(n * cap + s) * D + e];
+            if (s < pos0 || s >= pos0 + S)
+              ASSERT_EQ(got16, 0x7fc1);
+            else
+              ASSERT_EQ(got16, f32_to_bf16(want[(n * S + s - pos0) * D + e])) << which << " " << start;
+          }
+      a.dst16 = nullptr;
+      a.dst = cache.data();
       a.pos0 = cap - S + 1;  // overflow is a clear error
       EXPECT_THROW(cpu::rotary(a), Error);
     }
@@ -307,6 +323,44 @@ TEST(CompiledKernels, AttentionBf16PathMatchesRoundedReference) {
       EXPECT_GT(diff, 1e-4) << d.what(c);
     }
   }
+}
+
+// bf16 KV caches (bf16 plans): attention reading a bf16 cache gives exactly what it gives on an
+// fp32 cache holding the same (rounded) values, in decode (fp32 products on widened values) and
+// with several queries (bf16 products; rounding a bf16 value again changes nothing).
+TEST(CompiledKernels, AttentionOnBf16CacheEqualsRoundedFp32Cache) {
+  for (const AttnCase& c : attention_cases()) {
+    AttnData d(c);
+    std::vector<uint16_t> k16(d.k.size()), v16(d.v.size());
+    std::vector<float> kr(d.k.size()), vr(d.v.size());
+    for (size_t i = 0; i < d.k.size(); ++i) {
+      k16[i] = f32_to_bf16(d.k[i]), v16[i] = f32_to_bf16(d.v[i]);
+      kr[i] = bf16_to_f32(k16[i]), vr[i] = bf16_to_f32(v16[i]);
+    }
+    const size_t n = static_cast<size_t>(c.N * c.Sq * c.H * c.Dh);
+    std::vector<float> from16(n, 7.0f), from32(n, 8.0f);
+    for (auto math : {cpu::AttentionMath::BF16, cpu::AttentionMath::BF16Portable}) {
+      ref::AttentionArgs a = d.a;
+      a.k = nullptr, a.v = nullptr, a.k16 = k16.data(), a.v16 = v16.data();
+      a.out = from16.data();
+      cpu::attention(a, 128, math);
+      a.k16 = nullptr, a.v16 = nullptr, a.k = kr.data(), a.v = vr.data();
+      a.out = from32.data();
+      cpu::attention(a, 128, math);
+      expect_close(from16, from32, 0, d.what(c) + " bf16 cache");
+    }
+    ref::AttentionArgs a = d.a;
+    a.k16 = k16.data(), a.v16 = v16.data();
+    a.out = from16.data();
+    if (c.Sq > 1)  // fp32 products do not read bf16 caches: a clear error, not garbage
+      EXPECT_THROW(cpu::attention(a, 128, cpu::AttentionMath::F32), Error) << d.what(c);
+    else
+      EXPECT_NO_THROW(cpu::attention(a, 128, cpu::AttentionMath::F32));
+  }
+  // Head dims the vector kernel lacks cannot take a bf16 cache either.
+  EXPECT_FALSE(cpu::attention_reads_bf16_cache(24));
+  EXPECT_FALSE(cpu::attention_reads_bf16_cache(144));
+  EXPECT_TRUE(cpu::attention_reads_bf16_cache(64));
 }
 
 }  // namespace

@@ -150,7 +150,10 @@ ValueId Graph::kv_write(ValueId cache, ValueId x, ValueId pos0) {
   const Shape& s = shape(x);
   FCAST_CHECK(c.size() == 3 && s.size() == 3 && c[0] == s[0] && c[2] == s[2] && s[1] <= c[1], "kv_write: cache ",
               shape_str(c), " cannot take ", shape_str(s));
-  return add_node(Op::KVWrite, {cache, x, pos0}, c, DType::F32, {}, {}, cache);
+  const DType cd = value(cache).dtype;
+  FCAST_CHECK((cd == DType::F32 || cd == DType::BF16) && value(x).dtype == DType::F32, "kv_write: an F32 or BF16 cache ",
+              "takes F32 rows, got cache ", dtype_name(cd), " and rows ", dtype_name(value(x).dtype));
+  return add_node(Op::KVWrite, {cache, x, pos0}, c, cd, {}, {}, cache);
 }
 
 ValueId Graph::attention(ValueId q, ValueId k, ValueId v, int64_t heads, bool causal, ValueId pos0, ValueId group,
@@ -161,6 +164,10 @@ ValueId Graph::attention(ValueId q, ValueId k, ValueId v, int64_t heads, bool ca
                   qs[2] % heads == 0,
               "attention: q ", shape_str(qs), " k ", shape_str(ks), " v ", shape_str(shape(v)));
   FCAST_CHECK(!cached || pos0 != kNone, "attention over a cache needs the write position");
+  const DType kd = value(k).dtype;
+  FCAST_CHECK(value(q).dtype == DType::F32 && value(v).dtype == kd && (kd == DType::F32 || (kd == DType::BF16 && cached)),
+              "attention: q must be F32, k and v F32 (or a BF16 cache), got ", dtype_name(value(q).dtype), ", ",
+              dtype_name(kd), ", ", dtype_name(value(v).dtype));
   if (group != kNone)
     FCAST_CHECK(value(group).dtype == DType::I32 && shape(group) == (Shape{qs[0], qs[1]}) && qs[1] == ks[1],
                 "attention: group ids must be I32 [", qs[0], ", ", qs[1], "] for equal query/key lengths, got ",

@@ -23,7 +23,8 @@ namespace fcast {
 // with any change to fusion, step kinds, plan payloads or a kernel's numerics or layout.
 //   1: fcast 0.1.0
 //   2: silu_mul steps, vectorised attention and silu kernels, packing order
-inline constexpr int kPlanRevision = 2;
+//   3: bf16 plans: bf16 attention products and bf16 KV caches
+inline constexpr int kPlanRevision = 3;
 
 // The key of a plan: ordered named fields ("model", "phase", "batch", ...). Two calls share a
 // plan exactly when their signatures are equal.

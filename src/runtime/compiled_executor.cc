@@ -161,6 +161,12 @@ PlanSignature CompiledExecutor::signature_of(const Graph& g) const {
   return s;
 }
 
+DType CompiledExecutor::kv_cache_dtype(int64_t head_dim) const {
+  const char* env = std::getenv("FCAST_KV_CACHE_BF16");
+  const bool allowed = !(env && std::string(env) == "0");
+  return allowed && bf16_plans() && cpu::attention_reads_bf16_cache(head_dim) ? DType::BF16 : DType::F32;
+}
+
 std::string CompiledExecutor::choose_matmul_variant(int64_t M, int64_t K, int64_t N, bool bias, bool silu, bool bf16) {
   if (settings_.mode != CompileMode::MaxAutotune) return "packed";
   const std::string key = cat("matmul M=", M, " K=", K, " N=", N, " bias=", bias, " silu=", silu, " dtype=",
@@ -519,7 +525,10 @@ TensorMap CompiledExecutor::execute(Bound& b, const Graph& g, const TensorMap& i
         a.pos0 = i64(s.in[1], 0);
         a.start = i64(s.in[2], 0);
         a.inv_freq = f32(s.in[3]);
-        a.dst = f32(s.out);
+        if (values[s.out].dtype == DType::BF16)
+          a.dst16 = b.views[s.out].data<uint16_t>();  // a bf16 cache
+        else
+          a.dst = f32(s.out);
         a.dst_cap = s.in[4] != kNone ? values[s.in[4]].shape[1] : 0;
         a.table = static_cast<float*>(scratch);
         cpu::rotary(a);
@@ -536,8 +545,13 @@ TensorMap CompiledExecutor::execute(Bound& b, const Graph& g, const TensorMap& i
         a.q = f32(s.in[0]);
         a.q_nstride = qs[1] * qs[2];
         a.q_tstride = qs[2];
-        a.k = f32(s.in[1]);
-        a.v = f32(s.in[2]);
+        if (values[s.in[1]].dtype == DType::BF16) {  // a bf16 cache
+          a.k16 = b.views[s.in[1]].data<uint16_t>();
+          a.v16 = b.views[s.in[2]].data<uint16_t>();
+        } else {
+          a.k = f32(s.in[1]);
+          a.v = f32(s.in[2]);
+        }
         a.k_nstride = a.v_nstride = ks[1] * ks[2];
         a.k_tstride = a.v_tstride = ks[2];
         const bool cached = s.i[2] != 0;

@@ -69,6 +69,8 @@ class CompiledExecutor : public Executor {
   Bound& plan_for(const Graph& g, const PlanSignature& sig, const std::string& key);
   std::unique_ptr<Bound> bind(const Graph& g, Plan plan);
   TensorMap execute(Bound& b, const Graph& g, const TensorMap& inputs);
+  // BF16 with bf16 plans where the attention kernel reads bf16 caches (FCAST_KV_CACHE_BF16=0: F32).
+  DType kv_cache_dtype(int64_t head_dim) const override;
   bool bf16_plans() const {
     return settings_.backend == CompileBackend::Inductor && settings_.precision == Precision::BF16;
   }

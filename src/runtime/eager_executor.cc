@@ -90,8 +90,16 @@ void run_reference_node(const Graph& g, const Graph::Node& n, const std::vector<
       const Shape& xs = in[1]->shape();
       FCAST_CHECK(pos0 >= 0 && pos0 + xs[1] <= cs[1], "KV cache overflow: writing ", xs[1], " entries at ", pos0,
                   " into a cache of capacity ", cs[1]);
-      float* c = out.data<float>();
       const float* x = f32(1);
+      if (out.dtype() == DType::BF16) {  // a bf16 cache (bf16 compiled plans) holds rounded rows
+        uint16_t* c = out.data<uint16_t>();
+        for (int64_t r = 0; r < xs[0]; ++r)
+          for (int64_t s = 0; s < xs[1]; ++s)
+            for (int64_t d = 0; d < xs[2]; ++d)
+              c[(r * cs[1] + pos0 + s) * cs[2] + d] = f32_to_bf16(x[(r * xs[1] + s) * xs[2] + d]);
+        break;
+      }
+      float* c = out.data<float>();
       for (int64_t r = 0; r < xs[0]; ++r)
         for (int64_t s = 0; s < xs[1]; ++s)
           std::copy(x + (r * xs[1] + s) * xs[2], x + (r * xs[1] + s + 1) * xs[2], c + (r * cs[1] + pos0 + s) * cs[2]);
@@ -108,8 +116,11 @@ void run_reference_node(const Graph& g, const Graph::Node& n, const std::vector<
       a.q = f32(0);
       a.q_nstride = qs[1] * qs[2];
       a.q_tstride = qs[2];
-      a.k = f32(1);
-      a.v = f32(2);
+      // A bf16 cache (a compiled bf16 plan's, run here after a fallback) is widened first.
+      const Tensor k = in[1]->dtype() == DType::BF16 ? in[1]->to(DType::F32) : *in[1];
+      const Tensor v = in[2]->dtype() == DType::BF16 ? in[2]->to(DType::F32) : *in[2];
+      a.k = k.data<float>();
+      a.v = v.data<float>();
       a.k_nstride = a.v_nstride = ks[1] * ks[2];
       a.k_tstride = a.v_tstride = ks[2];
       const bool cached = n.i[2] != 0;

@@ -47,7 +47,8 @@ size_t KronosCache::bytes() const {
 }
 
 void KronosCache::replicate_from(const KronosCache& src, int64_t repeats) {
-  FCAST_ASSERT(rows == src.rows * repeats && capacity == src.capacity && k.size() == src.k.size());
+  FCAST_ASSERT(rows == src.rows * repeats && capacity == src.capacity && k.size() == src.k.size() &&
+               dep_k.dtype() == src.dep_k.dtype() && (k.empty() || k[0].dtype() == src.k[0].dtype()));
   auto rep = [&](Tensor& dst, const Tensor& s) {
     const size_t row_bytes = s.nbytes() / static_cast<size_t>(src.rows);
     for (int64_t r = 0; r < src.rows; ++r)
@@ -149,7 +150,8 @@ Graph KronosModel::build_s2_last_graph(int64_t B, int64_t T) const {
   return g;
 }
 
-Graph KronosModel::build_step_graph(int64_t N, int64_t S, int64_t capacity, bool layer_caches) const {
+Graph KronosModel::build_step_graph(int64_t N, int64_t S, int64_t capacity, bool layer_caches, DType cache,
+                                    DType dep_cache) const {
   const auto& c = w_.config;
   const int64_t d = c.d_model;
   Graph g;
@@ -167,7 +169,7 @@ Graph KronosModel::build_step_graph(int64_t N, int64_t S, int64_t capacity, bool
   ValueId x = g.add(token_embedding(g, s1, s2), time_embedding(g, stamp));
   for (int64_t l = 0; l < c.n_layers; ++l) {
     if (layer_caches) {
-      BlockCacheInputs ci{g.input(cat("k", l), DType::F32, {N, capacity, d}), g.input(cat("v", l), DType::F32, {N, capacity, d})};
+      BlockCacheInputs ci{g.input(cat("k", l), cache, {N, capacity, d}), g.input(cat("v", l), cache, {N, capacity, d})};
       x = build_block(g, x, w_.layers[l], c.n_heads, pos0, cat("layer", l), &ci, start);
     } else {
       x = build_block(g, x, w_.layers[l], c.n_heads, pos0, cat("layer", l), nullptr, start);
@@ -178,15 +180,15 @@ Graph KronosModel::build_step_graph(int64_t N, int64_t S, int64_t capacity, bool
   // cross-attention, spec §4.5), so they stay valid while the window grows.
   ValueId dk = g.linear(ctx, g.constant("dep_wk", w_.dep_wk), g.constant("dep_bk", w_.dep_bk));
   ValueId dv = g.linear(ctx, g.constant("dep_wv", w_.dep_wv), g.constant("dep_bv", w_.dep_bv));
-  g.output("dep_k", g.kv_write(g.input("dep_k", DType::F32, {N, capacity, d}), dk, pos0));
-  g.output("dep_v", g.kv_write(g.input("dep_v", DType::F32, {N, capacity, d}), dv, pos0));
+  g.output("dep_k", g.kv_write(g.input("dep_k", dep_cache, {N, capacity, d}), dk, pos0));
+  g.output("dep_v", g.kv_write(g.input("dep_v", dep_cache, {N, capacity, d}), dv, pos0));
   ValueId last = S == 1 ? ctx : g.slice_time(ctx, S - 1, 1);  // heads only for the last row (exact)
   g.output("last_context", last);
   g.output("s1_logits", g.linear(last, g.constant("proj_s1_w", w_.proj_s1_w), g.constant("proj_s1_b", w_.proj_s1_b)));
   return g;
 }
 
-Graph KronosModel::build_s2_step_graph(int64_t N, int64_t capacity) const {
+Graph KronosModel::build_s2_step_graph(int64_t N, int64_t capacity, DType cache) const {
   const auto& c = w_.config;
   const int64_t d = c.d_model, H = KronosPredictorConfig::kDepHeads;
   Graph g;
@@ -196,8 +198,8 @@ Graph KronosModel::build_s2_step_graph(int64_t N, int64_t capacity) const {
   g.set_meta("capacity", std::to_string(capacity));
   ValueId s1 = g.input("s1", DType::I64, {N, 1});
   ValueId ctx = g.input("last_context", DType::F32, {N, 1, d});
-  ValueId dk = g.input("dep_k", DType::F32, {N, capacity, d});
-  ValueId dv = g.input("dep_v", DType::F32, {N, capacity, d});
+  ValueId dk = g.input("dep_k", cache, {N, capacity, d});
+  ValueId dv = g.input("dep_v", cache, {N, capacity, d});
   ValueId pos0 = g.input("pos0", DType::I64, {1});  // last window row: keys [start, pos0 + 1) are attended
   ValueId start = g.input("start", DType::I64, {1});
   ValueId sib = g.embedding(g.constant("emb_s1", w_.emb_s1), s1);
@@ -209,11 +211,13 @@ Graph KronosModel::build_s2_step_graph(int64_t N, int64_t capacity) const {
   return g;
 }
 
-const Graph& KronosModel::cached_graph(int kind, int64_t a, int64_t b, int64_t c, bool flag) {
-  auto key = std::make_tuple(kind, a, b, c, flag);
+const Graph& KronosModel::cached_graph(int kind, int64_t a, int64_t b, int64_t c, bool flag, const KronosCache& cache) {
+  const DType layer = cache.k.empty() ? DType::F32 : cache.k[0].dtype(), dep = cache.dep_k.dtype();
+  auto key = std::make_tuple(kind, a, b, c, flag, layer, dep);
   auto it = graphs_.find(key);
   if (it != graphs_.end()) return *it->second;
-  auto g = std::make_unique<Graph>(kind == kStep ? build_step_graph(a, b, c, flag) : build_s2_step_graph(a, c));
+  auto g = std::make_unique<Graph>(kind == kStep ? build_step_graph(a, b, c, flag, layer, dep)
+                                                 : build_s2_step_graph(a, c, dep));
   ++graphs_built_;
   if (graphs_.size() > 16) graphs_.clear();  // shapes change only with (rows, window); keep the set small
   return *graphs_.emplace(key, std::move(g)).first->second;
@@ -254,18 +258,22 @@ Tensor KronosModel::decode_s2(const Tensor& context, const Tensor& s1_ids) {
   return exec_->run(g, {{"context", context}, {"s1", s1_ids}}).at("s2_logits");
 }
 
+DType KronosModel::layer_cache_dtype() const { return exec_->kv_cache_dtype(w_.config.d_model / w_.config.n_heads); }
+DType KronosModel::dep_cache_dtype() const { return exec_->kv_cache_dtype(w_.config.dep_head_dim()); }
+
 KronosCache KronosModel::make_cache(int64_t rows, int64_t capacity, bool layer_caches) const {
   const int64_t d = w_.config.d_model;
+  const DType layer = layer_cache_dtype(), dep = dep_cache_dtype();
   KronosCache c;
   c.rows = rows;
   c.capacity = capacity;
   if (layer_caches)
     for (int64_t l = 0; l < w_.config.n_layers; ++l) {
-      c.k.push_back(Tensor::zeros(DType::F32, {rows, capacity, d}));
-      c.v.push_back(Tensor::zeros(DType::F32, {rows, capacity, d}));
+      c.k.push_back(Tensor::zeros(layer, {rows, capacity, d}));
+      c.v.push_back(Tensor::zeros(layer, {rows, capacity, d}));
     }
-  c.dep_k = Tensor::zeros(DType::F32, {rows, capacity, d});
-  c.dep_v = Tensor::zeros(DType::F32, {rows, capacity, d});
+  c.dep_k = Tensor::zeros(dep, {rows, capacity, d});
+  c.dep_v = Tensor::zeros(dep, {rows, capacity, d});
   return c;
 }
 
@@ -316,7 +324,7 @@ KronosStepOutput KronosModel::forward_cached(const Tensor& s1, const Tensor& s2,
     in[cat("k", l)] = cache.k[l];
     in[cat("v", l)] = cache.v[l];
   }
-  TensorMap out = exec_->run(cached_graph(kStep, N, S + pad, cache.capacity, true), in);
+  TensorMap out = exec_->run(cached_graph(kStep, N, S + pad, cache.capacity, true, cache), in);
   cache.length += S + pad;
   return step_output(out, N);
 }
@@ -331,7 +339,7 @@ KronosStepOutput KronosModel::forward_window(const Tensor& s1, const Tensor& s2,
   FCAST_CHECK(W + pad <= cache.capacity, "window of ", W + pad, " positions exceeds the cache capacity ", cache.capacity);
   TensorMap in{{"s1", left_pad(s1, pad)}, {"s2", left_pad(s2, pad)}, {"stamp", left_pad(stamp, pad)},
                {"start", make_scalar_i64(pad)}, {"dep_k", cache.dep_k}, {"dep_v", cache.dep_v}};
-  TensorMap out = exec_->run(cached_graph(kStep, N, W + pad, cache.capacity, false), in);
+  TensorMap out = exec_->run(cached_graph(kStep, N, W + pad, cache.capacity, false, cache), in);
   cache.length = W + pad;
   cache.start = pad;
   return step_output(out, N);
@@ -343,7 +351,7 @@ Tensor KronosModel::s2_step(const Tensor& s1, const Tensor& last_context, Kronos
   FCAST_CHECK(cache.length > cache.start, "s2_step: the cache holds no context rows");
   TensorMap in{{"s1", s1}, {"last_context", last_context}, {"dep_k", cache.dep_k}, {"dep_v", cache.dep_v},
                {"pos0", make_scalar_i64(cache.length - 1)}, {"start", make_scalar_i64(cache.start)}};
-  TensorMap out = exec_->run(cached_graph(kS2Step, N, 1, cache.capacity, false), in);
+  TensorMap out = exec_->run(cached_graph(kS2Step, N, 1, cache.capacity, false, cache), in);
   const Tensor& l = out.at("s2_logits");
   return l.reshape({N, l.dim(2)});
 }

@@ -70,7 +70,11 @@ class KronosModel {
 
   // Generation. With layer_caches the caches take positions incrementally (phase A of spec §8);
   // without, every call is a full window recompute from position 0.
+  // Caches are F32, or BF16 where the executor asks for it (bf16 compiled plans; per head dim,
+  // so the layers' caches and the dependency layer's may differ).
   KronosCache make_cache(int64_t rows, int64_t capacity, bool layer_caches) const;
+  DType layer_cache_dtype() const;
+  DType dep_cache_dtype() const;
   // Runs S = s1.dim(1) new positions [cache.length, cache.length + S) through the cached layers.
   // padded_len > S on an empty cache left-pads this prefill to padded_len slots (masked; RoPE
   // positions count from the valid start, so the results are those of the unpadded call).
@@ -88,8 +92,9 @@ class KronosModel {
   Graph build_forward_graph(int64_t B, int64_t T, bool stamp, bool intermediates) const;
   Graph build_s2_full_graph(int64_t B, int64_t T) const;
   Graph build_s2_last_graph(int64_t B, int64_t T) const;
-  Graph build_step_graph(int64_t N, int64_t S, int64_t capacity, bool layer_caches) const;
-  Graph build_s2_step_graph(int64_t N, int64_t capacity) const;
+  Graph build_step_graph(int64_t N, int64_t S, int64_t capacity, bool layer_caches, DType cache = DType::F32,
+                         DType dep_cache = DType::F32) const;
+  Graph build_s2_step_graph(int64_t N, int64_t capacity, DType cache = DType::F32) const;
 
   // Length a call of n positions is padded to under the executor's context buckets, at most
   // max(cap, n) (cap <= 0: no cap); n when the executor has no buckets.
@@ -102,11 +107,11 @@ class KronosModel {
  private:
   ValueId token_embedding(Graph& g, ValueId s1, ValueId s2) const;
   ValueId time_embedding(Graph& g, ValueId stamp) const;
-  const Graph& cached_graph(int kind, int64_t a, int64_t b, int64_t c, bool flag);
+  const Graph& cached_graph(int kind, int64_t a, int64_t b, int64_t c, bool flag, const KronosCache& cache);
 
   KronosPredictorWeights w_;
   std::shared_ptr<Executor> exec_;
-  std::map<std::tuple<int, int64_t, int64_t, int64_t, bool>, std::unique_ptr<Graph>> graphs_;
+  std::map<std::tuple<int, int64_t, int64_t, int64_t, bool, DType, DType>, std::unique_ptr<Graph>> graphs_;
   int64_t graphs_built_ = 0;
 };
 

@@ -163,7 +163,10 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
   const int64_t kv_capacity = bucketed ? prefill_len + (P - 1 + 15) / 16 * 16 : max_window;
   const int64_t win_capacity = bucketed ? M : max_window;
   if (cached) {
-    const double mb = static_cast<double>((2 * mc.n_layers + 2) * N * kv_capacity * d * 4) / (1024.0 * 1024.0);
+    const int64_t bytes = (2 * mc.n_layers * static_cast<int64_t>(dtype_size(model_->layer_cache_dtype())) +
+                           2 * static_cast<int64_t>(dtype_size(model_->dep_cache_dtype()))) *
+                          N * kv_capacity * d;
+    const double mb = static_cast<double>(bytes) / (1024.0 * 1024.0);
     if (mb > static_cast<double>(opt_.kv_cache_max_mb)) {
       cached = false;
       note(cat("KV cache off for this call: it would need ", static_cast<int64_t>(mb), " MiB (> kv_cache_max_mb ",

@@ -80,7 +80,8 @@ struct History {
 }  // namespace
 
 TotoKVCache& TotoForecaster::cache_for(TotoKVCache& slot, int64_t rows, int64_t variates, int64_t capacity) {
-  if (slot.keys.empty() || slot.batch != rows || slot.variates != variates || slot.capacity != capacity) {
+  if (slot.keys.empty() || slot.batch != rows || slot.variates != variates || slot.capacity != capacity ||
+      slot.keys[0].dtype() != model_.cache_dtype()) {
     slot = TotoKVCache();  // free the old buffers first: peak memory holds one cache per slot
     slot = model_.make_cache(rows, variates, capacity);
   }

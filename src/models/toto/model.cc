@@ -17,7 +17,7 @@ void TotoKVCache::reset() {
 
 void TotoKVCache::broadcast_from(const TotoKVCache& src) {
   FCAST_ASSERT(src.variates == variates && src.capacity == capacity && batch % src.batch == 0 &&
-               keys.size() == src.keys.size());
+               keys.size() == src.keys.size() && (keys.empty() || keys[0].dtype() == src.keys[0].dtype()));
   for (size_t l = 0; l < keys.size(); ++l)
     for (int64_t rep = 0; rep < batch / src.batch; ++rep) {
       const size_t bytes = src.keys[l].nbytes();
@@ -33,14 +33,17 @@ TotoModel::TotoModel(TotoWeights w, std::shared_ptr<Executor> exec) : w_(std::mo
   for (bool s : w_.config.space_layers()) time_layers_ += s ? 0 : 1;
 }
 
+DType TotoModel::cache_dtype() const { return exec_->kv_cache_dtype(w_.config.embed_dim / w_.config.num_heads); }
+
 TotoKVCache TotoModel::make_cache(int64_t batch, int64_t variates, int64_t capacity) const {
   TotoKVCache c;
   c.batch = batch;
   c.variates = variates;
   c.capacity = capacity;
+  const DType dt = cache_dtype();
   for (int64_t l = 0; l < time_layers_; ++l) {
-    c.keys.push_back(Tensor::zeros(DType::F32, {batch * variates, capacity, w_.config.embed_dim}));
-    c.values.push_back(Tensor::zeros(DType::F32, {batch * variates, capacity, w_.config.embed_dim}));
+    c.keys.push_back(Tensor::zeros(dt, {batch * variates, capacity, w_.config.embed_dim}));
+    c.values.push_back(Tensor::zeros(dt, {batch * variates, capacity, w_.config.embed_dim}));
   }
   return c;
 }
@@ -64,7 +67,7 @@ int64_t TotoModel::cache_capacity(int64_t context_patches, int64_t new_patches) 
 }
 
 Graph TotoModel::build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patches, bool cached, int64_t capacity,
-                             bool intermediates) const {
+                             bool intermediates, DType cache_dtype) const {
   const TotoConfig& c = w_.config;
   const int64_t D = c.embed_dim, H = c.num_heads, P = c.patch_size, BV = B * V;
   Graph g;
@@ -100,8 +103,8 @@ Graph TotoModel::build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patche
       ValueId k = g.rotary_xpos(g.unpack_heads(qkv, 1, H), pos0, H, true, start);
       ValueId v = g.unpack_heads(qkv, 2, H);
       if (cached) {
-        ValueId kc = g.kv_write(g.input(cat("k", slot), DType::F32, {BV, capacity, D}), k, pos0);
-        ValueId vc = g.kv_write(g.input(cat("v", slot), DType::F32, {BV, capacity, D}), v, pos0);
+        ValueId kc = g.kv_write(g.input(cat("k", slot), cache_dtype, {BV, capacity, D}), k, pos0);
+        ValueId vc = g.kv_write(g.input(cat("v", slot), cache_dtype, {BV, capacity, D}), v, pos0);
         attn = g.attention(q, kc, vc, H, /*causal=*/true, pos0, kNone, /*cached=*/true, start);
       } else {
         attn = g.attention(q, k, v, H, /*causal=*/true);
@@ -197,7 +200,8 @@ TotoOutput TotoModel::forward(const Tensor& series, const Tensor& mask, const Te
                 cache->length + pad + S, ")");
   const int64_t Sg = S + pad;
   const int64_t n_out = opt.out_patches < 0 || opt.out_patches > S ? S : opt.out_patches;
-  Graph g = build_graph(B, V, Sg, n_out, cache != nullptr, cache ? cache->capacity : 0, opt.intermediates);
+  const DType cache_dt = cache && !cache->keys.empty() ? cache->keys[0].dtype() : DType::F32;
+  Graph g = build_graph(B, V, Sg, n_out, cache != nullptr, cache ? cache->capacity : 0, opt.intermediates, cache_dt);
 
   TensorMap in;
   Tensor patches = Tensor::zeros(DType::F32, {BV, Sg, P});

@@ -60,7 +60,9 @@ class TotoModel {
   TotoOutput forward(const Tensor& series, const Tensor& mask, const Tensor& ids, const ForwardOptions& opt = {},
                      TotoKVCache* cache = nullptr);
 
+  // The caches are F32, or BF16 where the executor asks for it (bf16 compiled plans).
   TotoKVCache make_cache(int64_t batch, int64_t variates, int64_t capacity_patches) const;
+  DType cache_dtype() const;
   // Cache capacity (patches) for a context of `context_patches` followed by `new_patches`
   // decode steps. With context buckets the capacity depends on the bucket only (rounded up),
   // so every context length of one bucket shares the decode plan.
@@ -72,7 +74,7 @@ class TotoModel {
   // and the compiler). Inputs: "patches" [B*V, S, P], "pos0" I64[1], "space_ids" I32[B*S, V],
   // and per time-wise layer "k{j}"/"v{j}" caches plus the valid start "start" I64[1] when `cached`.
   Graph build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patches, bool cached, int64_t cache_capacity,
-                    bool intermediates) const;
+                    bool intermediates, DType cache_dtype = DType::F32) const;
 
  private:
   TotoWeights w_;

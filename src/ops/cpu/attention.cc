@@ -92,7 +92,13 @@ void attention_generic(const ref::AttentionArgs& a, int64_t key_block) {
 
 bool attention_bf16_native() { return cpu_features().avx512_bf16; }
 
+bool attention_reads_bf16_cache(int64_t head_dim) { return head_dim > 0 && head_dim % L == 0 && head_dim <= kMaxDV * L; }
+
 void attention(const ref::AttentionArgs& a, int64_t key_block, AttentionMath math) {
+  if (a.k16 || a.v16)
+    FCAST_CHECK(a.k16 && a.v16 && attention_reads_bf16_cache(a.Dh) && (a.Sq == 1 || math != AttentionMath::F32),
+                "attention: a bf16 KV cache needs head dim a multiple of 16 up to 128 (got ", a.Dh,
+                ") and bf16 products for several queries");
   if (a.Dh % L != 0 || a.Dh > kMaxDV * L || a.Dh == 0) {
     attention_generic(a, key_block);
     return;

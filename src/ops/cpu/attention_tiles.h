@@ -95,8 +95,12 @@ FCAST_INLINE vi iota() {
 // Heads [t.h, t.h + t.heads) of one query: the task walks the cache rows once, reading the
 // group's heads as one contiguous slice of each row (a head alone is a short strided slice,
 // which streams poorly), with one running max / sum per head.
-template <int DV>
-FCAST_INLINE void run_decode(const ref::AttentionArgs& a, const Task& t) {
+// 16 keys' or values' elements as fp32, from an fp32 or a bf16 cache.
+FCAST_INLINE vf load_kv(const float* p) { return vec::load(p); }
+FCAST_INLINE vf load_kv(const uint16_t* p) { return vec::load_bf16(p); }
+
+template <int DV, typename KV>
+FCAST_INLINE void run_decode(const ref::AttentionArgs& a, const Task& t, const KV* kall, const KV* vall) {
   constexpr int Dh = DV * L;
   constexpr int kMaxHeads = 16;
   alignas(64) float s[kMaxHeads][kKeys];
@@ -113,17 +117,17 @@ FCAST_INLINE void run_decode(const ref::AttentionArgs& a, const Task& t) {
     l[g] = 0.0f;
   }
   const int64_t jend = key_end(a, t.i0);
-  const float* kbase = a.k + t.n * a.k_nstride + t.h * Dh;
-  const float* vbase = a.v + t.n * a.v_nstride + t.h * Dh;
+  const KV* kbase = kall + t.n * a.k_nstride + t.h * Dh;
+  const KV* vbase = vall + t.n * a.v_nstride + t.h * Dh;
   const int32_t qg = a.q_group ? a.q_group[t.n * a.Sq + t.i0] : 0;
   for (int64_t j0 = a.kv_start; j0 < jend; j0 += kKeys) {
     const int jn = static_cast<int>(std::min<int64_t>(kKeys, jend - j0));
     for (int jb = 0; jb < jn; ++jb) {
-      const float* kr = kbase + (j0 + jb) * a.k_tstride;
+      const KV* kr = kbase + (j0 + jb) * a.k_tstride;
       const bool other = a.q_group && a.k_group[t.n * a.kv_len + j0 + jb] != qg;
       for (int g = 0; g < G; ++g) {
-        vf acc = q[g][0] * vec::load(kr + g * Dh);
-        for (int d = 1; d < DV; ++d) acc += q[g][d] * vec::load(kr + g * Dh + d * L);
+        vf acc = q[g][0] * load_kv(kr + g * Dh);
+        for (int d = 1; d < DV; ++d) acc += q[g][d] * load_kv(kr + g * Dh + d * L);
         s[g][jb] = other ? -INFINITY : vec::hsum(acc);
       }
     }
@@ -149,10 +153,10 @@ FCAST_INLINE void run_decode(const ref::AttentionArgs& a, const Task& t) {
       for (int d = 0; d < DV; ++d) o[g][d] *= vec::splat(corr);
     }
     for (int jb = 0; jb < jn; ++jb) {
-      const float* vr = vbase + (j0 + jb) * a.v_tstride;
+      const KV* vr = vbase + (j0 + jb) * a.v_tstride;
       for (int g = 0; g < G; ++g) {
         const vf w = vec::splat(s[g][jb]);
-        for (int d = 0; d < DV; ++d) o[g][d] += w * vec::load(vr + g * Dh + d * L);
+        for (int d = 0; d < DV; ++d) o[g][d] += w * load_kv(vr + g * Dh + d * L);
       }
     }
   }
@@ -259,28 +263,34 @@ FCAST_INLINE void pv_tile_bf16(const uint32_t* pp, const uint32_t* vp, int npair
 }
 
 // Keys [j0, j0 + jn) to kb, their values to vp (an odd block's last pair gets a zero value row).
-template <int DV>
-FCAST_INLINE void round_kv_block(const float* kbase, int64_t kstride, const float* vbase, int64_t vstride, int64_t j0,
-                                 int jn, uint32_t* kb, uint32_t* vp) {
+// (A bf16 cache is copied as it is: rounding is exact on bf16 values.)
+template <int DV, typename KV>
+FCAST_INLINE void round_kv_block(const KV* kbase, int64_t kstride, const KV* vbase, int64_t vstride, int64_t j0, int jn,
+                                 uint32_t* kb, uint32_t* vp) {
   constexpr int Dh = DV * L;
   for (int jb = 0; jb < jn; ++jb) {
-    const float* kr = kbase + (j0 + jb) * kstride;
-    for (int d = 0; d < DV; ++d) {
-      const vec::vh h = vec::bf16_pack(vec::load(kr + d * L));
-      std::memcpy(kb + jb * (Dh / 2) + d * (L / 2), &h, sizeof h);
+    const KV* kr = kbase + (j0 + jb) * kstride;
+    if constexpr (sizeof(KV) == 2) {
+      std::memcpy(kb + jb * (Dh / 2), kr, Dh * sizeof(KV));
+    } else {
+      for (int d = 0; d < DV; ++d) {
+        const vec::vh h = vec::bf16_pack(vec::load(kr + d * L));
+        std::memcpy(kb + jb * (Dh / 2) + d * (L / 2), &h, sizeof h);
+      }
     }
   }
   for (int kp = 0; kp < (jn + 1) / 2; ++kp) {
-    const float* v0 = vbase + (j0 + 2 * kp) * vstride;
-    const float* v1 = v0 + vstride;
+    const KV* v0 = vbase + (j0 + 2 * kp) * vstride;
+    const KV* v1 = v0 + vstride;
     const bool has1 = 2 * kp + 1 < jn;
     for (int d = 0; d < DV; ++d)
-      vec::storeu(vp + kp * Dh + d * L, vec::bf16_pair(vec::load(v0 + d * L), has1 ? vec::load(v1 + d * L) : vec::splat(0.0f)));
+      vec::storeu(vp + kp * Dh + d * L, vec::bf16_pair(load_kv(v0 + d * L), has1 ? load_kv(v1 + d * L) : vec::splat(0.0f)));
   }
 }
 
-template <int DV, Dot P>
-FCAST_INLINE void run_queries(const ref::AttentionArgs& a, const Task& t) {
+template <int DV, Dot P, typename KV>
+FCAST_INLINE void run_queries(const ref::AttentionArgs& a, const Task& t, const KV* kall, const KV* vall) {
+  static_assert(P != Dot::F32 || sizeof(KV) == 4, "fp32 products read fp32 keys and values");
   constexpr int Dh = DV * L;
   constexpr int QP = DV <= 4 ? 4 : 2;  // P.V query rows per register tile
   constexpr bool kBf16 = P != Dot::F32;
@@ -318,8 +328,8 @@ FCAST_INLINE void run_queries(const ref::AttentionArgs& a, const Task& t) {
   }
   const vi lane = iota();
   const int64_t jend = key_end(a, t.i1 - 1);  // the task's last query sees the most keys
-  const float* kbase = a.k + t.n * a.k_nstride + t.h * Dh;
-  const float* vbase = a.v + t.n * a.v_nstride + t.h * Dh;
+  const KV* kbase = kall + t.n * a.k_nstride + t.h * Dh;
+  const KV* vbase = vall + t.n * a.v_nstride + t.h * Dh;
   for (int64_t j0 = a.kv_start; j0 < jend; j0 += kKeys) {
     const int jn = static_cast<int>(std::min<int64_t>(kKeys, jend - j0));
     // Query vectors that see no key of this block (causal) are skipped.
@@ -327,10 +337,10 @@ FCAST_INLINE void run_queries(const ref::AttentionArgs& a, const Task& t) {
     while (qv_lo < nqv && key_end(a, t.i0 + std::min(nq - 1, (qv_lo + 1) * L - 1)) <= j0) ++qv_lo;
     const int qv_pair_lo = qv_lo / 2 * 2;
     if constexpr (kBf16) {
-      round_kv_block<DV>(kbase, a.k_tstride, vbase, a.v_tstride, j0, jn, kb, vp);
+      round_kv_block<DV, KV>(kbase, a.k_tstride, vbase, a.v_tstride, j0, jn, kb, vp);
       for (int jb0 = 0; jb0 < jn; jb0 += 8)
         for (int qv = qv_pair_lo; qv < nqv2; qv += 2) score_tile_bf16<DV, P>(qp, kb, jb0, jn, qv, st);
-    } else {
+    } else if constexpr (sizeof(KV) == 4) {
       for (int jb0 = 0; jb0 < jn; jb0 += 8)
         for (int qv = qv_pair_lo; qv < nqv2; qv += 2) score_tile<DV>(qt, kbase, a.k_tstride, j0, jb0, jn, qv, st);
     }
@@ -383,7 +393,7 @@ FCAST_INLINE void run_queries(const ref::AttentionArgs& a, const Task& t) {
       const int np = (jn + 1) / 2;
       for (; q0 + QP <= nq; q0 += QP) pv_tile_bf16<DV, QP, P>(pp, vp, np, q0, cr, o);
       for (; q0 < nq; ++q0) pv_tile_bf16<DV, 1, P>(pp, vp, np, q0, cr, o);
-    } else {
+    } else if constexpr (sizeof(KV) == 4) {
       for (; q0 + QP <= nq; q0 += QP) pv_tile<DV, QP>(st, vbase, a.v_tstride, j0, jn, q0, cr, o);
       for (; q0 < nq; ++q0) pv_tile<DV, 1>(st, vbase, a.v_tstride, j0, jn, q0, cr, o);
     }
@@ -397,12 +407,21 @@ FCAST_INLINE void run_queries(const ref::AttentionArgs& a, const Task& t) {
   }
 }
 
+// fp32 or bf16 (a.k16 / a.v16) keys and values. Decode multiplies in fp32 either way; several
+// queries with a bf16 cache take the bf16 products (the caller checks).
 template <int DV, Dot P>
 FCAST_INLINE void run_task(const ref::AttentionArgs& a, const Task& t) {
-  if (t.i1 - t.i0 == 1)
-    run_decode<DV>(a, t);
-  else
-    run_queries<DV, P>(a, t);
+  if (a.k16) {
+    if (t.i1 - t.i0 == 1)
+      run_decode<DV>(a, t, a.k16, a.v16);
+    else if constexpr (P != Dot::F32)
+      run_queries<DV, P>(a, t, a.k16, a.v16);
+  } else {
+    if (t.i1 - t.i0 == 1)
+      run_decode<DV>(a, t, a.k, a.v);
+    else
+      run_queries<DV, P>(a, t, a.k, a.v);
+  }
 }
 
 template <Dot P>

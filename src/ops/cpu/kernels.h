@@ -80,6 +80,7 @@ struct RotaryArgs {
   int64_t pos0 = 0, start = 0;
   const float* inv_freq = nullptr;
   float* dst = nullptr;       // [N, S, D], or a cache [N, cap, D] written at rows [pos0, pos0 + S)
+  uint16_t* dst16 = nullptr;  // instead of dst: a bf16 cache (values rounded to nearest even)
   int64_t dst_cap = 0;        // 0: dst is contiguous [N, S, D]
   float* table = nullptr;     // scratch: rotary_table_floats(S, D / H) floats
 };
@@ -99,5 +100,8 @@ enum class AttentionMath {
 };
 void attention(const ref::AttentionArgs& a, int64_t key_block = 128, AttentionMath math = AttentionMath::F32);
 bool attention_bf16_native();  // whether AttentionMath::BF16 uses vdpbf16ps on this CPU
+// Whether attention reads bf16 KV caches (a.k16 / a.v16) at this head dim: in decode (fp32
+// products on the widened values) and with several queries under AttentionMath::BF16.
+bool attention_reads_bf16_cache(int64_t head_dim);
 
 }  // namespace fcast::cpu

@@ -37,14 +37,16 @@ void rotary(const RotaryArgs& a) {
   for (int64_t n = 0; n < a.N; ++n)
     for (int64_t s = 0; s < S; ++s) {
       const float* xr = a.src + (n * S + s) * in_stride + (a.packed ? a.which * D : 0);
-      float* yr = a.dst_cap ? a.dst + (n * a.dst_cap + a.pos0 + s) * D : a.dst + (n * S + s) * D;
-      float t[512];  // one head's row, unpacked (Dh <= 512 is checked when the plan is bound)
+      const int64_t row = a.dst_cap ? n * a.dst_cap + a.pos0 + s : n * S + s;
+      float* yr = a.dst16 ? nullptr : a.dst + row * D;
+      float t[512];   // one head's row, unpacked (Dh <= 512 is checked when the plan is bound)
+      float ob[512];  // one head's output row, when it is stored as bf16
       for (int64_t h = 0; h < H; ++h) {
         if (a.packed)
           for (int64_t d = 0; d < Dh; ++d) t[d] = xr[d * H + h];
         else
           for (int64_t d = 0; d < Dh; ++d) t[d] = xr[h * Dh + d];
-        float* o = yr + h * Dh;
+        float* o = a.dst16 ? ob : yr + h * Dh;
         if (a.mode == 0) {
           for (int64_t d = 0; d < Dh; ++d) o[d] = t[d];
         } else if (a.mode == 1) {
@@ -64,6 +66,8 @@ void rotary(const RotaryArgs& a) {
             o[half + m] = t[half + m] * c[m] + t[m] * si[m];
           }
         }
+        if (a.dst16)
+          for (int64_t d = 0; d < Dh; ++d) a.dst16[row * D + h * Dh + d] = fcast::f32_to_bf16(ob[d]);
       }
     }
 }

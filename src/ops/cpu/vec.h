@@ -64,7 +64,8 @@ FCAST_INLINE To bits(From v) {
 // Each lane rounded to bf16 (nearest, ties to even), still in the upper 16 bits of the lane.
 FCAST_INLINE vu bf16_round(vf x) {
   const vu b = bits<vu>(x);
-  return b + 0x7fffu + ((b >> 16) & 1u);
+  const vu nan = (b & 0x7fffffffu) > 0x7f800000u;
+  return nan ? (b | 0x00400000u) : b + 0x7fffu + ((b >> 16) & 1u);  // NaN stays a (quiet) NaN
 }
 // Lane i = bf16(lo[i]) | bf16(hi[i]) << 16.
 FCAST_INLINE vu bf16_pair(vf lo, vf hi) { return (bf16_round(lo) >> 16) | (bf16_round(hi) & 0xffff0000u); }
@@ -73,6 +74,16 @@ FCAST_INLINE vh bf16_pack(vf x) { return __builtin_convertvector(bf16_round(x) >
 // The two halves of a pair vector as fp32 (exact).
 FCAST_INLINE vf bf16_lo(vu p) { return bits<vf>(p << 16); }
 FCAST_INLINE vf bf16_hi(vu p) { return bits<vf>(p & 0xffff0000u); }
+// 16 consecutive bf16 values as fp32 (exact).
+FCAST_INLINE vf load_bf16(const uint16_t* p) {
+  vh h;
+  std::memcpy(&h, p, sizeof h);
+  return bits<vf>(__builtin_convertvector(h, vu) << 16);
+}
+FCAST_INLINE void store_bf16(uint16_t* p, vf x) {
+  const vh h = bf16_pack(x);
+  std::memcpy(p, &h, sizeof h);
+}
 
 // e^x for every lane, relative error below 3e-7 where the result is a normal float; 0 below
 // ln(FLT_MIN) = -87.33 (and for -inf), +inf above ln(FLT_MAX) = 88.72; NaN propagates.

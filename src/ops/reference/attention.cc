@@ -1,11 +1,13 @@
 #include <cmath>
 #include <vector>
 
+#include "core/error.h"
 #include "ops/reference/kernels.h"
 
 namespace fcast::ref {
 
 void attention(const AttentionArgs& a) {
+  FCAST_CHECK(!a.k16 && !a.v16, "ref::attention takes fp32 keys and values (convert a bf16 cache first)");
   const int64_t D = a.H * a.Dh;
   // Small problems run on the calling thread: a parallel region costs more than it saves there.
   const bool parallel = a.N * a.H * a.Sq * (a.kv_len > 0 ? a.kv_len : 1) * a.Dh > 65536;

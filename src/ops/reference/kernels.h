@@ -53,6 +53,10 @@ struct AttentionArgs {
   const float* q = nullptr;  int64_t q_nstride = 0, q_tstride = 0;   // q(n,i,h,d) = q[n*q_nstride + i*q_tstride + h*Dh + d]
   const float* k = nullptr;  int64_t k_nstride = 0, k_tstride = 0;
   const float* v = nullptr;  int64_t v_nstride = 0, v_tstride = 0;
+  // bf16 KV caches (cpu::attention only, instead of k and v; same strides in elements).
+  // ref::attention takes fp32 keys and values.
+  const uint16_t* k16 = nullptr;
+  const uint16_t* v16 = nullptr;
   int64_t kv_len = 0;        // keys/values [kv_start, kv_len) are attended
   int64_t kv_start = 0;      // first valid key (left padding of a bucketed prefill is invisible)
   bool causal = false;       // key j visible to query i iff j <= q_pos0 + i
