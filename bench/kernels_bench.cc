@@ -178,7 +178,7 @@ constexpr int64_t kH = 12, kDh = 64, kD = kH * kDh;  // Toto base: 12 heads of 6
 // themselves, S(S+1)/2 query-key pairs per head. Decode: one new token per sequence (N = batch)
 // against a KV cache of S tokens, S pairs per head. 4*Dh flops per pair (q.k and p*v). Decode
 // reads each cached key and value once per call: bytes_per_second counts the K and V caches.
-// bf16 = true: the bf16 plans' kernel (bf16 products, fp32 softmax), prefill only.
+// bf16 = true: the bf16 plans' kernel (bf16 products, fp32 softmax) over a bf16 KV cache.
 void bm_attention(benchmark::State& st, bool opt, bool decode, bool bf16) {
   const int64_t N = st.range(0), S = st.range(1), Sq = decode ? 1 : S;
   const int t = threads_arg(st, 2);
@@ -194,9 +194,16 @@ void bm_attention(benchmark::State& st, bool opt, bool decode, bool bf16) {
   a.scale = 1.0f / std::sqrt(static_cast<float>(kDh));
   auto out = aligned<float>(N * Sq * kD);
   a.out = out.get();
+  std::vector<uint16_t> k16, v16;
+  if (bf16) {
+    k16.resize(N * S * kD), v16.resize(N * S * kD);
+    cpu::f32_to_bf16(a.k, k16.data(), N * S * kD);
+    cpu::f32_to_bf16(a.v, v16.data(), N * S * kD);
+    a.k16 = k16.data(), a.v16 = v16.data();
+  }
   const double pairs = decode ? static_cast<double>(S) : 0.5 * static_cast<double>(S) * static_cast<double>(S + 1);
   const double flops = 4.0 * static_cast<double>(N * kH * kDh) * pairs;
-  const double bytes = decode ? 8.0 * static_cast<double>(N * S * kD) : 0;
+  const double bytes = decode ? (bf16 ? 4.0 : 8.0) * static_cast<double>(N * S * kD) : 0;
   if (opt && bf16)
     run_flops(st, flops, t, true, [&] { cpu::attention(a, 128, cpu::AttentionMath::BF16); }, bytes);
   else if (opt)
@@ -318,6 +325,10 @@ void register_all() {
   reg("attention/cpu-bf16", bm_attention, true, false, true)
       ->ArgNames({"N", "S", "thr"})
       ->ArgsProduct({{1, 5}, {512, 2048}, thr})
+      ->Unit(benchmark::kMillisecond);
+  reg("attention_decode/cpu-bf16", bm_attention, true, true, true)
+      ->ArgNames({"N", "kv", "thr"})
+      ->ArgsProduct({{5, 256}, {512, 2048}, thr})
       ->Unit(benchmark::kMillisecond);
 
   for (bool fused : {false, true})
