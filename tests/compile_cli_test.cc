@@ -164,6 +164,7 @@ TEST_F(CompileCli, BenchBadOptionsAreErrors) {
       {"bench --workload W1 --configs eager,fp16", "unknown configuration 'fp16'; valid: eager, fp32, bf16"},
       {"bench --workload W1 --reps -1", "--reps must be at least 1"},
       {"bench --workload W1 --top -2", "--top must not be negative"},
+      {"bench --workload W1 --rounds 0", "--rounds must be at least 1"},
   };
   for (const auto& [args, msg] : cases) {
     const CliRun r = run(args);

@@ -2,6 +2,10 @@
 // its measurements from one run; speed is reported only as ratios between configurations
 // measured in the same run.
 #include <sys/resource.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+
+#include <csignal>
 #include <unistd.h>
 
 #include <algorithm>
@@ -193,7 +197,12 @@ kronos::KronosSeries random_bars(int64_t L, uint64_t seed) {
   return x;
 }
 
-Measure measure(const std::string& config, int reps, const std::function<void()>& call,
+// rounds > 1 (a child of an interleaved run): after the first call the child says "ready" and
+// runs its timed calls in `rounds` chunks, each when the parent sends a line on stdin, answering
+// "round" when done, so that the configurations take turns on the machine. Each chunk starts
+// with one untimed call: the first call after the process has waited is slower (W4 fp32: 29-39
+// ms against a 26 ms median), which would otherwise put one such call per round into the tail.
+Measure measure(const std::string& config, int reps, int rounds, const std::function<void()>& call,
                 const std::vector<std::shared_ptr<Executor>>& execs, bool profile) {
   Measure m;
   m.config = config;
@@ -201,10 +210,25 @@ Measure measure(const std::string& config, int reps, const std::function<void()>
   call();
   m.first_s = seconds_since(t0);
   for (const auto& e : execs) e->mark_warm();
-  for (int r = 0; r < reps; ++r) {
-    t0 = std::chrono::steady_clock::now();
-    call();
-    m.calls.push_back(seconds_since(t0));
+  rounds = std::max(1, std::min(rounds, reps / 2));  // at least 2 timed calls a round
+  if (rounds > 1) std::cout << "ready" << std::endl;
+  for (int k = 0; k < rounds; ++k) {
+    if (rounds > 1) {
+      std::string go;
+      FCAST_CHECK(std::getline(std::cin, go), "bench child: the parent process went away");
+    }
+    const int chunk = reps / rounds + (k < reps % rounds ? 1 : 0);
+    if (rounds > 1) call();  // resume (untimed)
+    for (int r = 0; r < chunk; ++r) {
+      t0 = std::chrono::steady_clock::now();
+      call();
+      m.calls.push_back(seconds_since(t0));
+    }
+    if (rounds > 1) std::cout << "round" << std::endl;
+  }
+  if (rounds > 1) {  // the parent closes stdin when it is this configuration's turn to finish
+    std::string end;
+    std::getline(std::cin, end);
   }
   for (const auto& e : execs) m.stats += e->stats();
   if (profile) {
@@ -227,7 +251,7 @@ Measure measure(const std::string& config, int reps, const std::function<void()>
 }
 
 // Runs the workload for each configuration in this process.
-nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string>& configs, int reps,
+nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string>& configs, int reps, int rounds,
                             const std::string& models_root, bool quiet, bool profile) {
   std::vector<Measure> results;
   uint64_t weight_bytes = 0;
@@ -246,7 +270,7 @@ nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string
       model.set_executor(exec);
       toto::TotoForecaster fc(model);
       if (!quiet) std::cerr << "bench " << w.name << ": " << cfg << " (" << reps << " calls)...\n";
-      results.push_back(measure(cfg, reps, [&] { fc.forecast(series, nullptr, nullptr, o); }, {exec}, profile));
+      results.push_back(measure(cfg, reps, rounds, [&] { fc.forecast(series, nullptr, nullptr, o); }, {exec}, profile));
     }
   } else {
     const std::string pdir = models_root + "/kronos-small-random", tdir = models_root + "/kronos-tokenizer-base-random";
@@ -283,7 +307,8 @@ nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string
       model->set_executor(pe);
       tok->set_executor(te);
       if (!quiet) std::cerr << "bench " << w.name << ": " << cfg << " (" << reps << " calls)...\n";
-      results.push_back(measure(cfg, reps, [&] { predictor.predict_batch(xs, ys, w.pred_len, sp); }, {pe, te}, profile));
+      results.push_back(
+          measure(cfg, reps, rounds, [&] { predictor.predict_batch(xs, ys, w.pred_len, sp); }, {pe, te}, profile));
     }
   }
   nlohmann::json j;
@@ -334,24 +359,108 @@ void add_ratios_and_targets(nlohmann::json& j) {
   }
 }
 
-// Runs each configuration in a child process (`fcast bench --child`), one after the other, so
-// that each reports its own peak RSS and none inherits another's caches or packed weights.
+// A child process `fcast bench --child ...` with a pipe to its stdin and one from its stdout.
+struct Child {
+  pid_t pid = -1;
+  FILE* to = nullptr;    // its stdin
+  FILE* from = nullptr;  // its stdout
+  std::string what;
+
+  Child(const std::string& cmd, std::string what_) : what(std::move(what_)) {
+    int in[2], out[2];
+    // Close-on-exec: a later child must not hold this one's pipes (its stdin would never close).
+    FCAST_CHECK(pipe2(in, O_CLOEXEC) == 0 && pipe2(out, O_CLOEXEC) == 0, "bench: could not create pipes for ", what);
+    pid = fork();
+    FCAST_CHECK(pid >= 0, "bench: could not start ", what);
+    if (pid == 0) {
+      dup2(in[0], 0);
+      dup2(out[1], 1);
+      for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    to = fdopen(in[1], "w");
+    from = fdopen(out[0], "r");
+  }
+  ~Child() {
+    if (pid > 0) kill(pid, SIGTERM);  // only on an error path: finish() has run otherwise
+    finish();
+  }
+  // The next line of its output ("" at the end of it).
+  std::string line() {
+    std::string l;
+    for (int c; (c = std::fgetc(from)) != EOF && c != '\n';) l += static_cast<char>(c);
+    return l;
+  }
+  void expect(const std::string& want) {
+    const std::string got = line();
+    FCAST_CHECK(got == want, "bench: ", what, " said '", got, "' where '", want, "' was expected (it failed or exited)");
+  }
+  void send(const char* s) {
+    std::fputs(s, to);
+    std::fflush(to);
+  }
+  // Closes its stdin, reads the rest of its output and waits for it; returns the output.
+  std::string finish(int* status = nullptr) {
+    std::string rest;
+    if (to) std::fclose(to), to = nullptr;
+    if (from) {
+      char buf[4096];
+      size_t got;
+      while ((got = std::fread(buf, 1, sizeof buf, from)) > 0) rest.append(buf, got);
+      std::fclose(from), from = nullptr;
+    }
+    int st = 0;
+    if (pid > 0) waitpid(pid, &st, 0), pid = -1;
+    if (status) *status = st;
+    return rest;
+  }
+};
+
+// Runs each configuration in a child process (`fcast bench --child`), so that each reports its
+// own peak RSS and none inherits another's caches or packed weights. With rounds > 1 the
+// children are started together and, once all have made their first call, take turns: each
+// round runs a share of every configuration's timed calls (the first configuration of a round
+// rotates), so a slow spell of the shared machine falls on all of them alike. rounds = 1: one
+// configuration after the other.
 nlohmann::json run_workload_isolated(const WorkloadSpec& w, const std::vector<std::string>& configs, int reps,
-                                     const std::string& models_root, bool quiet, bool profile) {
+                                     int rounds, const std::string& models_root, bool quiet, bool profile) {
   const std::string self = fs::read_symlink("/proc/self/exe").string();
+  rounds = std::max(1, std::min(rounds, reps / 2));  // at least 2 timed calls a round
+  auto command = [&](const std::string& cfg) {
+    return cat("'", self, "' bench --child --workload ", w.name, " --configs ", cfg, " --reps ", reps, " --rounds ",
+               rounds, " --models-dir '", models_root, "'", profile ? " --profile" : "", quiet ? " 2>/dev/null" : "");
+  };
+  std::vector<std::unique_ptr<Child>> children;
+  std::vector<std::string> outputs(configs.size());
+  if (rounds > 1) {
+    for (const auto& cfg : configs) children.push_back(std::make_unique<Child>(command(cfg), cat("the ", cfg, " run of ", w.name)));
+    for (auto& c : children) c->expect("ready");
+    for (int k = 0; k < rounds; ++k)
+      for (size_t i = 0; i < children.size(); ++i) {
+        Child& c = *children[(i + static_cast<size_t>(k)) % children.size()];
+        c.send("go\n");
+        c.expect("round");
+      }
+  } else {
+    for (const auto& cfg : configs) {
+      children.push_back(std::make_unique<Child>(command(cfg), cat("the ", cfg, " run of ", w.name)));
+      int st = 0;
+      outputs[children.size() - 1] = children.back()->finish(&st);
+      FCAST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "bench: ", children.back()->what, " failed: ", command(cfg));
+    }
+  }
   nlohmann::json merged;
-  for (const auto& cfg : configs) {
-    const std::string cmd = cat("'", self, "' bench --child --workload ", w.name, " --configs ", cfg, " --reps ", reps,
-                                " --models-dir '", models_root, "'", profile ? " --profile" : "", quiet ? " 2>/dev/null" : "");
-    FILE* pipe = popen(cmd.c_str(), "r");
-    FCAST_CHECK(pipe, "bench: could not start ", cmd);
-    std::string out;
-    char buf[4096];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, got);
-    const int rc = pclose(pipe);
-    FCAST_CHECK(rc == 0, "bench: the ", cfg, " run of ", w.name, " failed (exit status ", rc, "): ", cmd);
-    const nlohmann::json j = nlohmann::json::parse(out, nullptr, false);
+  for (size_t i = 0; i < configs.size(); ++i) {
+    const std::string& cfg = configs[i];
+    if (rounds > 1) {  // one after the other: the profiled calls do not overlap either
+      int st = 0;
+      outputs[i] = children[i]->finish(&st);
+      FCAST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "bench: ", children[i]->what, " failed: ", command(cfg));
+    }
+    const nlohmann::json j = nlohmann::json::parse(outputs[i], nullptr, false);
     FCAST_CHECK(!j.is_discarded() && j.contains("configs") && j["configs"].contains(cfg),
                 "bench: the ", cfg, " run of ", w.name, " printed no result");
     if (merged.is_null()) {
@@ -365,6 +474,7 @@ nlohmann::json run_workload_isolated(const WorkloadSpec& w, const std::vector<st
     merged["configs"][cfg] = c;
     merged["peak_rss_bytes"] = std::max(merged["peak_rss_bytes"].get<uint64_t>(), j["peak_rss_bytes"].get<uint64_t>());
   }
+  merged["rounds"] = rounds;
   merged["isolated"] = true;
   merged["peak_rss_over_weights"] =
       merged["peak_rss_bytes"].get<double>() / merged["weight_file_bytes"].get<double>();
@@ -374,6 +484,9 @@ nlohmann::json run_workload_isolated(const WorkloadSpec& w, const std::vector<st
 void print_workload(const nlohmann::json& j, int top_ops) {
   const bool isolated = j.value("isolated", false);
   std::cout << j["workload"].get<std::string>() << ": " << j["description"].get<std::string>() << "\n";
+  if (j.value("rounds", 1) > 1)
+    std::cout << "  " << j["steady_calls"].get<int64_t>() << " timed calls per configuration, interleaved in "
+              << j["rounds"].get<int64_t>() << " rounds\n";
   for (auto it = j["configs"].begin(); it != j["configs"].end(); ++it) {
     const auto& c = it.value();
     std::printf("  %-6s first %9.4f s   median %9.4f s   p99 %9.4f s   p99/p50 %5.2f   plans %lld  recompiles %lld",
@@ -426,6 +539,7 @@ void register_bench(CLI::App& app) {
   auto models_root = std::make_shared<std::string>("out/models");
   auto ratio = std::make_shared<double>(1.5);
   auto reps = std::make_shared<int>(0);
+  auto rounds = std::make_shared<int>(5);
   auto json = std::make_shared<bool>(false);
   auto isolate = std::make_shared<bool>(true);
   auto child = std::make_shared<bool>(false);
@@ -443,6 +557,13 @@ void register_bench(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--models-dir", *models_root,
                   "where random published-shape checkpoints are written/reused for W*/K* workloads")
+      ->capture_default_str();
+  cmd->add_option("--rounds", *rounds,
+                  "isolated runs: the configurations' timed calls are interleaved in this many rounds (each "
+                  "configuration's process waits while another runs its share), so that a slow spell of a shared "
+                  "machine falls on every configuration alike; 1: each configuration's calls in one go, one "
+                  "configuration after the other. Each round has at least 2 timed calls (fewer rounds when --reps is "
+                  "small) and starts with one untimed call, as the first call after a wait is slower")
       ->capture_default_str();
   cmd->add_flag("--isolate,!--no-isolate", *isolate,
                 "run each configuration in its own child process, one after the other (default), so that peak RSS "
@@ -466,6 +587,7 @@ void register_bench(CLI::App& app) {
     for (const auto& c : *configs)
       FCAST_CHECK(c == "eager" || c == "fp32" || c == "bf16", "unknown configuration '", c, "'; valid: eager, fp32, bf16");
     FCAST_CHECK(*reps >= 0, "--reps must be at least 1 (or 0 for the workload's default)");
+    FCAST_CHECK(*rounds >= 1, "--rounds must be at least 1");
     FCAST_CHECK(*top >= 0, "--top must not be negative");
     bool missed = false;
     for (const auto& n : names) {
@@ -479,11 +601,11 @@ void register_bench(CLI::App& app) {
       FCAST_CHECK(it != specs.end(), "unknown workload '", n, "'; valid: W1 W2 W3 W4 K1 K2 K3 all toto-published-rss");
       const int r = *reps > 0 ? *reps : it->reps;
       if (*child) {
-        std::cout << run_workload(*it, *configs, r, *models_root, false, *profile).dump() << std::endl;
+        std::cout << run_workload(*it, *configs, r, *rounds, *models_root, false, *profile).dump() << std::endl;
         continue;
       }
-      nlohmann::json j = *isolate ? run_workload_isolated(*it, *configs, r, *models_root, *json, *profile)
-                                  : run_workload(*it, *configs, r, *models_root, *json, *profile);
+      nlohmann::json j = *isolate ? run_workload_isolated(*it, *configs, r, *rounds, *models_root, *json, *profile)
+                                  : run_workload(*it, *configs, r, 1, *models_root, *json, *profile);
       add_ratios_and_targets(j);
       if (j.contains("targets"))
         for (const auto& t : j["targets"]) missed = missed || !t["pass"].get<bool>();

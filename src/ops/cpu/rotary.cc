@@ -66,8 +66,7 @@ void rotary(const RotaryArgs& a) {
             o[half + m] = t[half + m] * c[m] + t[m] * si[m];
           }
         }
-        if (a.dst16)
-          for (int64_t d = 0; d < Dh; ++d) a.dst16[row * D + h * Dh + d] = fcast::f32_to_bf16(ob[d]);
+        if (a.dst16) f32_to_bf16(ob, a.dst16 + row * D + h * Dh, Dh);  // (serial at this size)
       }
     }
 }
