@@ -229,8 +229,8 @@ FCAST_INLINE void score_tile_bf16(const uint32_t* qp, const uint32_t* kb, int jb
   vf acc[R][2];
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = vec::splat(0.0f);
   for (int p = 0; p < Dh / 2; ++p) {
-    const vu q0 = vec::loadu(qp + p * kTaskQueries + qv0 * L);
-    const vu q1 = vec::loadu(qp + p * kTaskQueries + (qv0 + 1) * L);
+    const vu q0 = vec::load(qp + p * kTaskQueries + qv0 * L);
+    const vu q1 = vec::load(qp + p * kTaskQueries + (qv0 + 1) * L);
     for (int r = 0; r < R; ++r) {
       const vu kv = vec::splatu(kr[r][p]);
       acc[r][0] = dot2<P>(acc[r][0], q0, kv);
@@ -252,7 +252,7 @@ FCAST_INLINE void pv_tile_bf16(const uint32_t* pp, const uint32_t* vp, int npair
     for (int d = 0; d < DV; ++d) acc[q][d] = vec::load(o + (q0 + q) * Dh + d * L) * vec::splat(corr[q0 + q]);
   for (int kp = 0; kp < npairs; ++kp) {
     vu v[DV];
-    for (int d = 0; d < DV; ++d) v[d] = vec::loadu(vp + kp * Dh + d * L);
+    for (int d = 0; d < DV; ++d) v[d] = vec::load(vp + kp * Dh + d * L);
     for (int q = 0; q < QP; ++q) {
       const vu w = vec::splatu(pp[kp * kTaskQueries + q0 + q]);
       for (int d = 0; d < DV; ++d) acc[q][d] = dot2<P>(acc[q][d], v[d], w);
@@ -284,7 +284,7 @@ FCAST_INLINE void round_kv_block(const KV* kbase, int64_t kstride, const KV* vba
     const KV* v1 = v0 + vstride;
     const bool has1 = 2 * kp + 1 < jn;
     for (int d = 0; d < DV; ++d)
-      vec::storeu(vp + kp * Dh + d * L, vec::bf16_pair(load_kv(v0 + d * L), has1 ? load_kv(v1 + d * L) : vec::splat(0.0f)));
+      vec::store(vp + kp * Dh + d * L, vec::bf16_pair(load_kv(v0 + d * L), has1 ? load_kv(v1 + d * L) : vec::splat(0.0f)));
   }
 }
 
@@ -383,7 +383,7 @@ FCAST_INLINE void run_queries(const ref::AttentionArgs& a, const Task& t, const 
         for (int kp = 0; kp < (jn + 1) / 2; ++kp) {
           const vf w0 = vec::load(st + 2 * kp * kTaskQueries + qv * L);
           const vf w1 = 2 * kp + 1 < jn ? vec::load(st + (2 * kp + 1) * kTaskQueries + qv * L) : vec::splat(0.0f);
-          vec::storeu(pp + kp * kTaskQueries + qv * L, vec::bf16_pair(w0, w1));
+          vec::store(pp + kp * kTaskQueries + qv * L, vec::bf16_pair(w0, w1));
         }
       }
     }

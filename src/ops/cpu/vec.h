@@ -19,19 +19,19 @@ typedef uint32_t vu __attribute__((vector_size(64)));
 typedef uint16_t vh __attribute__((vector_size(32)));  // 16 bf16 values
 constexpr int kLanes = 16;
 
-FCAST_INLINE vf load(const float* p) {
-  vf v;
+// 16 lanes from / to memory, any alignment: vf for floats, vu for uint32 (bf16 pairs).
+template <typename T> struct Lanes;
+template <> struct Lanes<float> { using type = vf; };
+template <> struct Lanes<uint32_t> { using type = vu; };
+template <typename T>
+FCAST_INLINE typename Lanes<T>::type load(const T* p) {
+  typename Lanes<T>::type v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
-FCAST_INLINE void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+template <typename T>
+FCAST_INLINE void store(T* p, typename Lanes<T>::type v) { std::memcpy(p, &v, sizeof v); }
 FCAST_INLINE vf splat(float x) { return vf{} + x; }
-FCAST_INLINE vu loadu(const uint32_t* p) {
-  vu v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-FCAST_INLINE void storeu(uint32_t* p, vu v) { std::memcpy(p, &v, sizeof v); }
 FCAST_INLINE vu splatu(uint32_t x) { return vu{} + x; }
 FCAST_INLINE float hsum(vf v) {
   // Pairwise halving: 8 + 4 + 2 + 1 adds.
