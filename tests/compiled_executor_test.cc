@@ -184,9 +184,13 @@ TEST(CompiledExecutor, Bf16PlansUseBf16KvCachesWithinToleranceOfEager) {
   EXPECT_LE(worst_scaled(got, want), 3e-2);
   EXPECT_GT(worst(got, want), 1e-6);  // really bf16
   {
-    ::setenv("FCAST_KV_CACHE_BF16", "0", 1);
-    TotoModel opt_out(w, compiled(w, settings(CompileBackend::Inductor, CompileMode::Default, Precision::BF16)));
-    EXPECT_EQ(opt_out.cache_dtype(), DType::F32);
+    for (const char* off : {"0", "false"}) {
+      ::setenv("FCAST_KV_CACHE_BF16", off, 1);
+      TotoModel opt_out(w, compiled(w, settings(CompileBackend::Inductor, CompileMode::Default, Precision::BF16)));
+      EXPECT_EQ(opt_out.cache_dtype(), DType::F32) << off;
+    }
+    ::setenv("FCAST_KV_CACHE_BF16", "1", 1);
+    EXPECT_EQ(low.cache_dtype(), DType::BF16);
     ::unsetenv("FCAST_KV_CACHE_BF16");
   }
 

@@ -163,7 +163,7 @@ PlanSignature CompiledExecutor::signature_of(const Graph& g) const {
 
 DType CompiledExecutor::kv_cache_dtype(int64_t head_dim) const {
   const char* env = std::getenv("FCAST_KV_CACHE_BF16");
-  const bool allowed = !(env && std::string(env) == "0");
+  const bool allowed = !env || !*env || env_on("FCAST_KV_CACHE_BF16");  // "0" / "false": F32 caches
   return allowed && bf16_plans() && cpu::attention_reads_bf16_cache(head_dim) ? DType::BF16 : DType::F32;
 }
 

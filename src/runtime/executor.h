@@ -53,11 +53,11 @@ class Executor {
   // to the next bucket (with masks: results are unchanged) and size KV caches by bucket, so
   // every context length inside one bucket shares one plan. Empty: no padding (eager default).
   const std::vector<int64_t>& context_buckets() const { return context_buckets_; }
+  void set_context_buckets(std::vector<int64_t> b) { context_buckets_ = std::move(b); }
   // The dtype models give the KV caches they run on this executor, for attention of this head
   // dim: F32, or BF16 where the executor multiplies in bf16 anyway (half the cache memory and
   // traffic; every executor reads both).
   virtual DType kv_cache_dtype(int64_t head_dim) const { return DType::F32; }
-  void set_context_buckets(std::vector<int64_t> b) { context_buckets_ = std::move(b); }
 
  protected:
   void record_op(const std::string& op, const std::string& impl, double seconds);
