@@ -165,6 +165,10 @@ TEST_F(CompileCli, BenchBadOptionsAreErrors) {
       {"bench --workload W1 --reps -1", "--reps must be at least 1"},
       {"bench --workload W1 --top -2", "--top must not be negative"},
       {"bench --workload W1 --rounds 0", "--rounds must be at least 1"},
+      // A child of an interleaved run that fails (here: no place for its checkpoint) is named,
+      // and the parent neither hangs nor leaves the other children waiting.
+      {"bench --workload W4 --configs eager,fp32 --reps 4 --models-dir /proc/nonexistent",
+       "bench: the eager run of W4 said '' where 'ready' was expected"},
   };
   for (const auto& [args, msg] : cases) {
     const CliRun r = run(args);
