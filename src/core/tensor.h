@@ -97,9 +97,20 @@ class Tensor {
 // The compiled executor's debug mode checks that a planned run allocates none.
 int64_t tensor_allocation_count();
 
-// bfloat16 / float16 helpers (round to nearest even on the way down).
-float bf16_to_f32(uint16_t h);
-uint16_t f32_to_bf16(float f);
+// bfloat16 / float16 helpers (round to nearest even on the way down). The bf16 pair is inline:
+// kernels call it per element in loops the compiler vectorises.
+inline float bf16_to_f32(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 

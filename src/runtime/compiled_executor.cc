@@ -291,9 +291,9 @@ std::unique_ptr<CompiledExecutor::Bound> CompiledExecutor::bind(const Graph& g, 
       const Shape& qs = g.shape(s.in[0]);
       const int64_t Dh = qs[2] / s.i[0];
       FCAST_CHECK(Dh <= 512, "head dim exceeds the compiled kernels' limit of 512");
-      // bf16 plans multiply in bf16 where the kernel has a bf16 path (several queries, head dim
-      // a multiple of 16 up to 128); decode reads the fp32 cache in fp32.
-      const bool bf16_attn = bf16 && qs[1] > 1 && Dh % 16 == 0 && Dh <= 128;
+      // bf16 plans multiply in bf16 where the kernel has a bf16 path (several queries, the head
+      // dims it takes bf16 caches at); decode multiplies in fp32.
+      const bool bf16_attn = bf16 && qs[1] > 1 && cpu::attention_reads_bf16_cache(Dh);
       b->plan.steps[k].impl = !bf16_attn                      ? "cpu-flash"
                               : cpu::attention_bf16_native() ? "cpu-flash-bf16:avx512_bf16"
                                                              : "cpu-flash-bf16:portable";

@@ -11,6 +11,8 @@
 
 namespace fcast::cpu {
 
+bool attention_bf16_native() { return cpu_features().avx512_bf16; }
+
 namespace {
 
 using attn::kMaxDV;
@@ -27,12 +29,12 @@ FCAST_CPU_CLONES void run_task_dispatch(const ref::AttentionArgs& a, const Task&
     attn::run_task_dh<attn::Dot::F32>(a, t);
 }
 
-// How a task runs: 0 fp32, 1 bf16 emulated, 2 bf16 native.
-void run_task_as(int how, const ref::AttentionArgs& a, const Task& t) {
-  if (how == 2)
+// A multi-query task in the given math (BF16: vdpbf16ps where the CPU has it).
+void run_task_as(AttentionMath math, const ref::AttentionArgs& a, const Task& t) {
+  if (math == AttentionMath::BF16 && attention_bf16_native())
     attn::run_task_bf16_native(a, t);
   else
-    run_task_dispatch(a, t, how == 1);
+    run_task_dispatch(a, t, math != AttentionMath::F32);
 }
 
 // Any head dim: one query row at a time against key blocks (scalar dot products).
@@ -90,8 +92,6 @@ void attention_generic(const ref::AttentionArgs& a, int64_t key_block) {
 
 }  // namespace
 
-bool attention_bf16_native() { return cpu_features().avx512_bf16; }
-
 bool attention_reads_bf16_cache(int64_t head_dim) { return head_dim > 0 && head_dim % L == 0 && head_dim <= kMaxDV * L; }
 
 void attention(const ref::AttentionArgs& a, int64_t key_block, AttentionMath math) {
@@ -103,9 +103,6 @@ void attention(const ref::AttentionArgs& a, int64_t key_block, AttentionMath mat
     attention_generic(a, key_block);
     return;
   }
-  const int how = math == AttentionMath::F32                                       ? 0
-                  : math == AttentionMath::BF16 && attention_bf16_native() ? 2
-                                                                                   : 1;
   const bool parallel = a.N * a.H * a.Sq * std::max<int64_t>(a.kv_len, 1) * a.Dh > 32768;
   if (a.Sq == 1) {
     // Decode: a task per (row, group of heads); the groups are as large as keeps every thread
@@ -133,7 +130,7 @@ void attention(const ref::AttentionArgs& a, int64_t key_block, AttentionMath mat
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t b = blocks - 1 - task % blocks, nh = task / blocks;
     const int64_t i0 = b * kTaskQueries;
-    run_task_as(how, a, Task{nh / a.H, nh % a.H, i0, std::min(a.Sq, i0 + kTaskQueries)});
+    run_task_as(math, a, Task{nh / a.H, nh % a.H, i0, std::min(a.Sq, i0 + kTaskQueries)});
   }
 }
 

@@ -86,13 +86,7 @@ float* apply_epilogue(float* y, int64_t M, int64_t N, const std::vector<Epilogue
 
 void f32_to_bf16(const float* x, uint16_t* y, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (big(n))
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, &x[i], 4);
-    // Round to nearest even; NaN stays NaN (quiet bit set).
-    const uint32_t r = ((u & 0x7fffffffu) > 0x7f800000u) ? (u | 0x00400000u) : u + 0x7fffu + ((u >> 16) & 1u);
-    y[i] = static_cast<uint16_t>(r >> 16);
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = fcast::f32_to_bf16(x[i]);
 }
 
 }  // namespace fcast::cpu

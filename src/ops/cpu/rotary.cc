@@ -1,5 +1,4 @@
 #include <cmath>
-#include <cstring>
 
 #include "ops/cpu/kernels.h"
 #include "ops/reference/kernels.h"
@@ -8,17 +7,6 @@ namespace fcast::cpu {
 
 namespace {
 int64_t floor_div2(int64_t x) { return x >= 0 ? x / 2 : -((-x + 1) / 2); }
-
-// fp32 -> bf16, nearest even, NaN kept (as f32_to_bf16, without its parallel region: this runs
-// inside one, per head row, where entering a nested region costs more than the row).
-void round_to_bf16(const float* x, uint16_t* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, &x[i], 4);
-    const uint32_t r = ((u & 0x7fffffffu) > 0x7f800000u) ? (u | 0x00400000u) : u + 0x7fffu + ((u >> 16) & 1u);
-    y[i] = static_cast<uint16_t>(r >> 16);
-  }
-}
 }  // namespace
 
 int64_t rotary_table_floats(int64_t S, int64_t Dh) { return 3 * S * Dh; }
@@ -78,7 +66,8 @@ void rotary(const RotaryArgs& a) {
             o[half + m] = t[half + m] * c[m] + t[m] * si[m];
           }
         }
-        if (a.dst16) round_to_bf16(ob, a.dst16 + row * D + h * Dh, Dh);
+        if (a.dst16)  // per element, not cpu::f32_to_bf16: a nested parallel region per row costs more
+          for (int64_t d = 0; d < Dh; ++d) a.dst16[row * D + h * Dh + d] = fcast::f32_to_bf16(ob[d]);
       }
     }
 }
