@@ -114,8 +114,9 @@ TEST(CompiledExecutor, AotEagerEqualsEagerBitForBit) {
 
 TEST(CompiledExecutor, EagerWithContextBucketsEqualsEagerWithout) {
   toto::TotoWeights w = toto::load_toto(golden("toto/models/tiny_a"));
-  auto padded = std::make_shared<EagerExecutor>();
-  padded->set_context_buckets({256});
+  ExecPolicy policy;
+  policy.context_buckets = {256};
+  auto padded = std::make_shared<EagerExecutor>(policy);
   TotoModel plain(w), bucketed(w, padded);
   const Inputs in = random_inputs(1, 2, 72, 9);
   toto::TotoForecaster fa(plain), fb(bucketed);

@@ -65,9 +65,9 @@ struct Runner {
 };
 
 std::shared_ptr<Executor> eager(bool buckets) {
-  auto e = std::make_shared<EagerExecutor>();
-  if (buckets) e->set_context_buckets(kBuckets);
-  return e;
+  ExecPolicy p;
+  if (buckets) p.context_buckets = kBuckets;
+  return std::make_shared<EagerExecutor>(p);
 }
 
 std::shared_ptr<CompiledExecutor> compiled(CompileBackend backend) {

@@ -69,13 +69,15 @@ struct AlignedFree {
 }  // namespace
 
 namespace {
-std::atomic<int64_t> g_tensor_allocations{0};
+// Per thread: strict plans check the calling thread's own allocations, whatever other
+// sessions do meanwhile.
+thread_local int64_t g_tensor_allocations = 0;
 }  // namespace
 
-int64_t tensor_allocation_count() { return g_tensor_allocations.load(std::memory_order_relaxed); }
+int64_t tensor_allocation_count() { return g_tensor_allocations; }
 
 Tensor Tensor::empty(DType dtype, Shape shape) {
-  g_tensor_allocations.fetch_add(1, std::memory_order_relaxed);
+  ++g_tensor_allocations;
   for (int64_t d : shape) FCAST_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
   Tensor t;
   t.dtype_ = dtype;
@@ -101,7 +103,7 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
     std::memset(t.data_, 0, t.nbytes());
     return t;
   }
-  g_tensor_allocations.fetch_add(1, std::memory_order_relaxed);
+  ++g_tensor_allocations;
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) fail("out of memory mapping ", bytes, " zeroed bytes for a tensor of shape ", shape_str(shape));
   return borrow(dtype, std::move(shape), p, std::shared_ptr<void>(p, [bytes](void* q) { munmap(q, bytes); }));

@@ -93,7 +93,7 @@ class Tensor {
   bool file_backed_ = false;
 };
 
-// Number of tensor buffers allocated by this process so far (Tensor::empty/zeros/clone/to).
+// Number of tensor buffers allocated by the calling thread so far (Tensor::empty/zeros/clone/to).
 // The compiled executor's debug mode checks that a planned run allocates none.
 int64_t tensor_allocation_count();
 

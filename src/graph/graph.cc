@@ -1,5 +1,7 @@
 #include "graph/graph.h"
 
+#include <atomic>
+
 namespace fcast {
 
 const char* op_name(Op op) {
@@ -34,7 +36,13 @@ const char* op_name(Op op) {
   return "?";
 }
 
+uint64_t Graph::next_uid() {
+  static std::atomic<uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
 ValueId Graph::add_value(Value v) {
+  uid_ = next_uid();
   values_.push_back(std::move(v));
   return static_cast<ValueId>(values_.size() - 1);
 }
@@ -61,10 +69,14 @@ ValueId Graph::constant(const std::string& name, const Tensor& t) {
   return add_value(std::move(v));
 }
 
-void Graph::output(const std::string& name, ValueId v) { outputs_.emplace_back(name, v); }
+void Graph::output(const std::string& name, ValueId v) {
+  uid_ = next_uid();
+  outputs_.emplace_back(name, v);
+}
 
 ValueId Graph::add_node(Op op, std::vector<ValueId> in, Shape shape, DType dtype, std::vector<int64_t> i,
                         std::vector<double> f, ValueId alias) {
+  uid_ = next_uid();
   Value v;
   v.shape = std::move(shape);
   v.dtype = dtype;

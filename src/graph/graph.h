@@ -82,9 +82,16 @@ class Graph {
   const Value& value(ValueId v) const { return values_.at(v); }
   // Named facts about the call the graph describes (model, phase, batch, variates, ...), set by
   // model code; the compiled executor's plan signature is built from them.
-  void set_meta(const std::string& key, const std::string& value) { meta_[key] = value; }
+  void set_meta(const std::string& key, const std::string& value) {
+    uid_ = next_uid();
+    meta_[key] = value;
+  }
   const std::map<std::string, std::string>& meta() const { return meta_; }
   const Shape& shape(ValueId v) const { return values_.at(v).shape; }
+  // Identifies this graph's current content within the process: every change gives it a new
+  // value and copies share it, so executors may key per-graph work (signatures, bound plans)
+  // by it and a graph that model code keeps and reuses is never hashed again.
+  uint64_t uid() const { return uid_; }
 
   // ---- builders (shape-checked) ----
   ValueId linear(ValueId x, ValueId w, ValueId b = kNone);
@@ -127,6 +134,8 @@ class Graph {
   std::vector<std::pair<std::string, ValueId>> outputs_;
   std::map<std::string, ValueId> inputs_by_name_;
   std::map<std::string, std::string> meta_;
+  uint64_t uid_ = next_uid();
+  static uint64_t next_uid();
 };
 
 }  // namespace fcast

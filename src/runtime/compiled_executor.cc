@@ -1,26 +1,14 @@
 #include "runtime/compiled_executor.h"
 
-#include <omp.h>
-
-#include <algorithm>
 #include <chrono>
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <iostream>
-#include <sstream>
 
+#include "core/env.h"
 #include "core/hash.h"
-#include "ops/cpu/kernels.h"
 
 namespace fcast {
 
 namespace {
-
-bool env_on(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v && std::string(v) != "0" && std::string(v) != "false";
-}
 
 // Structural hash: everything about the graph that a plan depends on except per-call data
 // and the weights' values (ops, attributes, operands, shapes, dtypes, names).
@@ -71,74 +59,20 @@ uint64_t weights_hash(const Graph& g) {
   return h;
 }
 
-// Content checksum of a source weight for the "packed" cache key: FNV-1a-style over 64-bit
-// words in four independent lanes (fast enough for multi-GB checkpoints), then FNV-1a 64 of the
-// lanes, the tail bytes and the length. Every per-word step is a bijection, so a change of one
-// word always changes the result.
-uint64_t content_checksum(const void* data, size_t n) {
-  constexpr uint64_t kPrime = 0x100000001b3ull;
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  uint64_t lane[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full};
-  size_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    for (int l = 0; l < 4; ++l) {
-      uint64_t v;
-      std::memcpy(&v, p + i + 8 * l, 8);
-      uint64_t h = (lane[l] ^ v) * kPrime;
-      lane[l] = h ^ (h >> 29);
-    }
-  uint64_t h = fnv1a64(lane, sizeof lane);
-  h = fnv1a64(p + i, n - i, h);
-  const uint64_t len = n;
-  return fnv1a64(&len, sizeof len, h);
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
 
-// Plans below this many matmul FLOPs per call run single-threaded (see execute()).
-constexpr int64_t kSerialPlanFlops = 16'000'000;
+CompiledModel::CompiledModel(CompileSettings settings, std::string model_identity)
+    : settings_(std::move(settings)),
+      identity_(std::move(model_identity)),
+      policy_(policy_for(settings_)),
+      backend_(std::make_unique<CpuBackend>(settings_, identity_)),
+      plans_(settings_, identity_, backend_->fuses()) {}
 
-struct CompiledExecutor::Bound {
-  int64_t flops = -1;                 // matmul FLOPs per call, computed on first execution
-  Plan plan;
-  PlanSignature sig;
-  Tensor arena;
-  char* base = nullptr;
-  int64_t scratch_off = 0, scratch_bytes = 0;
-  std::vector<Tensor> views;
-  std::vector<ValueId> inputs;        // graph inputs
-  std::vector<ValueId> input_views;   // values viewing an input's storage (re-viewed per call)
-  std::vector<ValueId> arena_views;   // values viewing the arena (re-viewed per call in default mode)
-  std::vector<std::unique_ptr<cpu::MatmulKernel>> mm;  // per step
-  std::vector<const void*> packed;    // per step: weights in the kernel's layout
-  std::vector<std::vector<const Tensor*>> ref_in;      // per step (Reference)
-  bool ready = false;                 // views bound at least once
-};
-
-CompiledExecutor::CompiledExecutor(CompileSettings settings, std::string model_identity)
-    : settings_(std::move(settings)), identity_(std::move(model_identity)) {
-  strict_ = env_on("FCAST_STRICT_PLANS");
-  set_context_buckets(settings_.context_buckets);
-  if (settings_.persistent_cache) {
-    plan_cache_ = std::make_unique<PlanCache>(settings_.models_dir, true);
-    const std::string kdir =
-        settings_.kernel_cache_dir.empty() ? settings_.models_dir + "/torch_inductor" : settings_.kernel_cache_dir;
-    kernel_cache_ = std::make_unique<PlanCache>(kdir, true);
-  }
-}
-
-CompiledExecutor::~CompiledExecutor() = default;
-
-std::string CompiledExecutor::name() const {
-  return cat("compiled(", to_string(settings_.backend), ", ", to_string(settings_.mode), ", ",
-             to_string(settings_.precision), ")");
-}
-
-PlanSignature CompiledExecutor::signature_of(const Graph& g) const {
+PlanSignature CompiledModel::signature_of(const Graph& g) const {
   PlanSignature s;
   s.set("model", identity_.empty() ? "anonymous" : identity_.substr(0, 16));
   for (const char* k : {"model_part", "phase", "batch", "variates", "rows", "patches", "capacity"}) {
@@ -153,448 +87,90 @@ PlanSignature CompiledExecutor::signature_of(const Graph& g) const {
   }
   s.set("graph", hex64(structure_hash(g)).substr(0, 12));
   s.set("weights", hex64(weights_hash(g)).substr(0, 12));
-  const bool bf16 = bf16_plans();
-  s.set("dtype", bf16 ? "bf16" : "fp32");
+  s.set("dtype", policy_.precision == Precision::BF16 ? "bf16" : "fp32");
   s.set("mode", to_string(settings_.mode));
   s.set("backend", to_string(settings_.backend));
-  s.set("cpu", cpu::cpu_features().text());
+  s.set("cpu", backend_->identity());
   return s;
 }
 
-DType CompiledExecutor::kv_cache_dtype(int64_t head_dim) const {
-  const char* env = std::getenv("FCAST_KV_CACHE_BF16");
-  const bool allowed = !env || !*env || env_on("FCAST_KV_CACHE_BF16");  // "0" / "false": F32 caches
-  return allowed && bf16_plans() && cpu::attention_reads_bf16_cache(head_dim) ? DType::BF16 : DType::F32;
+CompiledExecutor::CompiledExecutor(std::shared_ptr<CompiledModel> model)
+    : Executor(model->policy()), model_(std::move(model)) {
+  strict_ = env_bool("FCAST_STRICT_PLANS", false);
 }
 
-std::string CompiledExecutor::choose_matmul_variant(int64_t M, int64_t K, int64_t N, bool bias, bool silu, bool bf16) {
-  if (settings_.mode != CompileMode::MaxAutotune) return "packed";
-  const std::string key = cat("matmul M=", M, " K=", K, " N=", N, " bias=", bias, " silu=", silu, " dtype=",
-                              bf16 ? "bf16" : "fp32", " cpu=", cpu::cpu_features().text());
-  auto it = autotune_.find(key);
-  if (it != autotune_.end()) return it->second;
-  if (kernel_cache_) {
-    if (auto hit = kernel_cache_->load({"autotune", "", key}); hit && (*hit == "packed" || *hit == "plain")) {
-      ++stats_.cache_hits;
-      return autotune_[key] = *hit;
-    }
-    ++stats_.cache_misses;
-  }
-  // Time each variant on scratch data (the values do not change the time of a dense matmul).
-  std::string best;
-  double best_t = 1e30;
-  for (const char* variant : {"packed", "plain"}) {
-    try {
-      cpu::MatmulDesc d{M, K, N, bias, silu, bf16, std::string(variant) == "packed"};
-      cpu::MatmulKernel k(d);
-      Tensor x = Tensor::zeros(DType::F32, {M, K}), w = Tensor::zeros(DType::F32, {N, K});
-      Tensor b = Tensor::zeros(DType::F32, {N}), y = Tensor::empty(DType::F32, {M, N});
-      Tensor wp = Tensor::empty(DType::U8, {static_cast<int64_t>(k.packed_bytes()) + 64});
-      Tensor sp = Tensor::empty(DType::U8, {static_cast<int64_t>(k.scratch_bytes()) + 64});
-      k.pack_weights(w.data<float>(), wp.raw());
-      k.run(x.data<float>(), wp.raw(), b.data<float>(), y.data<float>(), sp.raw(), true);  // warm-up
-      double t = 1e30;
-      for (int rep = 0; rep < 3; ++rep) {
-        const auto t0 = std::chrono::steady_clock::now();
-        k.run(x.data<float>(), wp.raw(), b.data<float>(), y.data<float>(), sp.raw(), true);
-        t = std::min(t, seconds_since(t0));
-      }
-      if (t < best_t) {
-        best_t = t;
-        best = variant;
-      }
-    } catch (const Error&) {
-      // A variant oneDNN cannot build for this shape is simply not a candidate.
-    }
-  }
-  if (best.empty()) best = "packed";
-  if (settings_.debug) std::cerr << "[fcast] autotune " << key << " -> " << best << "\n";
-  if (kernel_cache_) kernel_cache_->store({"autotune", "", key}, best);
-  return autotune_[key] = best;
+CompiledExecutor::CompiledExecutor(CompileSettings settings, std::string model_identity)
+    : CompiledExecutor(std::make_shared<CompiledModel>(std::move(settings), std::move(model_identity))) {}
+
+CompiledExecutor::~CompiledExecutor() = default;
+
+std::string CompiledExecutor::name() const {
+  const CompileSettings& s = model_->settings();
+  return cat("compiled(", to_string(s.backend), ", ", to_string(s.mode), ", ", to_string(s.precision), ")");
 }
 
-Tensor CompiledExecutor::pack_weight(const cpu::MatmulKernel& k, const std::string& name, const Tensor& w, bool bf16) {
-  const size_t bytes = k.packed_bytes();
-  Tensor t = Tensor::empty(DType::U8, {static_cast<int64_t>(bytes)});
-  if (!plan_cache_) {
-    k.pack_weights(w.data<float>(), t.raw());
-    return t;
-  }
-  // The model identity covers config + tensor table only: the content checksum keeps another
-  // checkpoint of the same config from reusing these bytes.
-  auto sum = weight_sums_.find(w.raw());
-  if (sum == weight_sums_.end()) {
-    sum = weight_sums_.emplace(w.raw(), content_checksum(w.raw(), w.nbytes())).first;
-    w.release_pages();  // read once for the checksum; a cache hit never needs it again
-  }
-  const CacheKey ck{"packed", identity_,
-                    cat("weight=", name, " shape=", shape_str(w.shape()), " src=f32 content=", hex64(sum->second),
-                        " dtype=", bf16 ? "bf16" : "fp32", " layout=", k.weights_layout(), " bytes=", bytes,
-                        " cpu=", cpu::cpu_features().text())};
-  {
-    std::optional<std::string> blob = plan_cache_->load(ck);
-    if (blob && blob->size() == bytes) {
-      std::memcpy(t.raw(), blob->data(), bytes);
-      ++packed_hits_;
-      ++stats_.cache_hits;
-      return t;  // the blob is freed here: only the packed tensor stays alive
-    }
-    if (blob)
-      std::cerr << "[fcast] packed-weight cache: entry for '" << name << "' holds " << blob->size()
-                << " bytes, expected " << bytes << "; rebuilding\n";
-  }
-  ++packed_misses_;
-  ++stats_.cache_misses;
-  k.pack_weights(w.data<float>(), t.raw());
-  plan_cache_->store(ck, std::string(static_cast<const char*>(t.raw()), bytes));  // temporary copy, freed at once
-  return t;
+void CompiledExecutor::mark_warm() {
+  warm_ = true;
+  model_->plans().mark_warm();
 }
 
-std::unique_ptr<CompiledExecutor::Bound> CompiledExecutor::bind(const Graph& g, Plan plan) {
-  auto b = std::make_unique<Bound>();
-  b->plan = std::move(plan);
-  const Plan& p = b->plan;
-  const auto& values = g.values();
-  const size_t nv = values.size(), ns = p.steps.size();
-  const bool bf16 = bf16_plans();
-  b->views.resize(nv);
-  b->mm.resize(ns);
-  b->packed.assign(ns, nullptr);
-  b->ref_in.resize(ns);
-  int64_t scratch = 0;
-  std::vector<std::pair<size_t, std::string>> to_pack;  // (step, packed-weight key) packed below
-  for (size_t k = 0; k < ns; ++k) {
-    const PlanStep& s = p.steps[k];
-    if (s.kind == StepKind::Matmul) {
-      const int64_t M = s.i[0], K = s.i[1], N = s.i[2];
-      const bool silu = !s.epilogue.empty() && s.epilogue[0].op == Epilogue::Silu;
-      const bool bias = s.in[2] != kNone;
-      const std::string variant = choose_matmul_variant(M, K, N, bias, silu, bf16);
-      auto kern = std::make_unique<cpu::MatmulKernel>(cpu::MatmulDesc{M, K, N, bias, silu, bf16, variant == "packed"});
-      const Tensor& w = values[s.in[1]].constant;
-      FCAST_CHECK(w.defined() && w.dtype() == DType::F32, "compiled matmul: weight '", values[s.in[1]].name,
-                  "' must be an F32 constant");
-      if (!bf16 && variant == "plain") {
-        b->packed[k] = w.raw();  // fp32 plain layout is the weight itself
-      } else {
-        to_pack.emplace_back(k, cat(hex64(reinterpret_cast<uintptr_t>(w.raw())), ":", kern->weights_layout()));
-      }
-      scratch = std::max<int64_t>(scratch, static_cast<int64_t>(kern->scratch_bytes()));
-      b->plan.steps[k].impl = kern->impl();
-      b->mm[k] = std::move(kern);
-    } else if (s.kind == StepKind::Rotary) {
-      const int64_t H = s.i[2], D = s.i[5], S = s.i[4];
-      FCAST_CHECK(D / H <= 512, "head dim ", D / H, " exceeds the compiled kernels' limit of 512");
-      scratch = std::max<int64_t>(scratch, cpu::rotary_table_floats(S, D / H) * 4);
-      b->plan.steps[k].impl = "cpu";
-    } else if (s.kind == StepKind::Attention) {
-      const Shape& qs = g.shape(s.in[0]);
-      const int64_t Dh = qs[2] / s.i[0];
-      FCAST_CHECK(Dh <= 512, "head dim exceeds the compiled kernels' limit of 512");
-      // bf16 plans multiply in bf16 where the kernel has a bf16 path (several queries, the head
-      // dims it takes bf16 caches at); decode multiplies in fp32.
-      const bool bf16_attn = bf16 && qs[1] > 1 && cpu::attention_reads_bf16_cache(Dh);
-      b->plan.steps[k].impl = !bf16_attn                      ? "cpu-flash"
-                              : cpu::attention_bf16_native() ? "cpu-flash-bf16:avx512_bf16"
-                                                             : "cpu-flash-bf16:portable";
-    } else if (s.kind == StepKind::Reference) {
-      b->plan.steps[k].impl = "reference";
-    } else {
-      b->plan.steps[k].impl = "cpu";
+BoundPlan* CompiledExecutor::bound_for(const Graph& g) {
+  if (auto it = by_graph_.find(g.uid()); it != by_graph_.end()) return it->second;
+  const PlanSignature sig = model_->signature_of(g);
+  const std::string key = sig.key();
+  BoundPlan* bp = nullptr;
+  if (auto it = bound_.find(key); it != bound_.end()) {
+    bp = it->second.get();
+  } else {
+    const auto t0 = std::chrono::steady_clock::now();
+    PlanStore::Lookup l = model_->plans().get(g, sig, strict_);
+    stats_.cache_hits += l.cache_hits;
+    stats_.cache_misses += l.cache_misses;
+    if (!l.plan) {
+      ++stats_.fallbacks_to_eager;
+      return nullptr;
     }
-  }
-  // Largest weights first: each original leaves the resident set once its packed copy exists
-  // (plans read only the copy; the file pages come back if anything touches them again), so the
-  // peak while packing is the packed total plus one original, and that original is small by the
-  // time most copies exist (a published Toto's 151 MB unembedding comes first, not last).
-  std::stable_sort(to_pack.begin(), to_pack.end(), [&](const auto& x, const auto& y) {
-    return values[p.steps[x.first].in[1]].constant.nbytes() > values[p.steps[y.first].in[1]].constant.nbytes();
-  });
-  for (const auto& [k, key] : to_pack) {
-    const Graph::Value& wv = values[p.steps[k].in[1]];
-    auto it = packed_.find(key);
-    if (it == packed_.end()) {
-      it = packed_.emplace(key, pack_weight(*b->mm[k], wv.name, wv.constant, bf16)).first;
-      const size_t released = wv.constant.release_pages();
-      if (settings_.debug)
-        std::cerr << "[fcast] packed '" << wv.name << "' (" << it->second.nbytes() << " bytes); released "
-                  << released << " bytes of the mapped original\n";
+    if (l.built) ++stats_.plans_built;
+    if (l.recompile) {
+      ++stats_.recompiles;
+      reasons_.push_back(l.reason);
     }
-    b->packed[k] = it->second.raw();
+    BindCounters c;
+    auto b = model_->backend().bind(g, *l.plan, &c);
+    stats_.cache_hits += c.cache_hits;
+    stats_.cache_misses += c.cache_misses;
+    if (model_->settings().debug)
+      std::cerr << "[fcast] plan " << (l.built ? "built" : "bound") << " in " << seconds_since(t0) << " s: "
+                << b->plan().steps.size() << " steps, arena " << b->plan().arena_bytes << " bytes ("
+                << b->plan().unplanned_bytes << " without reuse); " << key << "\n";
+    bp = bound_.emplace(key, std::move(b)).first->second.get();
   }
-  b->scratch_off = (p.arena_bytes + 63) / 64 * 64;
-  b->scratch_bytes = scratch;
-  b->arena = Tensor::zeros(DType::U8, {b->scratch_off + scratch + 64});
-  b->base = static_cast<char*>(b->arena.raw());
-  for (size_t v = 0; v < nv; ++v) {
-    const auto& val = values[v];
-    if (val.kind == Graph::Kind::Input) b->inputs.push_back(static_cast<ValueId>(v));
-    if (val.kind == Graph::Kind::Constant) b->views[v] = val.constant;
-    const ValueId r = storage_root(g, static_cast<ValueId>(v));
-    if (values[r].kind == Graph::Kind::Input) {
-      if (val.kind != Graph::Kind::Input) b->input_views.push_back(static_cast<ValueId>(v));
-    } else if (values[r].kind == Graph::Kind::Temp && p.offset[r] >= 0) {
-      b->arena_views.push_back(static_cast<ValueId>(v));
-    } else if (values[r].kind == Graph::Kind::Constant && val.kind != Graph::Kind::Constant) {
-      b->views[v] = values[r].constant.reshape(val.shape);
-    }
-  }
-  for (size_t k = 0; k < ns; ++k)
-    if (p.steps[k].kind == StepKind::Reference)
-      for (ValueId v : p.steps[k].in) b->ref_in[k].push_back(v == kNone ? nullptr : &b->views[v]);
-  return b;
+  // Graphs that model code keeps (decode steps) are looked up by uid from now on. Rebuilt graphs
+  // get new uids: the map is only a shortcut, so it is simply cleared when it grows.
+  if (by_graph_.size() >= 256) by_graph_.clear();
+  by_graph_.emplace(g.uid(), bp);
+  return bp;
 }
 
-CompiledExecutor::Bound& CompiledExecutor::plan_for(const Graph& g, const PlanSignature& sig, const std::string& key) {
-  FCAST_CHECK(!running_, "internal error: a plan was requested while another plan runs");
-  const auto t0 = std::chrono::steady_clock::now();
-  const bool fuse = settings_.backend == CompileBackend::Inductor;
-  // The persistent key leaves out the in-process weights field: the model identity names them.
-  PlanSignature persisted = sig;
-  persisted.fields.erase(std::remove_if(persisted.fields.begin(), persisted.fields.end(),
-                                        [](const auto& f) { return f.first == "weights"; }),
-                         persisted.fields.end());
-  std::optional<Plan> plan;
-  if (plan_cache_) {
-    const CacheKey ck{"plan", identity_, persisted.key()};
-    if (auto blob = plan_cache_->load(ck)) {
-      plan = Plan::deserialize(*blob);
-      // A blob that parses but does not fit this graph is a miss as well.
-      bool fits = plan && plan->value_count == g.values().size() && plan->offset.size() == g.values().size() &&
-                  plan->signature == persisted;
-      if (fits)
-        for (const PlanStep& s : plan->steps) {
-          auto ok = [&](ValueId v) { return v == kNone || (v >= 0 && static_cast<size_t>(v) < g.values().size()); };
-          fits = fits && s.node >= 0 && static_cast<size_t>(s.node) < g.nodes().size() && ok(s.out) && ok(s.out2) &&
-                 ok(s.tmp) && std::all_of(s.in.begin(), s.in.end(), ok);
-        }
-      if (fits) {
-        ++stats_.cache_hits;
-      } else {
-        std::cerr << "[fcast] plan cache: entry for this signature does not fit the graph; rebuilding\n";
-        plan.reset();
-      }
-    }
-    if (!plan) ++stats_.cache_misses;
-  }
-  if (!plan) {
-    plan = compile_plan(g, persisted, CompileOptions{fuse});
-    if (plan_cache_) plan_cache_->store({"plan", identity_, persisted.key()}, plan->serialize());
-  }
-  plan->signature = sig;
-  auto b = bind(g, std::move(*plan));
-  b->sig = sig;
-  ++stats_.plans_built;
-  if (settings_.debug)
-    std::cerr << "[fcast] plan built in " << seconds_since(t0) << " s: " << b->plan.steps.size() << " steps, arena "
-              << b->plan.arena_bytes << " bytes (" << b->plan.unplanned_bytes << " without reuse), scratch "
-              << b->scratch_bytes << " bytes; " << sig.key() << "\n";
-  signatures_.push_back(sig);
-  return *plans_.emplace(key, std::move(b)).first->second;
-}
-
-TensorMap CompiledExecutor::run(const Graph& g, const TensorMap& inputs) {
+TensorMap CompiledExecutor::run_graph(const Graph& g, const TensorMap& inputs) {
   ++stats_.runs;
   // Hybrid policy: small calls do not pay for compiled execution (see executor_factory.cc).
-  if (settings_.hybrid_min_batch > 0) {
+  if (model_->settings().hybrid_min_batch > 0) {
     auto it = g.meta().find("batch");
-    if (it != g.meta().end() && std::stoll(it->second) < settings_.hybrid_min_batch) return run_eager(g, inputs);
-  }
-  const PlanSignature sig = signature_of(g);
-  const std::string key = sig.key();
-  auto it = plans_.find(key);
-  if (it == plans_.end()) {
-    if (warm_ && stats_.recompiles >= settings_.recompile_limit) {
-      if (!warned_limit_) {
-        std::cerr << "[fcast] warning: hit the recompile limit (" << settings_.recompile_limit
-                  << ", TORCHDYNAMO_RECOMPILE_LIMIT); new signatures run eager from now on. Last new signature: "
-                  << key << "\n";
-        warned_limit_ = true;
-      }
-      ++stats_.fallbacks_to_eager;
+    if (it != g.meta().end() && std::stoll(it->second) < model_->settings().hybrid_min_batch)
       return run_eager(g, inputs);
-    }
-    std::string reason = "first call";
-    if (!signatures_.empty()) {
-      const PlanSignature* nearest = &signatures_.front();
-      for (const auto& s : signatures_)
-        if (PlanSignature::distance(s, sig) < PlanSignature::distance(*nearest, sig)) nearest = &s;
-      reason = PlanSignature::diff(*nearest, sig);
-    }
-    if (warm_) {
-      FCAST_CHECK(!strict_, "strict plans (FCAST_STRICT_PLANS): a recompile after warm-up was requested: ", reason);
-      ++stats_.recompiles;
-      reasons_.push_back(reason);
-      if (settings_.log_recompiles)
-        std::cerr << "[fcast] recompile " << stats_.recompiles << "/" << settings_.recompile_limit
-                  << " (model " << sig.get("model") << ", " << sig.get("phase") << "): " << reason << "\n";
-    } else if (settings_.log_recompiles && settings_.debug) {
-      std::cerr << "[fcast] compile (warm-up): " << reason << "\n";
-    }
-    return execute(plan_for(g, sig, key), g, inputs);
   }
-  return execute(*it->second, g, inputs);
-}
-
-TensorMap CompiledExecutor::execute(Bound& b, const Graph& g, const TensorMap& inputs) {
-  const auto& values = g.values();
-  const Plan& p = b.plan;
-  // Bind inputs (guards: names, dtypes and shapes must match the plan's graph).
-  for (ValueId v : b.inputs) {
-    const auto& val = values[v];
-    auto it = inputs.find(val.name);
-    FCAST_CHECK(it != inputs.end(), "graph input '", val.name, "' was not provided");
-    FCAST_CHECK(it->second.dtype() == val.dtype && it->second.shape() == val.shape, "graph input '", val.name,
-                "' expects ", dtype_name(val.dtype), shape_str(val.shape), ", got ", dtype_name(it->second.dtype()),
-                shape_str(it->second.shape()));
-    b.views[v] = it->second;
-  }
-  for (ValueId v : b.input_views) b.views[v] = b.views[storage_root(g, v)].reshape(values[v].shape);
-  // reduce-overhead binds the arena views once; default mode sets them up on every call.
-  const bool bound = settings_.mode != CompileMode::Default;
-  if (!bound || !b.ready) {
-    for (ValueId v : b.arena_views)
-      b.views[v] = Tensor::borrow(values[v].dtype, values[v].shape, b.base + p.offset[storage_root(g, v)], nullptr);
-    b.ready = true;
-  }
-  void* scratch = b.base + b.scratch_off;
-  const int64_t allocs_before = tensor_allocation_count();
-  // Small plans run on one thread: a parallel region per kernel costs more than it saves there,
-  // and on a loaded machine every barrier can wait a whole scheduler slice for a descheduled
-  // thread (measured: tiny Toto decode 1 ms serial vs 250 ms with 2 threads under load).
-  if (b.flops < 0) {
-    b.flops = 0;
-    for (const auto& n : g.nodes())
-      if (n.op == Op::Linear) {
-        const Shape& ws = values[n.in[1]].shape;
-        b.flops += 2 * shape_numel(values[n.out].shape) * ws[1];
-      }
-  }
-  struct ThreadScope {
-    int saved = 0;
-    bool active = false;
-    ~ThreadScope() {
-      if (active) omp_set_num_threads(saved);
-    }
-  } threads;
-  if (b.flops < kSerialPlanFlops && omp_get_max_threads() > 1) {
-    threads.saved = omp_get_max_threads();
-    threads.active = true;
-    omp_set_num_threads(1);
-  }
-  running_ = true;
-  struct Reset {
-    bool& r;
-    ~Reset() { r = false; }
-  } reset{running_};
-  const auto& nodes = g.nodes();
-  auto f32 = [&](ValueId v) { return v == kNone ? nullptr : b.views[v].data<float>(); };
-  auto i64 = [&](ValueId v, int64_t dflt) { return v == kNone ? dflt : scalar_i64(b.views[v]); };
-  for (size_t k = 0; k < p.steps.size(); ++k) {
-    const PlanStep& s = p.steps[k];
-    const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    switch (s.kind) {
-      case StepKind::Reference: run_reference_node(g, nodes[s.node], b.ref_in[k], b.views[s.out]); break;
-      case StepKind::Matmul: {
-        const size_t first = (!s.epilogue.empty() && s.epilogue[0].op == Epilogue::Silu) ? 1 : 0;
-        float* y = f32(s.tmp != kNone ? s.tmp : s.out);
-        b.mm[k]->run(f32(s.in[0]), b.packed[k], f32(s.in[2]), y, scratch, bound);
-        if (first < s.epilogue.size()) cpu::apply_epilogue(y, s.i[0], s.i[2], s.epilogue, first, f32(s.out));
-        break;
-      }
-      case StepKind::AddRMSNorm:
-        cpu::add_rmsnorm(f32(s.in[0]), f32(s.in[1]), f32(s.in[2]), f32(s.out), f32(s.out2), s.i[0], s.i[1],
-                         static_cast<float>(s.f[0]));
-        break;
-      case StepKind::RMSNorm:
-        cpu::rmsnorm(f32(s.in[0]), f32(s.in[1]), f32(s.out), s.i[0], s.i[1], static_cast<float>(s.f[0]));
-        break;
-      case StepKind::Softmax: cpu::softmax(f32(s.in[0]), f32(s.out), s.i[0], s.i[1]); break;
-      case StepKind::SiluMul: cpu::silu_mul(f32(s.in[0]), f32(s.in[1]), f32(s.out), s.i[0]); break;
-      case StepKind::Rotary: {
-        cpu::RotaryArgs a;
-        a.mode = static_cast<int>(s.i[0]);
-        a.is_key = s.i[1] != 0;
-        a.H = s.i[2];
-        a.N = s.i[3];
-        a.S = s.i[4];
-        a.D = s.i[5];
-        a.packed = s.i[6] != 0;
-        a.which = s.i[7];
-        a.src = f32(s.in[0]);
-        a.pos0 = i64(s.in[1], 0);
-        a.start = i64(s.in[2], 0);
-        a.inv_freq = f32(s.in[3]);
-        if (values[s.out].dtype == DType::BF16)
-          a.dst16 = b.views[s.out].data<uint16_t>();  // a bf16 cache
-        else
-          a.dst = f32(s.out);
-        a.dst_cap = s.in[4] != kNone ? values[s.in[4]].shape[1] : 0;
-        a.table = static_cast<float*>(scratch);
-        cpu::rotary(a);
-        break;
-      }
-      case StepKind::Attention: {
-        const Shape& qs = values[s.in[0]].shape;
-        const Shape& ks = values[s.in[1]].shape;
-        ref::AttentionArgs a;
-        a.N = qs[0];
-        a.Sq = qs[1];
-        a.H = s.i[0];
-        a.Dh = qs[2] / a.H;
-        a.q = f32(s.in[0]);
-        a.q_nstride = qs[1] * qs[2];
-        a.q_tstride = qs[2];
-        if (values[s.in[1]].dtype == DType::BF16) {  // a bf16 cache
-          a.k16 = b.views[s.in[1]].data<uint16_t>();
-          a.v16 = b.views[s.in[2]].data<uint16_t>();
-        } else {
-          a.k = f32(s.in[1]);
-          a.v = f32(s.in[2]);
-        }
-        a.k_nstride = a.v_nstride = ks[1] * ks[2];
-        a.k_tstride = a.v_tstride = ks[2];
-        const bool cached = s.i[2] != 0;
-        a.q_pos0 = i64(s.in[3], 0);
-        a.kv_len = cached ? a.q_pos0 + a.Sq : ks[1];
-        FCAST_CHECK(a.kv_len <= ks[1], "attention: ", a.kv_len, " keys requested from a cache of ", ks[1]);
-        a.causal = s.i[1] != 0;
-        a.kv_start = i64(s.in[5], 0);
-        FCAST_CHECK(a.kv_start >= 0 && a.kv_start <= a.kv_len, "attention: valid start ", a.kv_start, " outside [0, ",
-                    a.kv_len, "]");
-        if (s.in[4] != kNone) a.q_group = a.k_group = b.views[s.in[4]].data<int32_t>();
-        a.scale = 1.0f / std::sqrt(static_cast<float>(a.Dh));
-        a.out = f32(s.out);
-        cpu::attention(a, 128, bf16_plans() ? cpu::AttentionMath::BF16 : cpu::AttentionMath::F32);
-        break;
-      }
-    }
-    if (profiling_) record_op(s.name, s.impl, seconds_since(t0));
-  }
-  if (strict_) {
-    const int64_t n = tensor_allocation_count() - allocs_before;
-    FCAST_CHECK(n == 0, "strict plans (FCAST_STRICT_PLANS): a planned run allocated ", n, " tensor buffer(s)");
-  }
-  TensorMap out;
-  for (const auto& [name, v] : g.outputs()) {
-    const ValueId r = storage_root(g, v);
-    if (values[r].kind == Graph::Kind::Temp)
-      out[name] = b.views[v].clone();  // the arena is reused by the next run
-    else
-      out[name] = b.views[v];
-  }
-  return out;
+  BoundPlan* b = bound_for(g);
+  if (!b) return run_eager(g, inputs);
+  RunOptions opt;
+  opt.strict = strict_;
+  if (profiling_) opt.on_step = [this](const std::string& n, const std::string& impl, double s) { record_op(n, impl, s); };
+  return model_->backend().run(*b, g, inputs, opt);
 }
 
 std::string CompiledExecutor::describe_plan(const Graph& g) const {
-  auto it = plans_.find(signature_of(g).key());
-  if (it == plans_.end()) return "";
-  const Bound& b = *it->second;
-  std::ostringstream o;
-  o << "plan " << b.sig.key() << "\n  arena " << b.plan.arena_bytes << " bytes (" << b.plan.unplanned_bytes
-    << " without reuse), scratch " << b.scratch_bytes << " bytes, " << b.plan.steps.size() << " steps\n";
-  for (const PlanStep& s : b.plan.steps) o << "  " << s.name << " [" << s.impl << "]\n";
-  return o.str();
+  auto it = bound_.find(model_->signature_of(g).key());
+  return it == bound_.end() ? "" : it->second->describe();
 }
 
 }  // namespace fcast

@@ -1,22 +1,29 @@
-// The compiled executor: runs graphs through plans (graph/plan.h) built once per input
-// signature, with one memory arena per plan and, for the "inductor" backend, fused oneDNN /
-// AVX-512 kernels on pre-packed weights.
+// Compiled execution, split the way llama.cpp splits llama_model and llama_context:
 //
-//   CompileSettings s;                       // mode, backend, precision, limits: compile_settings.h
-//   auto ex = std::make_shared<CompiledExecutor>(s, weights.identity);
-//   TotoModel model(weights, ex);            // every forward now runs a plan
+// - CompiledModel: shared by every session of one loaded model and immutable in what it
+//   computes: the settings, the plan store (plans without arenas, recompile policy, persistent
+//   cache; runtime/plan_store.h) and the backend (pre-packed weights, autotune choices;
+//   runtime/backend.h). Thread-safe.
+// - CompiledExecutor: one session's executor over a CompiledModel: plans bound to its own
+//   arenas and kernel handles, its statistics, its profile. One thread at a time.
+//
+//   CompileSettings s;                                        // compile_settings.h
+//   auto compiled = std::make_shared<CompiledModel>(s, weights.identity);
+//   auto a = std::make_shared<CompiledExecutor>(compiled);    // session 1 (thread 1)
+//   auto b = std::make_shared<CompiledExecutor>(compiled);    // session 2 (thread 2): same plans and packed weights
+//   TotoModel model(weights, a);                              // every forward now runs a plan
 //   ... warm-up forecast ...
-//   ex->mark_warm();                         // from here a new signature is a recompile
-//   ex->stats().recompiles                   // 0 when every call hit a plan
+//   a->mark_warm();                                           // the model is warm: a new signature is a recompile
+//   a->stats().recompiles                                     // 0 when every call hit a plan
 //
 // Signature (the plan key): the named fields model, phase, batch, variates, rows, patches,
-// capacity (from the graph's meta), graph (a structural hash: ops, attributes, shapes),
-// dtype, mode, backend and cpu. Per-step values (KV write position, valid start) are inputs, so
-// decode steps never change it. A signature without a plan builds one (from the persistent
-// cache when it holds it); after mark_warm() that is a recompile, logged with the fields that
-// changed when settings.log_recompiles (TORCH_LOGS=recompiles). Once `recompile_limit`
-// recompiles happened, new signatures run eager, with one warning, counted in
-// stats().fallbacks_to_eager.
+// capacity (from the graph's meta), graph (a structural hash: ops, attributes, shapes), weights,
+// dtype, mode, backend and cpu (the backend's identity). Per-step values (KV write position,
+// valid start) are inputs, so decode steps never change it. A graph that model code keeps and
+// runs again is not hashed again (Graph::uid). After mark_warm() a new signature is a
+// recompile, logged with the fields that changed when settings.log_recompiles
+// (TORCH_LOGS=recompiles); once `recompile_limit` recompiles happened, new signatures run
+// eager, with one warning, counted in stats().fallbacks_to_eager.
 //
 // Modes: default = fused plan; reduce-overhead = plus buffers bound once (no per-call set-up:
 // only pointers of per-call inputs are swapped); max-autotune = plus per-shape timing of the
@@ -24,73 +31,81 @@
 // Backends: inductor (optimised kernels, fp32 or bf16) and aot_eager (plan and arena with the
 // reference kernels: equal to eager bit for bit).
 // Strict mode (FCAST_STRICT_PLANS=1 or set_strict): a recompile after warm-up, or a tensor
-// allocation inside a planned run, is an error instead.
+// allocation by the calling thread inside a planned run, is an error instead.
 #pragma once
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
-#include "graph/plan.h"
+#include "runtime/backend.h"
 #include "runtime/compile_settings.h"
+#include "runtime/cpu_backend.h"
 #include "runtime/executor.h"
-#include "runtime/plan_cache.h"
+#include "runtime/plan_store.h"
 
 namespace fcast {
 
-namespace cpu {
-class MatmulKernel;
-}
+class CompiledModel {
+ public:
+  CompiledModel(CompileSettings settings, std::string model_identity);
+
+  const CompileSettings& settings() const { return settings_; }
+  const std::string& identity() const { return identity_; }
+  const ExecPolicy& policy() const { return policy_; }
+  PlanStore& plans() { return plans_; }
+  const PlanStore& plans() const { return plans_; }
+  CpuBackend& backend() { return *backend_; }
+  const CpuBackend& backend() const { return *backend_; }
+  // The plan key of `g` (see above). Thread-safe.
+  PlanSignature signature_of(const Graph& g) const;
+
+ private:
+  const CompileSettings settings_;
+  const std::string identity_;
+  const ExecPolicy policy_;
+  std::unique_ptr<CpuBackend> backend_;
+  PlanStore plans_;
+};
 
 class CompiledExecutor : public Executor {
  public:
+  explicit CompiledExecutor(std::shared_ptr<CompiledModel> model);
+  // A session over a CompiledModel of its own (a model used by one caller).
   CompiledExecutor(CompileSettings settings, std::string model_identity);
   ~CompiledExecutor() override;
 
-  TensorMap run(const Graph& g, const TensorMap& inputs) override;
   std::string name() const override;
-  ExecutorStats stats() const override { return stats_; }
+  // Marks the shared model warm: from now on a new signature in any session is a recompile.
+  void mark_warm() override;
 
-  const CompileSettings& settings() const { return settings_; }
-  PlanSignature signature_of(const Graph& g) const;
-  size_t plan_count() const { return plans_.size(); }
-  // One line per plan built after warm-up: "fields that changed" (also logged when asked).
+  const CompileSettings& settings() const { return model_->settings(); }
+  CompiledModel& compiled_model() { return *model_; }
+  PlanSignature signature_of(const Graph& g) const { return model_->signature_of(g); }
+  size_t plan_count() const { return bound_.size(); }  // plans bound by this session
+  // One line per plan this session built after warm-up: "fields that changed".
   const std::vector<std::string>& recompile_reasons() const { return reasons_; }
-  // Text description of the plan for `g` ("" when none): steps, implementations, arena size.
+  // Text description of this session's plan for `g` ("" when none): steps, implementations, arena size.
   std::string describe_plan(const Graph& g) const;
   void set_strict(bool on) { strict_ = on; }
-  // Persistent-cache lookups of pre-packed weights (PlanCache kind "packed"); also counted in
-  // stats().cache_hits / cache_misses with the plan and autotune lookups.
-  int64_t packed_cache_hits() const { return packed_hits_; }
-  int64_t packed_cache_misses() const { return packed_misses_; }
+  // Persistent-cache lookups of pre-packed weights (PlanCache kind "packed") by the shared
+  // model, all sessions together; also counted in the binding session's stats().cache_hits /
+  // cache_misses with the plan and autotune lookups.
+  int64_t packed_cache_hits() const { return model_->backend().packed_cache_hits(); }
+  int64_t packed_cache_misses() const { return model_->backend().packed_cache_misses(); }
+
+ protected:
+  TensorMap run_graph(const Graph& g, const TensorMap& inputs) override;
 
  private:
-  struct Bound;
-  Bound& plan_for(const Graph& g, const PlanSignature& sig, const std::string& key);
-  std::unique_ptr<Bound> bind(const Graph& g, Plan plan);
-  TensorMap execute(Bound& b, const Graph& g, const TensorMap& inputs);
-  // BF16 with bf16 plans where the attention kernel reads bf16 caches (FCAST_KV_CACHE_BF16=0: F32).
-  DType kv_cache_dtype(int64_t head_dim) const override;
-  bool bf16_plans() const {
-    return settings_.backend == CompileBackend::Inductor && settings_.precision == Precision::BF16;
-  }
-  std::string choose_matmul_variant(int64_t M, int64_t K, int64_t N, bool bias, bool silu, bool bf16);
-  // `w` in `k`'s layout: from the persistent cache (kind "packed") when it holds it, else packed now.
-  Tensor pack_weight(const cpu::MatmulKernel& k, const std::string& name, const Tensor& w, bool bf16);
+  BoundPlan* bound_for(const Graph& g);  // null: run eager (recompile limit)
 
-  CompileSettings settings_;
-  std::string identity_;
+  std::shared_ptr<CompiledModel> model_;
   bool strict_ = false;
-  bool running_ = false;
-  bool warned_limit_ = false;
-  std::map<std::string, std::unique_ptr<Bound>> plans_;
-  std::vector<PlanSignature> signatures_;  // in build order (to explain recompiles)
+  std::map<std::string, std::unique_ptr<BoundPlan>> bound_;   // signature key -> this session's binding
+  std::unordered_map<uint64_t, BoundPlan*> by_graph_;         // Graph::uid -> binding (no rehash)
   std::vector<std::string> reasons_;
-  std::map<std::string, Tensor> packed_;   // pre-packed weights, shared by every plan
-  std::map<std::string, std::string> autotune_;  // shape key -> chosen variant
-  std::map<const void*, uint64_t> weight_sums_;   // content checksum per source weight (packed cache keys)
-  int64_t packed_hits_ = 0, packed_misses_ = 0;
-  std::unique_ptr<PlanCache> plan_cache_, kernel_cache_;
 };
 
 }  // namespace fcast

@@ -277,7 +277,13 @@ void Executor::record_op(const std::string& op, const std::string& impl, double 
   profile_.push_back(OpProfile{op, impl, seconds, 1});
 }
 
-TensorMap EagerExecutor::run(const Graph& g, const TensorMap& inputs) {
+TensorMap Executor::run(const Graph& g, const TensorMap& inputs) {
+  TensorMap out = run_graph(g, inputs);
+  if (observer_) observer_(g, out);
+  return out;
+}
+
+TensorMap EagerExecutor::run_graph(const Graph& g, const TensorMap& inputs) {
   ++stats_.runs;
   if (!profiling_) return run_eager(g, inputs);
   return run_eager(g, inputs, [this](const Graph::Node& n, double s) { record_op(op_name(n.op), "reference", s); });

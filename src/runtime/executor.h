@@ -1,18 +1,30 @@
 // Executors run graphs. Model code talks to this interface only, so the eager reference and
 // the compiled executor are interchangeable under every model.
+//
+//   std::shared_ptr<Executor> ex = make_executor(settings, identity);   // executor_factory.h
+//   TensorMap out = ex->run(graph, {{"x", x}});
+//   ex->policy().context_buckets;          // how models should pad (a value fixed at creation)
+//   ex->set_observer([](const Graph& g, TensorMap& out) { ... });   // tools: see every run
+//
+// An executor is one caller's (a session's) execution state: statistics, profile, bound plans
+// and arenas (compiled). Thread-safety: one executor is used by one thread at a time; several
+// executors (sessions) may run at once, also over one shared CompiledModel
+// (runtime/compiled_executor.h). policy() and name() may be called from any thread.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "runtime/eager_executor.h"
+#include "runtime/exec_policy.h"
 
 namespace fcast {
 
-// Counters every executor reports (the eager one reports zeros). "After warm-up" is the
-// caller's notion: mark_warm() starts counting plan builds as recompiles.
+// Counters every executor reports (the eager one reports runs only). "After warm-up" is the
+// model's notion: mark_warm() starts counting plan builds as recompiles.
 struct ExecutorStats {
-  int64_t plans_built = 0;          // plans compiled in this process (cache misses included)
+  int64_t plans_built = 0;          // plans compiled by this session (cache misses included)
   int64_t recompiles = 0;           // plans built after mark_warm()
   int64_t cache_hits = 0;           // plans (or their parts) loaded from the persistent cache
   int64_t cache_misses = 0;         // persistent-cache lookups that had to build
@@ -40,38 +52,49 @@ struct OpProfile {
 
 class Executor {
  public:
+  // Called after every run with the graph and its outputs, which it may replace (the stress
+  // test's deliberate perturbation) or only read (the profiler's graph recorder).
+  using Observer = std::function<void(const Graph& g, TensorMap& outputs)>;
+
+  explicit Executor(ExecPolicy policy = {}) : policy_(std::move(policy)) {}
   virtual ~Executor() = default;
-  virtual TensorMap run(const Graph& g, const TensorMap& inputs) = 0;
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  TensorMap run(const Graph& g, const TensorMap& inputs);
   virtual std::string name() const = 0;
   virtual ExecutorStats stats() const { return stats_; }
+  // From here a new plan is a recompile (counted, logged, limited).
   virtual void mark_warm() { warm_ = true; }
+
+  const ExecPolicy& policy() const { return policy_; }
+  void set_observer(Observer o) { observer_ = std::move(o); }
+
   void set_profiling(bool on) { profiling_ = on; }
   bool profiling() const { return profiling_; }
   const std::vector<OpProfile>& profile() const { return profile_; }
   void clear_profile() { profile_.clear(); }
-  // Context-length buckets in time steps (ascending). When non-empty, models left-pad prefills
-  // to the next bucket (with masks: results are unchanged) and size KV caches by bucket, so
-  // every context length inside one bucket shares one plan. Empty: no padding (eager default).
-  const std::vector<int64_t>& context_buckets() const { return context_buckets_; }
-  void set_context_buckets(std::vector<int64_t> b) { context_buckets_ = std::move(b); }
-  // The dtype models give the KV caches they run on this executor, for attention of this head
-  // dim: F32, or BF16 where the executor multiplies in bf16 anyway (half the cache memory and
-  // traffic; every executor reads both).
-  virtual DType kv_cache_dtype(int64_t head_dim) const { return DType::F32; }
 
  protected:
+  virtual TensorMap run_graph(const Graph& g, const TensorMap& inputs) = 0;
   void record_op(const std::string& op, const std::string& impl, double seconds);
   ExecutorStats stats_;
   bool warm_ = false;
   bool profiling_ = false;
   std::vector<OpProfile> profile_;
-  std::vector<int64_t> context_buckets_;
+
+ private:
+  const ExecPolicy policy_;
+  Observer observer_;
 };
 
 class EagerExecutor : public Executor {
  public:
-  TensorMap run(const Graph& g, const TensorMap& inputs) override;
+  explicit EagerExecutor(ExecPolicy policy = {}) : Executor(std::move(policy)) {}
   std::string name() const override { return "eager"; }
+
+ protected:
+  TensorMap run_graph(const Graph& g, const TensorMap& inputs) override;
 };
 
 }  // namespace fcast

@@ -34,31 +34,23 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
-// Keeps a copy of every distinct graph it runs (keyed by the compiled executor's plan signature),
-// so the compile passes can be timed on exactly the graphs a forecast needs.
-class GraphRecorder : public Executor {
+// Keeps a copy of every distinct graph an executor runs (keyed by the compiled executor's plan
+// signature), so the compile passes can be timed on exactly the graphs a forecast needs. It
+// observes the executor (Executor::set_observer) rather than wrapping it: the models keep
+// seeing the executor's own policy (context buckets, bf16 KV caches).
+class GraphRecorder {
  public:
-  explicit GraphRecorder(std::shared_ptr<Executor> inner) : inner_(std::move(inner)) {
-    set_context_buckets(inner_->context_buckets());
-  }
-  TensorMap run(const Graph& g, const TensorMap& inputs) override {
-    if (auto* c = dynamic_cast<CompiledExecutor*>(inner_.get())) {
-      const std::string key = c->signature_of(g).key();
-      if (!seen_.count(key)) {
-        seen_.insert(key);
+  explicit GraphRecorder(std::shared_ptr<Executor> e) : exec_(std::move(e)) {
+    exec_->set_observer([this](const Graph& g, TensorMap&) {
+      if (auto* c = dynamic_cast<CompiledExecutor*>(exec_.get()); c && seen_.insert(c->signature_of(g).key()).second)
         graphs_.push_back(g);
-      }
-    }
-    return inner_->run(g, inputs);
+    });
   }
-  std::string name() const override { return inner_->name(); }
-  ExecutorStats stats() const override { return inner_->stats(); }
-  void mark_warm() override { inner_->mark_warm(); }
-  Executor& inner() { return *inner_; }
+  const std::shared_ptr<Executor>& executor() const { return exec_; }
   const std::vector<Graph>& graphs() const { return graphs_; }
 
  private:
-  std::shared_ptr<Executor> inner_;
+  std::shared_ptr<Executor> exec_;
   std::set<std::string> seen_;
   std::vector<Graph> graphs_;
 };
@@ -95,13 +87,14 @@ Subject make_subject(const ProfileArgs& a, const std::string& toto_dir, const st
   if (a.model == "toto") {
     toto::TotoWeights w = toto::load_toto(toto_dir);
     sub.execs.push_back(exec(w.identity));
-    sub.toto = std::make_unique<TotoRunner>(std::move(w), sub.execs[0]);
+    sub.toto = std::make_unique<TotoRunner>(std::move(w), sub.execs[0]->executor());
   } else {
     kronos::KronosPredictorWeights pw = kronos::load_kronos_predictor(kdir);
     kronos::KronosTokenizerWeights tw = kronos::load_kronos_tokenizer(tdir);
     sub.execs.push_back(exec(pw.identity));
     sub.execs.push_back(exec(tw.identity));
-    sub.kronos = std::make_unique<KronosRunner>(std::move(pw), std::move(tw), sub.execs[0], sub.execs[1], a.context_length);
+    sub.kronos = std::make_unique<KronosRunner>(std::move(pw), std::move(tw), sub.execs[0]->executor(),
+                                                sub.execs[1]->executor(), a.context_length);
   }
   sub.load_ms = ms_since(t0);
   return sub;
@@ -175,8 +168,8 @@ void run_profile(const ProfileArgs& a) {
 
   Subject sub = make_subject(a, toto_dir, kdir, tdir, compiled ? &cs : nullptr);
   const double first_ms = forecast_ms(sub, s, w, fs);
-  for (auto& e : sub.execs) e->mark_warm();
-  for (auto& e : sub.execs) e->inner().set_profiling(true);
+  for (auto& e : sub.execs) e->executor()->mark_warm();
+  for (auto& e : sub.execs) e->executor()->set_profiling(true);
   std::vector<double> steady;
   for (int r = 0; r < a.runs; ++r) steady.push_back(forecast_ms(sub, s, w, fs));
   const double run_ms = mean_of(steady);
@@ -225,7 +218,7 @@ void run_profile(const ProfileArgs& a) {
   row(cat("first call (total)"), first_ms, total, "included in the rows above");
   row(cat("run: ", a.runs, " steady-state forecasts (", fixed(run_ms, 2), " ms each)"), run_ms * a.runs, total);
   ExecutorStats st;
-  for (auto& e : sub.execs) st += e->stats();
+  for (auto& e : sub.execs) st += e->executor()->stats();
   std::printf("  plans built %lld, recompiles after warm-up %lld, cache hits %lld, misses %lld; p50 %.2f ms, p99 %.2f ms\n",
               static_cast<long long>(st.plans_built), static_cast<long long>(st.recompiles),
               static_cast<long long>(st.cache_hits), static_cast<long long>(st.cache_misses), percentile(steady, 50),
@@ -241,7 +234,7 @@ void run_profile(const ProfileArgs& a) {
   double op_total = 0;
   for (size_t i = 0; i < sub.execs.size(); ++i) {
     const std::string part = toto_model ? "toto" : (i == 0 ? "predictor" : "tokenizer");
-    for (const OpProfile& p : sub.execs[i]->inner().profile()) {
+    for (const OpProfile& p : sub.execs[i]->executor()->profile()) {
       rows.push_back({part, p.op, p.impl, p.seconds, p.calls});
       op_total += p.seconds;
     }

@@ -67,21 +67,25 @@ void KronosCache::replicate_from(const KronosCache& src, int64_t repeats) {
 }
 
 KronosModel::KronosModel(KronosPredictorWeights w, std::shared_ptr<Executor> exec)
+    : KronosModel(std::make_shared<const KronosPredictorWeights>(std::move(w)), std::move(exec)) {}
+
+KronosModel::KronosModel(std::shared_ptr<const KronosPredictorWeights> w, std::shared_ptr<Executor> exec)
     : w_(std::move(w)), exec_(std::move(exec)) {
+  FCAST_CHECK(w_ != nullptr, "KronosModel: no weights");
   if (!exec_) exec_ = std::make_shared<EagerExecutor>();
 }
 
 ValueId KronosModel::token_embedding(Graph& g, ValueId s1, ValueId s2) const {
   // emb_s1[s1]·√d and emb_s2[s2]·√d (√d rounded to fp32, as the reference's scalar multiply).
-  const float sqrt_d = static_cast<float>(std::sqrt(static_cast<double>(w_.config.d_model)));
-  ValueId e1 = g.embedding(g.constant("emb_s1", w_.emb_s1), s1, sqrt_d);
-  ValueId e2 = g.embedding(g.constant("emb_s2", w_.emb_s2), s2, sqrt_d);
-  return g.linear(g.concat(e1, e2), g.constant("fusion_w", w_.fusion_w), g.constant("fusion_b", w_.fusion_b));
+  const float sqrt_d = static_cast<float>(std::sqrt(static_cast<double>(w_->config.d_model)));
+  ValueId e1 = g.embedding(g.constant("emb_s1", w_->emb_s1), s1, sqrt_d);
+  ValueId e2 = g.embedding(g.constant("emb_s2", w_->emb_s2), s2, sqrt_d);
+  return g.linear(g.concat(e1, e2), g.constant("fusion_w", w_->fusion_w), g.constant("fusion_b", w_->fusion_b));
 }
 
 ValueId KronosModel::time_embedding(Graph& g, ValueId stamp) const {
   // hour + weekday + day + month + minute, summed left to right (spec §4.2).
-  const Tensor* tabs[5] = {&w_.minute, &w_.hour, &w_.weekday, &w_.day, &w_.month};
+  const Tensor* tabs[5] = {&w_->minute, &w_->hour, &w_->weekday, &w_->day, &w_->month};
   auto term = [&](int c) {
     return g.embedding(g.constant(cat("time_", kStampNames[c]), *tabs[c]), g.stamp_index(stamp, c, kStampSizes[c]));
   };
@@ -92,7 +96,7 @@ ValueId KronosModel::time_embedding(Graph& g, ValueId stamp) const {
 }
 
 Graph KronosModel::build_forward_graph(int64_t B, int64_t T, bool stamp, bool intermediates) const {
-  const auto& c = w_.config;
+  const auto& c = w_->config;
   Graph g;
   ValueId s1 = g.input("s1", DType::I64, {B, T});
   ValueId s2 = g.input("s2", DType::I64, {B, T});
@@ -104,55 +108,55 @@ Graph KronosModel::build_forward_graph(int64_t B, int64_t T, bool stamp, bool in
     if (intermediates) g.output("time_embedding", te);
     x = g.add(x, te);
   }
-  for (int64_t l = 0; l < c.n_layers; ++l) x = build_block(g, x, w_.layers[l], c.n_heads, pos0, cat("layer", l));
-  ValueId ctx = g.rmsnorm(x, g.constant("norm", w_.norm), kRmsEps);
+  for (int64_t l = 0; l < c.n_layers; ++l) x = build_block(g, x, w_->layers[l], c.n_heads, pos0, cat("layer", l));
+  ValueId ctx = g.rmsnorm(x, g.constant("norm", w_->norm), kRmsEps);
   g.output("context", ctx);
-  g.output("s1_logits", g.linear(ctx, g.constant("proj_s1_w", w_.proj_s1_w), g.constant("proj_s1_b", w_.proj_s1_b)));
+  g.output("s1_logits", g.linear(ctx, g.constant("proj_s1_w", w_->proj_s1_w), g.constant("proj_s1_b", w_->proj_s1_b)));
   return g;
 }
 
 Graph KronosModel::build_s2_full_graph(int64_t B, int64_t T) const {
   // Tq == Tk: the cross-attention's rotary table covers positions 0..T-1 for q and k (spec §4.5).
-  const auto& c = w_.config;
+  const auto& c = w_->config;
   const int64_t H = KronosPredictorConfig::kDepHeads;
   Graph g;
   ValueId ctx = g.input("context", DType::F32, {B, T, c.d_model});
   ValueId s1 = g.input("s1", DType::I64, {B, T});
   ValueId pos0 = g.constant("pos0", make_scalar_i64(0));
-  ValueId inv = g.constant("dep_inv_freq", w_.dep_inv_freq);
-  ValueId sib = g.embedding(g.constant("emb_s1", w_.emb_s1), s1);  // raw: no √d (spec §6.2)
-  ValueId q = g.rotary_neox(g.linear(sib, g.constant("dep_wq", w_.dep_wq), g.constant("dep_bq", w_.dep_bq)), inv, pos0, H);
-  ValueId k = g.rotary_neox(g.linear(ctx, g.constant("dep_wk", w_.dep_wk), g.constant("dep_bk", w_.dep_bk)), inv, pos0, H);
-  ValueId v = g.linear(ctx, g.constant("dep_wv", w_.dep_wv), g.constant("dep_bv", w_.dep_bv));
+  ValueId inv = g.constant("dep_inv_freq", w_->dep_inv_freq);
+  ValueId sib = g.embedding(g.constant("emb_s1", w_->emb_s1), s1);  // raw: no √d (spec §6.2)
+  ValueId q = g.rotary_neox(g.linear(sib, g.constant("dep_wq", w_->dep_wq), g.constant("dep_bq", w_->dep_bq)), inv, pos0, H);
+  ValueId k = g.rotary_neox(g.linear(ctx, g.constant("dep_wk", w_->dep_wk), g.constant("dep_bk", w_->dep_bk)), inv, pos0, H);
+  ValueId v = g.linear(ctx, g.constant("dep_wv", w_->dep_wv), g.constant("dep_bv", w_->dep_bv));
   ValueId a = g.attention(q, k, v, H, /*causal=*/false);  // eval mode: non-causal (spec §6.1)
-  a = g.linear(a, g.constant("dep_wo", w_.dep_wo), g.constant("dep_bo", w_.dep_bo));
-  ValueId x2 = g.rmsnorm(g.add(ctx, a), g.constant("dep_norm", w_.dep_norm), kRmsEps);
-  g.output("s2_logits", g.linear(x2, g.constant("proj_s2_w", w_.proj_s2_w), g.constant("proj_s2_b", w_.proj_s2_b)));
+  a = g.linear(a, g.constant("dep_wo", w_->dep_wo), g.constant("dep_bo", w_->dep_bo));
+  ValueId x2 = g.rmsnorm(g.add(ctx, a), g.constant("dep_norm", w_->dep_norm), kRmsEps);
+  g.output("s2_logits", g.linear(x2, g.constant("proj_s2_w", w_->proj_s2_w), g.constant("proj_s2_b", w_->proj_s2_b)));
   return g;
 }
 
 Graph KronosModel::build_s2_last_graph(int64_t B, int64_t T) const {
   // Tq == 1: the rotary table has only position 0 (the identity) and broadcasts over the keys.
-  const auto& c = w_.config;
+  const auto& c = w_->config;
   const int64_t H = KronosPredictorConfig::kDepHeads;
   Graph g;
   ValueId ctx = g.input("context", DType::F32, {B, T, c.d_model});
   ValueId s1 = g.input("s1", DType::I64, {B, 1});
-  ValueId sib = g.embedding(g.constant("emb_s1", w_.emb_s1), s1);
-  ValueId q = g.linear(sib, g.constant("dep_wq", w_.dep_wq), g.constant("dep_bq", w_.dep_bq));
-  ValueId k = g.linear(ctx, g.constant("dep_wk", w_.dep_wk), g.constant("dep_bk", w_.dep_bk));
-  ValueId v = g.linear(ctx, g.constant("dep_wv", w_.dep_wv), g.constant("dep_bv", w_.dep_bv));
+  ValueId sib = g.embedding(g.constant("emb_s1", w_->emb_s1), s1);
+  ValueId q = g.linear(sib, g.constant("dep_wq", w_->dep_wq), g.constant("dep_bq", w_->dep_bq));
+  ValueId k = g.linear(ctx, g.constant("dep_wk", w_->dep_wk), g.constant("dep_bk", w_->dep_bk));
+  ValueId v = g.linear(ctx, g.constant("dep_wv", w_->dep_wv), g.constant("dep_bv", w_->dep_bv));
   ValueId a = g.attention(q, k, v, H, /*causal=*/false);
-  a = g.linear(a, g.constant("dep_wo", w_.dep_wo), g.constant("dep_bo", w_.dep_bo));
+  a = g.linear(a, g.constant("dep_wo", w_->dep_wo), g.constant("dep_bo", w_->dep_bo));
   ValueId last = g.slice_time(ctx, T - 1, 1);
-  ValueId x2 = g.rmsnorm(g.add(last, a), g.constant("dep_norm", w_.dep_norm), kRmsEps);
-  g.output("s2_logits", g.linear(x2, g.constant("proj_s2_w", w_.proj_s2_w), g.constant("proj_s2_b", w_.proj_s2_b)));
+  ValueId x2 = g.rmsnorm(g.add(last, a), g.constant("dep_norm", w_->dep_norm), kRmsEps);
+  g.output("s2_logits", g.linear(x2, g.constant("proj_s2_w", w_->proj_s2_w), g.constant("proj_s2_b", w_->proj_s2_b)));
   return g;
 }
 
 Graph KronosModel::build_step_graph(int64_t N, int64_t S, int64_t capacity, bool layer_caches, DType cache,
                                     DType dep_cache) const {
-  const auto& c = w_.config;
+  const auto& c = w_->config;
   const int64_t d = c.d_model;
   Graph g;
   g.set_meta("model_part", "kronos_predictor");
@@ -170,26 +174,26 @@ Graph KronosModel::build_step_graph(int64_t N, int64_t S, int64_t capacity, bool
   for (int64_t l = 0; l < c.n_layers; ++l) {
     if (layer_caches) {
       BlockCacheInputs ci{g.input(cat("k", l), cache, {N, capacity, d}), g.input(cat("v", l), cache, {N, capacity, d})};
-      x = build_block(g, x, w_.layers[l], c.n_heads, pos0, cat("layer", l), &ci, start);
+      x = build_block(g, x, w_->layers[l], c.n_heads, pos0, cat("layer", l), &ci, start);
     } else {
-      x = build_block(g, x, w_.layers[l], c.n_heads, pos0, cat("layer", l), nullptr, start);
+      x = build_block(g, x, w_->layers[l], c.n_heads, pos0, cat("layer", l), nullptr, start);
     }
   }
-  ValueId ctx = g.rmsnorm(x, g.constant("norm", w_.norm), kRmsEps);
+  ValueId ctx = g.rmsnorm(x, g.constant("norm", w_->norm), kRmsEps);
   // The dependency layer's keys/values of the new context rows carry no RoPE (single-query
   // cross-attention, spec §4.5), so they stay valid while the window grows.
-  ValueId dk = g.linear(ctx, g.constant("dep_wk", w_.dep_wk), g.constant("dep_bk", w_.dep_bk));
-  ValueId dv = g.linear(ctx, g.constant("dep_wv", w_.dep_wv), g.constant("dep_bv", w_.dep_bv));
+  ValueId dk = g.linear(ctx, g.constant("dep_wk", w_->dep_wk), g.constant("dep_bk", w_->dep_bk));
+  ValueId dv = g.linear(ctx, g.constant("dep_wv", w_->dep_wv), g.constant("dep_bv", w_->dep_bv));
   g.output("dep_k", g.kv_write(g.input("dep_k", dep_cache, {N, capacity, d}), dk, pos0));
   g.output("dep_v", g.kv_write(g.input("dep_v", dep_cache, {N, capacity, d}), dv, pos0));
   ValueId last = S == 1 ? ctx : g.slice_time(ctx, S - 1, 1);  // heads only for the last row (exact)
   g.output("last_context", last);
-  g.output("s1_logits", g.linear(last, g.constant("proj_s1_w", w_.proj_s1_w), g.constant("proj_s1_b", w_.proj_s1_b)));
+  g.output("s1_logits", g.linear(last, g.constant("proj_s1_w", w_->proj_s1_w), g.constant("proj_s1_b", w_->proj_s1_b)));
   return g;
 }
 
 Graph KronosModel::build_s2_step_graph(int64_t N, int64_t capacity, DType cache) const {
-  const auto& c = w_.config;
+  const auto& c = w_->config;
   const int64_t d = c.d_model, H = KronosPredictorConfig::kDepHeads;
   Graph g;
   g.set_meta("model_part", "kronos_predictor");
@@ -202,12 +206,12 @@ Graph KronosModel::build_s2_step_graph(int64_t N, int64_t capacity, DType cache)
   ValueId dv = g.input("dep_v", cache, {N, capacity, d});
   ValueId pos0 = g.input("pos0", DType::I64, {1});  // last window row: keys [start, pos0 + 1) are attended
   ValueId start = g.input("start", DType::I64, {1});
-  ValueId sib = g.embedding(g.constant("emb_s1", w_.emb_s1), s1);
-  ValueId q = g.linear(sib, g.constant("dep_wq", w_.dep_wq), g.constant("dep_bq", w_.dep_bq));
+  ValueId sib = g.embedding(g.constant("emb_s1", w_->emb_s1), s1);
+  ValueId q = g.linear(sib, g.constant("dep_wq", w_->dep_wq), g.constant("dep_bq", w_->dep_bq));
   ValueId a = g.attention(q, dk, dv, H, /*causal=*/false, pos0, kNone, /*cached=*/true, start);
-  a = g.linear(a, g.constant("dep_wo", w_.dep_wo), g.constant("dep_bo", w_.dep_bo));
-  ValueId x2 = g.rmsnorm(g.add(ctx, a), g.constant("dep_norm", w_.dep_norm), kRmsEps);
-  g.output("s2_logits", g.linear(x2, g.constant("proj_s2_w", w_.proj_s2_w), g.constant("proj_s2_b", w_.proj_s2_b)));
+  a = g.linear(a, g.constant("dep_wo", w_->dep_wo), g.constant("dep_bo", w_->dep_bo));
+  ValueId x2 = g.rmsnorm(g.add(ctx, a), g.constant("dep_norm", w_->dep_norm), kRmsEps);
+  g.output("s2_logits", g.linear(x2, g.constant("proj_s2_w", w_->proj_s2_w), g.constant("proj_s2_b", w_->proj_s2_b)));
   return g;
 }
 
@@ -226,8 +230,8 @@ const Graph& KronosModel::cached_graph(int kind, int64_t a, int64_t b, int64_t c
 KronosForward KronosModel::decode_s1(const Tensor& s1, const Tensor& s2, const Tensor* stamp, bool intermediates) {
   FCAST_CHECK(s1.defined() && s1.ndim() == 2 && s1.numel() > 0, "decode_s1: s1 ids must be non-empty I64 [batch, time]");
   const int64_t B = s1.dim(0), T = s1.dim(1);
-  check_kronos_ids(s1, B, T, w_.config.vocab_s1(), "s1");
-  check_kronos_ids(s2, B, T, w_.config.vocab_s2(), "s2");
+  check_kronos_ids(s1, B, T, w_->config.vocab_s1(), "s1");
+  check_kronos_ids(s2, B, T, w_->config.vocab_s2(), "s2");
   TensorMap in{{"s1", s1}, {"s2", s2}};
   if (stamp) {
     check_kronos_stamp(*stamp, B, T);
@@ -245,7 +249,7 @@ KronosForward KronosModel::decode_s1(const Tensor& s1, const Tensor& s2, const T
 }
 
 Tensor KronosModel::decode_s2(const Tensor& context, const Tensor& s1_ids) {
-  const int64_t d = w_.config.d_model;
+  const int64_t d = w_->config.d_model;
   FCAST_CHECK(context.defined() && context.dtype() == DType::F32 && context.ndim() == 3 && context.dim(2) == d &&
                   context.dim(1) > 0,
               "decode_s2: context must be F32 [batch, time, ", d, "]");
@@ -253,22 +257,22 @@ Tensor KronosModel::decode_s2(const Tensor& context, const Tensor& s1_ids) {
   FCAST_CHECK(s1_ids.defined() && s1_ids.ndim() == 2 && s1_ids.dim(0) == B && (s1_ids.dim(1) == T || s1_ids.dim(1) == 1),
               "decode_s2: s1 ids must be [", B, ", ", T, "] or [", B, ", 1] (the reference supports no other query length)");
   const int64_t Tq = s1_ids.dim(1);
-  check_kronos_ids(s1_ids, B, Tq, w_.config.vocab_s1(), "s1");
+  check_kronos_ids(s1_ids, B, Tq, w_->config.vocab_s1(), "s1");
   const Graph g = Tq == T && T != 1 ? build_s2_full_graph(B, T) : build_s2_last_graph(B, T);
   return exec_->run(g, {{"context", context}, {"s1", s1_ids}}).at("s2_logits");
 }
 
-DType KronosModel::layer_cache_dtype() const { return exec_->kv_cache_dtype(w_.config.d_model / w_.config.n_heads); }
-DType KronosModel::dep_cache_dtype() const { return exec_->kv_cache_dtype(w_.config.dep_head_dim()); }
+DType KronosModel::layer_cache_dtype() const { return exec_->policy().kv_cache_dtype(w_->config.d_model / w_->config.n_heads); }
+DType KronosModel::dep_cache_dtype() const { return exec_->policy().kv_cache_dtype(w_->config.dep_head_dim()); }
 
 KronosCache KronosModel::make_cache(int64_t rows, int64_t capacity, bool layer_caches) const {
-  const int64_t d = w_.config.d_model;
+  const int64_t d = w_->config.d_model;
   const DType layer = layer_cache_dtype(), dep = dep_cache_dtype();
   KronosCache c;
   c.rows = rows;
   c.capacity = capacity;
   if (layer_caches)
-    for (int64_t l = 0; l < w_.config.n_layers; ++l) {
+    for (int64_t l = 0; l < w_->config.n_layers; ++l) {
       c.k.push_back(Tensor::zeros(layer, {rows, capacity, d}));
       c.v.push_back(Tensor::zeros(layer, {rows, capacity, d}));
     }
@@ -302,15 +306,15 @@ Tensor left_pad(const Tensor& t, int64_t pad) {
 }  // namespace
 
 int64_t KronosModel::padded_length(int64_t n, int64_t cap) const {
-  return bucketed_length(exec_->context_buckets(), n, cap);
+  return bucketed_length(exec_->policy().context_buckets, n, cap);
 }
 
 KronosStepOutput KronosModel::forward_cached(const Tensor& s1, const Tensor& s2, const Tensor& stamp, KronosCache& cache,
                                              int64_t padded_len) {
   FCAST_CHECK(cache.has_layer_caches(), "forward_cached needs a cache made with layer_caches = true");
   const int64_t N = cache.rows, S = s1.dim(1);
-  check_kronos_ids(s1, N, S, w_.config.vocab_s1(), "s1");
-  check_kronos_ids(s2, N, S, w_.config.vocab_s2(), "s2");
+  check_kronos_ids(s1, N, S, w_->config.vocab_s1(), "s1");
+  check_kronos_ids(s2, N, S, w_->config.vocab_s2(), "s2");
   check_kronos_stamp(stamp, N, S);
   // Only a prefill (empty cache) is padded: the padding sits before every real token.
   const int64_t pad = cache.length == 0 && padded_len > S ? padded_len - S : 0;
@@ -332,8 +336,8 @@ KronosStepOutput KronosModel::forward_cached(const Tensor& s1, const Tensor& s2,
 KronosStepOutput KronosModel::forward_window(const Tensor& s1, const Tensor& s2, const Tensor& stamp, KronosCache& cache,
                                              int64_t padded_len) {
   const int64_t N = cache.rows, W = s1.dim(1);
-  check_kronos_ids(s1, N, W, w_.config.vocab_s1(), "s1");
-  check_kronos_ids(s2, N, W, w_.config.vocab_s2(), "s2");
+  check_kronos_ids(s1, N, W, w_->config.vocab_s1(), "s1");
+  check_kronos_ids(s2, N, W, w_->config.vocab_s2(), "s2");
   check_kronos_stamp(stamp, N, W);
   const int64_t pad = padded_len > W ? padded_len - W : 0;
   FCAST_CHECK(W + pad <= cache.capacity, "window of ", W + pad, " positions exceeds the cache capacity ", cache.capacity);
@@ -347,7 +351,7 @@ KronosStepOutput KronosModel::forward_window(const Tensor& s1, const Tensor& s2,
 
 Tensor KronosModel::s2_step(const Tensor& s1, const Tensor& last_context, KronosCache& cache) {
   const int64_t N = cache.rows;
-  check_kronos_ids(s1, N, 1, w_.config.vocab_s1(), "s1");
+  check_kronos_ids(s1, N, 1, w_->config.vocab_s1(), "s1");
   FCAST_CHECK(cache.length > cache.start, "s2_step: the cache holds no context rows");
   TensorMap in{{"s1", s1}, {"last_context", last_context}, {"dep_k", cache.dep_k}, {"dep_v", cache.dep_v},
                {"pos0", make_scalar_i64(cache.length - 1)}, {"start", make_scalar_i64(cache.start)}};

@@ -55,9 +55,12 @@ struct KronosStepOutput {
 class KronosModel {
  public:
   explicit KronosModel(KronosPredictorWeights w, std::shared_ptr<Executor> exec = nullptr);
+  // The weights shared with other sessions (no copy).
+  KronosModel(std::shared_ptr<const KronosPredictorWeights> w, std::shared_ptr<Executor> exec);
+  const std::shared_ptr<const KronosPredictorWeights>& shared_weights() const { return w_; }
 
-  const KronosPredictorConfig& config() const { return w_.config; }
-  const KronosPredictorWeights& weights() const { return w_; }
+  const KronosPredictorConfig& config() const { return w_->config; }
+  const KronosPredictorWeights& weights() const { return *w_; }
   void set_executor(std::shared_ptr<Executor> e) { exec_ = std::move(e); }
 
   // decode_s1: ids I64 [B, T], stamp F32 [B, T, 5] (minute, hour, weekday, day, month) or null
@@ -99,7 +102,7 @@ class KronosModel {
   // Length a call of n positions is padded to under the executor's context buckets, at most
   // max(cap, n) (cap <= 0: no cap); n when the executor has no buckets.
   int64_t padded_length(int64_t n, int64_t cap = 0) const;
-  bool bucketed() const { return !exec_->context_buckets().empty(); }
+  bool bucketed() const { return !exec_->policy().context_buckets.empty(); }
 
   // How many graphs were built since construction (each shape is built once and reused).
   int64_t graphs_built() const { return graphs_built_; }
@@ -109,7 +112,7 @@ class KronosModel {
   ValueId time_embedding(Graph& g, ValueId stamp) const;
   const Graph& cached_graph(int kind, int64_t a, int64_t b, int64_t c, bool flag, const KronosCache& cache);
 
-  KronosPredictorWeights w_;
+  std::shared_ptr<const KronosPredictorWeights> w_;  // shared by every session of the loaded model
   std::shared_ptr<Executor> exec_;
   std::map<std::tuple<int, int64_t, int64_t, int64_t, bool, DType, DType>, std::unique_ptr<Graph>> graphs_;
   int64_t graphs_built_ = 0;

@@ -8,20 +8,24 @@
 namespace fcast::kronos {
 
 KronosTokenizer::KronosTokenizer(KronosTokenizerWeights w, std::shared_ptr<Executor> exec)
+    : KronosTokenizer(std::make_shared<const KronosTokenizerWeights>(std::move(w)), std::move(exec)) {}
+
+KronosTokenizer::KronosTokenizer(std::shared_ptr<const KronosTokenizerWeights> w, std::shared_ptr<Executor> exec)
     : w_(std::move(w)), exec_(std::move(exec)) {
+  FCAST_CHECK(w_ != nullptr, "KronosTokenizer: no weights");
   if (!exec_) exec_ = std::make_shared<EagerExecutor>();
 }
 
 Graph KronosTokenizer::build_encode_graph(int64_t B, int64_t T, bool intermediates, bool padded) const {
-  const auto& c = w_.config;
+  const auto& c = w_->config;
   Graph g;
   ValueId x = g.input("x", DType::F32, {B, T, c.d_in});
   ValueId pos0 = g.constant("pos0", make_scalar_i64(0));
   ValueId start = padded ? g.input("start", DType::I64, {1}) : kNone;
-  ValueId z = g.linear(x, g.constant("embed_w", w_.embed_w), g.constant("embed_b", w_.embed_b));
-  for (size_t i = 0; i < w_.encoder.size(); ++i) z = build_block(g, z, w_.encoder[i], c.n_heads, pos0, cat("enc", i), nullptr, start);
+  ValueId z = g.linear(x, g.constant("embed_w", w_->embed_w), g.constant("embed_b", w_->embed_b));
+  for (size_t i = 0; i < w_->encoder.size(); ++i) z = build_block(g, z, w_->encoder[i], c.n_heads, pos0, cat("enc", i), nullptr, start);
   if (intermediates) g.output("hidden", z);
-  ValueId q = g.linear(z, g.constant("quant_w", w_.quant_w), g.constant("quant_b", w_.quant_b));
+  ValueId q = g.linear(z, g.constant("quant_w", w_->quant_w), g.constant("quant_b", w_->quant_b));
   if (intermediates) g.output("quant_in", q);
   // L2 normalisation does not change signs; BsqIndices binarises (z > 0 -> bit 1) LSB first.
   g.output("ids", g.bsq_indices(q, c.s1_bits));
@@ -29,7 +33,7 @@ Graph KronosTokenizer::build_encode_graph(int64_t B, int64_t T, bool intermediat
 }
 
 Graph KronosTokenizer::build_decode_graph(int64_t B, int64_t T, bool padded) const {
-  const auto& c = w_.config;
+  const auto& c = w_->config;
   Graph g;
   ValueId ids = g.input("ids", DType::I64, {B, T, 2});
   ValueId pos0 = g.constant("pos0", make_scalar_i64(0));
@@ -37,9 +41,9 @@ Graph KronosTokenizer::build_decode_graph(int64_t B, int64_t T, bool padded) con
   // Reference quirk: both halves are read with k/2 bits (equal to s1_bits, validated).
   ValueId bits = g.bsq_bits(ids, c.codebook_dim() / 2);
   g.output("bits", bits);
-  ValueId z = g.linear(bits, g.constant("post_quant_w", w_.post_quant_w), g.constant("post_quant_b", w_.post_quant_b));
-  for (size_t i = 0; i < w_.decoder.size(); ++i) z = build_block(g, z, w_.decoder[i], c.n_heads, pos0, cat("dec", i), nullptr, start);
-  g.output("recon", g.linear(z, g.constant("head_w", w_.head_w), g.constant("head_b", w_.head_b)));
+  ValueId z = g.linear(bits, g.constant("post_quant_w", w_->post_quant_w), g.constant("post_quant_b", w_->post_quant_b));
+  for (size_t i = 0; i < w_->decoder.size(); ++i) z = build_block(g, z, w_->decoder[i], c.n_heads, pos0, cat("dec", i), nullptr, start);
+  g.output("recon", g.linear(z, g.constant("head_w", w_->head_w), g.constant("head_b", w_->head_b)));
   return g;
 }
 
@@ -90,11 +94,11 @@ Tensor drop_pad_rows(const Tensor& y, int64_t pad) {
 }  // namespace
 
 int64_t KronosTokenizer::padded_length(int64_t n, int64_t cap) const {
-  return bucketed_length(exec_->context_buckets(), n, cap);
+  return bucketed_length(exec_->policy().context_buckets, n, cap);
 }
 
 KronosTokens KronosTokenizer::encode(const Tensor& x, bool intermediates, int64_t padded_len) {
-  check_x(x, w_.config.d_in);
+  check_x(x, w_->config.d_in);
   const int64_t B = x.dim(0), T = x.dim(1);
   // padded_len > 0 asks for the padded graph (a "start" input) even when no padding is needed,
   // so a call that fills its bucket exactly shares the plan of the shorter ones.
@@ -122,7 +126,7 @@ Tensor KronosTokenizer::encode_full(const Tensor& x) {
   KronosTokens t = encode(x);
   Tensor idx = Tensor::empty(DType::I64, t.s1.shape());
   for (int64_t i = 0; i < idx.numel(); ++i)
-    idx.data<int64_t>()[i] = t.s1.data<int64_t>()[i] + (t.s2.data<int64_t>()[i] << w_.config.s1_bits);
+    idx.data<int64_t>()[i] = t.s1.data<int64_t>()[i] + (t.s2.data<int64_t>()[i] << w_->config.s1_bits);
   return idx;
 }
 
@@ -148,21 +152,21 @@ Tensor pack_ids(const Tensor& s1, const Tensor& s2) {
 }  // namespace
 
 Tensor KronosTokenizer::decode(const Tensor& s1, const Tensor& s2, int64_t padded_len) {
-  const int64_t half = w_.config.codebook_dim() / 2;
+  const int64_t half = w_->config.codebook_dim() / 2;
   check_ids(s1, "s1", int64_t{1} << half);
   check_ids(s2, "s2", int64_t{1} << half);
   return decode_ids(pack_ids(s1, s2), "recon", padded_len);
 }
 
 Tensor KronosTokenizer::bits(const Tensor& s1, const Tensor& s2) {
-  const int64_t half = w_.config.codebook_dim() / 2;
+  const int64_t half = w_->config.codebook_dim() / 2;
   check_ids(s1, "s1", int64_t{1} << half);
   check_ids(s2, "s2", int64_t{1} << half);
   return decode_ids(pack_ids(s1, s2), "bits");
 }
 
 Tensor KronosTokenizer::decode_full(const Tensor& index) {
-  const int64_t k = w_.config.codebook_dim(), half = k / 2;
+  const int64_t k = w_->config.codebook_dim(), half = k / 2;
   check_ids(index, "composite", int64_t{1} << k);
   // Bits j < k of the composite id are [low half | high half], the same as (s1, s2) halves.
   Tensor s1 = Tensor::empty(DType::I64, index.shape()), s2 = Tensor::empty(DType::I64, index.shape());

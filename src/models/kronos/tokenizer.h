@@ -23,9 +23,12 @@ struct KronosTokens {
 class KronosTokenizer {
  public:
   explicit KronosTokenizer(KronosTokenizerWeights w, std::shared_ptr<Executor> exec = nullptr);
+  // The weights shared with other sessions (no copy).
+  KronosTokenizer(std::shared_ptr<const KronosTokenizerWeights> w, std::shared_ptr<Executor> exec);
+  const std::shared_ptr<const KronosTokenizerWeights>& shared_weights() const { return w_; }
 
-  const KronosTokenizerConfig& config() const { return w_.config; }
-  const KronosTokenizerWeights& weights() const { return w_; }
+  const KronosTokenizerConfig& config() const { return w_->config; }
+  const KronosTokenizerWeights& weights() const { return *w_; }
   void set_executor(std::shared_ptr<Executor> e) { exec_ = std::move(e); }
 
   // encode(half=True). Inputs must be finite. padded_len > 0 runs the bucketed graph, left-padded
@@ -52,11 +55,11 @@ class KronosTokenizer {
   // Length a call of n positions is padded to under the executor's context buckets, at most
   // max(cap, n) (cap <= 0: no cap); n when the executor has no buckets.
   int64_t padded_length(int64_t n, int64_t cap = 0) const;
-  bool bucketed() const { return !exec_->context_buckets().empty(); }
+  bool bucketed() const { return !exec_->policy().context_buckets.empty(); }
 
  private:
   Tensor decode_ids(const Tensor& ids, const char* output, int64_t padded_len = 0);
-  KronosTokenizerWeights w_;
+  std::shared_ptr<const KronosTokenizerWeights> w_;  // shared by every session of the loaded model
   std::shared_ptr<Executor> exec_;
 };
 

@@ -28,12 +28,17 @@ void TotoKVCache::broadcast_from(const TotoKVCache& src) {
   start = src.start;
 }
 
-TotoModel::TotoModel(TotoWeights w, std::shared_ptr<Executor> exec) : w_(std::move(w)), exec_(std::move(exec)) {
+TotoModel::TotoModel(TotoWeights w, std::shared_ptr<Executor> exec)
+    : TotoModel(std::make_shared<const TotoWeights>(std::move(w)), std::move(exec)) {}
+
+TotoModel::TotoModel(std::shared_ptr<const TotoWeights> w, std::shared_ptr<Executor> exec)
+    : w_(std::move(w)), exec_(std::move(exec)) {
+  FCAST_CHECK(w_ != nullptr, "TotoModel: no weights");
   if (!exec_) exec_ = std::make_shared<EagerExecutor>();
-  for (bool s : w_.config.space_layers()) time_layers_ += s ? 0 : 1;
+  for (bool s : w_->config.space_layers()) time_layers_ += s ? 0 : 1;
 }
 
-DType TotoModel::cache_dtype() const { return exec_->kv_cache_dtype(w_.config.embed_dim / w_.config.num_heads); }
+DType TotoModel::cache_dtype() const { return exec_->policy().kv_cache_dtype(w_->config.embed_dim / w_->config.num_heads); }
 
 TotoKVCache TotoModel::make_cache(int64_t batch, int64_t variates, int64_t capacity) const {
   TotoKVCache c;
@@ -42,16 +47,16 @@ TotoKVCache TotoModel::make_cache(int64_t batch, int64_t variates, int64_t capac
   c.capacity = capacity;
   const DType dt = cache_dtype();
   for (int64_t l = 0; l < time_layers_; ++l) {
-    c.keys.push_back(Tensor::zeros(dt, {batch * variates, capacity, w_.config.embed_dim}));
-    c.values.push_back(Tensor::zeros(dt, {batch * variates, capacity, w_.config.embed_dim}));
+    c.keys.push_back(Tensor::zeros(dt, {batch * variates, capacity, w_->config.embed_dim}));
+    c.values.push_back(Tensor::zeros(dt, {batch * variates, capacity, w_->config.embed_dim}));
   }
   return c;
 }
 
 int64_t TotoModel::bucket_patches(int64_t patches) const {
-  const auto& buckets = exec_->context_buckets();
+  const auto& buckets = exec_->policy().context_buckets;
   if (buckets.empty()) return patches;
-  const int64_t P = w_.config.patch_size;
+  const int64_t P = w_->config.patch_size;
   int64_t largest = 1;
   for (int64_t b : buckets) {
     const int64_t bp = (b + P - 1) / P;
@@ -62,13 +67,25 @@ int64_t TotoModel::bucket_patches(int64_t patches) const {
 }
 
 int64_t TotoModel::cache_capacity(int64_t context_patches, int64_t new_patches) const {
-  if (exec_->context_buckets().empty()) return context_patches + new_patches;
+  if (exec_->policy().context_buckets.empty()) return context_patches + new_patches;
   return bucket_patches(context_patches) + (new_patches + 15) / 16 * 16;
+}
+
+const Graph& TotoModel::graph_for(int64_t B, int64_t V, int64_t S, int64_t out_patches, bool cached, int64_t capacity,
+                                  bool intermediates, DType cache_dtype) {
+  const GraphKey key{B, V, S, out_patches, cached, capacity, intermediates, cache_dtype};
+  auto it = graphs_.find(key);
+  if (it != graphs_.end()) return *it->second;
+  // Shapes change with the request geometry only; a forecast uses two or three graphs.
+  if (graphs_.size() >= 32) graphs_.clear();
+  auto g = std::make_unique<Graph>(build_graph(B, V, S, out_patches, cached, capacity, intermediates, cache_dtype));
+  ++graphs_built_;
+  return *graphs_.emplace(key, std::move(g)).first->second;
 }
 
 Graph TotoModel::build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patches, bool cached, int64_t capacity,
                              bool intermediates, DType cache_dtype) const {
-  const TotoConfig& c = w_.config;
+  const TotoConfig& c = w_->config;
   const int64_t D = c.embed_dim, H = c.num_heads, P = c.patch_size, BV = B * V;
   Graph g;
   g.set_meta("model_part", "toto");
@@ -87,11 +104,11 @@ Graph TotoModel::build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patche
   for (bool s : space) any_space |= s;
   if (any_space) space_ids = g.input("space_ids", DType::I32, {B * S, V});
 
-  ValueId x = g.linear(patches, g.constant("patch_w", w_.patch_w), g.constant("patch_b", w_.patch_b));
+  ValueId x = g.linear(patches, g.constant("patch_w", w_->patch_w), g.constant("patch_b", w_->patch_b));
   if (intermediates) g.output("patch_embeddings", x);
   int64_t slot = 0;
   for (int64_t i = 0; i < c.num_layers; ++i) {
-    const TotoLayerWeights& L = w_.layers[i];
+    const TotoLayerWeights& L = w_->layers[i];
     const std::string p = cat("l", i, ".");
     ValueId y = g.rmsnorm(x, g.constant(p + "norm1", L.norm1), 1e-8f);
     ValueId wqkv = g.constant(p + "wqkv", L.wqkv), bqkv = g.constant(p + "bqkv", L.bqkv);
@@ -128,17 +145,17 @@ Graph TotoModel::build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patche
   }
   const int64_t n_out = out_patches < 0 || out_patches > S ? S : out_patches;
   if (n_out < S) x = g.slice_time(x, S - n_out, n_out);
-  ValueId u = g.linear(x, g.constant("unembed_w", w_.unembed_w), g.constant("unembed_b", w_.unembed_b));
+  ValueId u = g.linear(x, g.constant("unembed_w", w_->unembed_w), g.constant("unembed_b", w_->unembed_b));
   u = g.reshape(u, {BV, n_out * P, D});  // offset-major: feature p*D + d belongs to step p
   if (intermediates) g.output("unembed_flat", u);
   const float eps = std::numeric_limits<float>::epsilon();
-  ValueId df = g.add_scalar(g.clamp_min(g.softplus(g.linear(u, g.constant("df_w", w_.df_w), g.constant("df_b", w_.df_b))), eps), 2.0f);
-  ValueId loc = g.linear(u, g.constant("loc_w", w_.loc_w), g.constant("loc_b", w_.loc_b));
-  ValueId scl = g.clamp_min(g.softplus(g.linear(u, g.constant("scale_w", w_.scale_w), g.constant("scale_b", w_.scale_b))), eps);
+  ValueId df = g.add_scalar(g.clamp_min(g.softplus(g.linear(u, g.constant("df_w", w_->df_w), g.constant("df_b", w_->df_b))), eps), 2.0f);
+  ValueId loc = g.linear(u, g.constant("loc_w", w_->loc_w), g.constant("loc_b", w_->loc_b));
+  ValueId scl = g.clamp_min(g.softplus(g.linear(u, g.constant("scale_w", w_->scale_w), g.constant("scale_b", w_->scale_b))), eps);
   g.output("df", df);
   g.output("loc", loc);
   g.output("scale", scl);
-  if (c.mixture()) g.output("weights", g.softmax(g.linear(u, g.constant("mix_w", w_.mix_w), g.constant("mix_b", w_.mix_b))));
+  if (c.mixture()) g.output("weights", g.softmax(g.linear(u, g.constant("mix_w", w_->mix_w), g.constant("mix_b", w_->mix_b))));
   return g;
 }
 
@@ -167,7 +184,7 @@ void check_toto_inputs(const Tensor& series, const Tensor& mask, const Tensor& i
 
 TotoOutput TotoModel::forward(const Tensor& series, const Tensor& mask, const Tensor& ids, const ForwardOptions& opt,
                               TotoKVCache* cache) {
-  const TotoConfig& c = w_.config;
+  const TotoConfig& c = w_->config;
   const int64_t P = c.patch_size;
   check_toto_inputs(series, mask, ids, P);
   const int64_t B = series.dim(0), V = series.dim(1), T = series.dim(2), BV = B * V;
@@ -201,7 +218,7 @@ TotoOutput TotoModel::forward(const Tensor& series, const Tensor& mask, const Te
   const int64_t Sg = S + pad;
   const int64_t n_out = opt.out_patches < 0 || opt.out_patches > S ? S : opt.out_patches;
   const DType cache_dt = cache && !cache->keys.empty() ? cache->keys[0].dtype() : DType::F32;
-  Graph g = build_graph(B, V, Sg, n_out, cache != nullptr, cache ? cache->capacity : 0, opt.intermediates, cache_dt);
+  const Graph& g = graph_for(B, V, Sg, n_out, cache != nullptr, cache ? cache->capacity : 0, opt.intermediates, cache_dt);
 
   TensorMap in;
   Tensor patches = Tensor::zeros(DType::F32, {BV, Sg, P});

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "graph/graph.h"
@@ -48,9 +49,12 @@ struct ForwardOptions {
 class TotoModel {
  public:
   explicit TotoModel(TotoWeights w, std::shared_ptr<Executor> exec = nullptr);
+  // The weights shared with other sessions (no copy).
+  TotoModel(std::shared_ptr<const TotoWeights> w, std::shared_ptr<Executor> exec);
+  const std::shared_ptr<const TotoWeights>& shared_weights() const { return w_; }
 
-  const TotoConfig& config() const { return w_.config; }
-  const TotoWeights& weights() const { return w_; }
+  const TotoConfig& config() const { return w_->config; }
+  const TotoWeights& weights() const { return *w_; }
   Executor& executor() { return *exec_; }
   void set_executor(std::shared_ptr<Executor> e) { exec_ = std::move(e); }
 
@@ -76,10 +80,20 @@ class TotoModel {
   Graph build_graph(int64_t B, int64_t V, int64_t S, int64_t out_patches, bool cached, int64_t cache_capacity,
                     bool intermediates, DType cache_dtype = DType::F32) const;
 
+  // Graphs built since construction: each geometry is built once and reused (decode steps
+  // run the same graph object, which the executor does not hash again).
+  int64_t graphs_built() const { return graphs_built_; }
+
  private:
-  TotoWeights w_;
+  using GraphKey = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, int64_t, bool, DType>;
+  const Graph& graph_for(int64_t B, int64_t V, int64_t S, int64_t out_patches, bool cached, int64_t capacity,
+                         bool intermediates, DType cache_dtype);
+
+  std::shared_ptr<const TotoWeights> w_;  // shared by every session of the loaded model
   std::shared_ptr<Executor> exec_;
   int64_t time_layers_ = 0;
+  std::map<GraphKey, std::unique_ptr<Graph>> graphs_;
+  int64_t graphs_built_ = 0;
 };
 
 // Validates user-facing inputs (shapes, finiteness of observed values).

@@ -1,9 +1,9 @@
-// A deliberately broken compiled path, for testing that the stress test catches one: an Executor
-// decorator that multiplies every F32 graph output of the wrapped executor by (1 + factor).
+// A deliberately broken compiled path, for testing that the stress test catches one: every F32
+// graph output of a compiled executor is multiplied by (1 + factor).
 // Switched on by FCAST_TEST_PERTURB_COMPILED=<factor> (e.g. 0.2); it applies to the compiled
 // executors of `fcast stress` only, and every run that uses it says so loudly.
 //
-//   auto ex = std::make_shared<PerturbingExecutor>(make_executor(s, id), 0.2);
+//   auto ex = make_executor(s, id);  perturb_outputs(*ex, 0.2);
 #pragma once
 #include <cmath>
 #include <cstdlib>
@@ -18,14 +18,11 @@ namespace fcast::stress {
 
 constexpr const char* kPerturbEnv = "FCAST_TEST_PERTURB_COMPILED";
 
-class PerturbingExecutor : public Executor {
- public:
-  PerturbingExecutor(std::shared_ptr<Executor> inner, double factor) : inner_(std::move(inner)), factor_(factor) {
-    set_context_buckets(inner_->context_buckets());  // models pad by the wrapped executor's buckets
-  }
-  TensorMap run(const Graph& g, const TensorMap& inputs) override {
-    TensorMap out = inner_->run(g, inputs);
-    const float k = static_cast<float>(1.0 + factor_);
+// Makes `e` scale every F32 graph output by (1 + factor) from now on. An observer, not a
+// wrapper: the models keep seeing the executor's own policy (buckets, KV-cache dtype).
+inline void perturb_outputs(Executor& e, double factor) {
+  const float k = static_cast<float>(1.0 + factor);
+  e.set_observer([k](const Graph&, TensorMap& out) {
     for (auto& [name, t] : out) {
       if (t.dtype() != DType::F32) continue;
       // A fresh tensor: outputs may alias executor-owned memory or read-only weights.
@@ -35,16 +32,8 @@ class PerturbingExecutor : public Executor {
       for (int64_t i = 0; i < t.numel(); ++i) dst[i] = src[i] * k;
       t = scaled;
     }
-    return out;
-  }
-  std::string name() const override { return inner_->name() + "+perturbed"; }
-  ExecutorStats stats() const override { return inner_->stats(); }
-  void mark_warm() override { inner_->mark_warm(); }
-
- private:
-  std::shared_ptr<Executor> inner_;
-  double factor_;
-};
+  });
+}
 
 // The factor from the environment; nothing when unset or 0. A malformed value is an error.
 inline std::optional<double> perturbation_from_env() {

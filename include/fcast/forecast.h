@@ -1,0 +1,68 @@
+// fcast's model-neutral forecasting API: one request and one result type for every model in
+// the registry (Toto, Kronos, ...). A loaded model is shared; each caller forecasts through its
+// own session.
+//
+//   #include <fcast/forecast.h>
+//   auto model = fcast::load_model("toto", {{"model", "toto-open-base-1.0"}});   // models/registry.h
+//   auto session = model->new_session();                       // one per thread
+//   fcast::ForecastRequest req;
+//   req.series.push_back({.id = "MSTR", .variate_names = {"close"}, .values = {closes}});
+//   req.horizon = 64;  req.num_samples = 256;  req.quantiles = {0.1, 0.5, 0.9};  req.seed = 7;
+//   fcast::ForecastResult r = session->forecast(req);
+//   float q90_step1 = r.series[0].quantiles[2][0][0];          // [quantile][variate][step]
+//
+// Thread-safety: plain value types. A session (models/registry.h) is used by one thread at a
+// time; many sessions of one loaded model may forecast at once.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fcast {
+
+// One series: one or more variates observed at the same time steps. Series of one request may
+// have different lengths.
+struct SeriesInput {
+  std::string id;                            // echoed in the result (e.g. the symbol); may be empty
+  std::vector<std::string> variate_names;    // one per variate; empty: "v0", "v1", ... Kronos reads
+                                             //   open, high, low, close (required), volume, amount
+  std::vector<std::vector<double>> values;   // [variate][time], oldest first, all variates equally long
+  std::vector<std::vector<uint8_t>> observed;  // optional [variate][time], 1 = observed (models with
+                                               //   masks); empty: every value observed
+  std::vector<int64_t> timestamps;           // optional: seconds since the epoch, one per step, increasing
+                                             //   (required by models with time features: Kronos)
+  std::vector<int64_t> future_timestamps;    // optional: the `horizon` stamps to forecast; default:
+                                             //   continued at the median interval of `timestamps`
+};
+
+struct ForecastRequest {
+  std::vector<SeriesInput> series;
+  int64_t horizon = 64;                      // steps to forecast (> 0)
+  int64_t num_samples = 0;                   // sample paths; 0 = the model's point forecast
+                                             //   (Toto: the mean of the predicted distribution;
+                                             //   Kronos: one sampled path)
+  std::vector<double> quantiles = {0.1, 0.5, 0.9};  // levels in [0, 1]
+  uint64_t seed = 0;                         // same seed, same numbers
+  // Model-specific options by name (each model's registry entry lists its own, with defaults),
+  // e.g. Toto "samples_per_batch", Kronos "temperature", "top_k", "top_p", "max_context".
+  std::map<std::string, std::string> options;
+};
+
+struct SeriesForecast {
+  std::string id;
+  std::vector<std::string> variate_names;
+  std::vector<int64_t> timestamps;                     // future stamps (empty when the input had none)
+  std::vector<std::vector<float>> mean, median, std;   // [variate][step]
+  std::vector<std::vector<std::vector<float>>> quantiles;  // [quantile][variate][step]
+  std::vector<std::vector<std::vector<float>>> samples;    // [variate][step][sample]; empty for a point forecast
+};
+
+struct ForecastResult {
+  std::vector<SeriesForecast> series;   // in request order
+  std::vector<double> quantile_levels;  // as requested
+  // model, identity, executor, random_weights ("true"/"false"), seconds, ...
+  std::map<std::string, std::string> metadata;
+};
+
+}  // namespace fcast

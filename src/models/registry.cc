@@ -1,0 +1,183 @@
+#include "models/registry.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "models/kronos/session.h"
+#include "models/toto/session.h"
+
+namespace fcast {
+
+namespace {
+constexpr const char* kRandomWeightsMarker = "RANDOM_WEIGHTS.txt";
+}
+
+const std::vector<ModelEntry>& model_registry() {
+  // One line per model.
+  static const std::vector<ModelEntry> all = {
+      toto::registry_entry(),
+      kronos::registry_entry(),
+  };
+  return all;
+}
+
+std::string model_names() {
+  std::string s;
+  for (const ModelEntry& e : model_registry()) s += (s.empty() ? "" : ", ") + e.name;
+  return s;
+}
+
+const ModelEntry& find_model(const std::string& name) {
+  for (const ModelEntry& e : model_registry())
+    if (e.name == name) return e;
+  fail("unknown model '", name, "' (registered models: ", model_names(), ")");
+}
+
+const ModelEntry& detect_model(const std::string& dir, std::string* part) {
+  std::string whys;
+  for (const ModelEntry& e : model_registry()) {
+    std::string p, why;
+    if (e.detect(dir, p, why)) {
+      if (part) *part = p;
+      return e;
+    }
+    whys += cat("; ", e.name, ": ", why);
+  }
+  fail(dir, ": not a checkpoint of any registered model", whys);
+}
+
+ExecutorStats ForecastSession::stats() {
+  ExecutorStats s;
+  for (Executor* e : executors()) s += e->stats();
+  return s;
+}
+
+bool has_random_weights_marker(const std::string& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(dir) / kRandomWeightsMarker, ec);
+}
+
+void write_random_weights_marker(const std::string& dir, const std::string& what) {
+  const std::string path = (std::filesystem::path(dir) / kRandomWeightsMarker).string();
+  std::ofstream m(path);
+  m << "RANDOM weights (" << what << ").\n"
+    << "This is not a trained model: forecasts and accuracy figures made with it mean nothing.\n";
+  FCAST_CHECK(m.good(), "cannot write ", path);
+}
+
+void check_request_options(const ForecastRequest& r, const ModelEntry& e) {
+  for (const auto& [name, value] : r.options) {
+    bool known = false;
+    for (const ModelOption& o : e.options) known |= o.name == name;
+    if (!known) {
+      std::string all;
+      for (const ModelOption& o : e.options) all += (all.empty() ? "" : ", ") + o.name;
+      fail(e.name, ": unknown option '", name, "' (", e.name, " takes: ", all.empty() ? "none" : all, ")");
+    }
+  }
+}
+
+std::string request_option(const ForecastRequest& r, const ModelEntry& e, const std::string& name) {
+  auto it = r.options.find(name);
+  if (it != r.options.end()) return it->second;
+  for (const ModelOption& o : e.options)
+    if (o.name == name) return o.default_value;
+  fail("internal error: ", e.name, " reads the undeclared option '", name, "'");
+}
+
+std::string series_label(const ForecastRequest& r, size_t k) {
+  const std::string& id = r.series[k].id;
+  return id.empty() ? cat("series #", k) : cat("series '", id, "'");
+}
+
+void check_request(const ForecastRequest& r, const ModelEntry& e, int64_t max_horizon) {
+  check_request_options(r, e);
+  FCAST_CHECK(r.horizon > 0, e.name, ": horizon must be positive, got ", r.horizon);
+  FCAST_CHECK(r.horizon <= max_horizon, e.name, ": horizon ", r.horizon, " exceeds the limit of ", max_horizon);
+  FCAST_CHECK(r.num_samples >= 0, e.name, ": num_samples must be >= 0 (0 = point forecast), got ", r.num_samples);
+  for (double q : r.quantiles)
+    FCAST_CHECK(q >= 0.0 && q <= 1.0, e.name, ": quantile level ", q, " is outside [0, 1]");
+  FCAST_CHECK(!r.series.empty(), e.name, ": the request holds no series");
+  for (size_t k = 0; k < r.series.size(); ++k) {
+    const SeriesInput& s = r.series[k];
+    const std::string who = series_label(r, k);
+    FCAST_CHECK(!s.values.empty(), e.name, ": ", who, " has no variates");
+    FCAST_CHECK(s.variate_names.empty() || s.variate_names.size() == s.values.size(), e.name, ": ", who, " has ",
+                s.values.size(), " variates but ", s.variate_names.size(), " variate names");
+    const size_t T = s.values[0].size();
+    FCAST_CHECK(T >= 1, e.name, ": ", who, " is empty");
+    for (size_t v = 0; v < s.values.size(); ++v)
+      FCAST_CHECK(s.values[v].size() == T, e.name, ": ", who, ": variate ", v, " has ", s.values[v].size(),
+                  " values, variate 0 has ", T);
+    FCAST_CHECK(s.observed.empty() || s.observed.size() == s.values.size(), e.name, ": ", who,
+                ": the observed mask has ", s.observed.size(), " rows for ", s.values.size(), " variates");
+    for (size_t v = 0; v < s.observed.size(); ++v)
+      FCAST_CHECK(s.observed[v].size() == T, e.name, ": ", who, ": observed mask row ", v, " has ",
+                  s.observed[v].size(), " entries for ", T, " values");
+    for (size_t v = 0; v < s.values.size(); ++v)
+      for (size_t t = 0; t < T; ++t) {
+        const bool observed = s.observed.empty() || s.observed[v][t];
+        const double x = s.values[v][t];
+        // Observed values must be finite and inside float32 (the models compute in float32).
+        FCAST_CHECK(!observed || (std::isfinite(x) && std::fabs(x) <= 3.4e38), e.name, ": ", who, ": variate ", v,
+                    " has a non-finite or out-of-range value (", x, ") at step ", t);
+      }
+    FCAST_CHECK(s.timestamps.empty() || s.timestamps.size() == T, e.name, ": ", who, " has ", s.timestamps.size(),
+                " timestamps for ", T, " values");
+    for (size_t t = 1; t < s.timestamps.size(); ++t)
+      FCAST_CHECK(s.timestamps[t] > s.timestamps[t - 1], e.name, ": ", who, ": timestamps must increase (step ", t,
+                  ")");
+    FCAST_CHECK(s.future_timestamps.empty() || static_cast<int64_t>(s.future_timestamps.size()) == r.horizon,
+                e.name, ": ", who, " has ", s.future_timestamps.size(), " future timestamps for a horizon of ",
+                r.horizon);
+  }
+}
+
+std::vector<int64_t> future_timestamps_of(const SeriesInput& s, int64_t horizon) {
+  if (!s.future_timestamps.empty()) return s.future_timestamps;
+  if (s.timestamps.empty()) return {};
+  std::vector<int64_t> steps;
+  for (size_t t = 1; t < s.timestamps.size(); ++t) steps.push_back(s.timestamps[t] - s.timestamps[t - 1]);
+  int64_t step = 86400;  // one stamp: daily
+  if (!steps.empty()) {
+    const auto mid = steps.begin() + static_cast<std::ptrdiff_t>((steps.size() - 1) / 2);
+    std::nth_element(steps.begin(), mid, steps.end());
+    step = *mid;
+  }
+  std::vector<int64_t> out;
+  for (int64_t h = 1; h <= horizon; ++h) out.push_back(s.timestamps.back() + h * step);
+  return out;
+}
+
+void summarise_samples(SeriesForecast& f, const std::vector<double>& levels) {
+  const size_t V = f.mean.size();
+  f.median.assign(V, {});
+  f.std.assign(V, {});
+  f.quantiles.assign(levels.size(), std::vector<std::vector<float>>(V));
+  for (size_t v = 0; v < V; ++v) {
+    const size_t H = f.mean[v].size();
+    for (size_t h = 0; h < H; ++h) {
+      std::vector<float> s = f.samples.empty() ? std::vector<float>{f.mean[v][h]} : f.samples[v][h];
+      const size_t N = s.size();
+      double m = 0, var = 0;
+      for (float x : s) m += x;
+      m /= static_cast<double>(N);
+      for (float x : s) var += (x - m) * (x - m);
+      f.std[v].push_back(N > 1 ? static_cast<float>(std::sqrt(var / static_cast<double>(N - 1))) : 0.0f);
+      std::sort(s.begin(), s.end());
+      // Linear interpolation between order statistics (torch.quantile / numpy's default).
+      auto q = [&](double level) {
+        const double pos = level * static_cast<double>(N - 1);
+        const size_t lo = static_cast<size_t>(std::floor(pos)), hi = std::min(lo + 1, N - 1);
+        return static_cast<float>(s[lo] + (s[hi] - s[lo]) * (pos - static_cast<double>(lo)));
+      };
+      f.median[v].push_back(f.samples.empty() ? f.mean[v][h] : q(0.5));
+      for (size_t k = 0; k < levels.size(); ++k) f.quantiles[k][v].push_back(f.samples.empty() ? f.mean[v][h] : q(levels[k]));
+    }
+  }
+}
+
+}  // namespace fcast

@@ -1,0 +1,136 @@
+// The model registry: every model fcast runs, behind one model-neutral interface. Tools
+// (predict, compile, config, bench, stress, profile, golden, init-model) iterate it and never
+// name a model; adding a model means its own folder under src/models/ plus one line in
+// registry.cc.
+//
+//   const ModelEntry& e = find_model("toto");                  // errors list the registered names
+//   CompileSettings s = resolve_compile_settings(e.compile, Environment::from_process());
+//   std::shared_ptr<LoadedModel> m = e.load({{"model", dir}}, s);   // weights, plans, packed weights
+//   std::unique_ptr<ForecastSession> a = m->new_session();     // thread 1
+//   std::unique_ptr<ForecastSession> b = m->new_session();     // thread 2, same weights and plans
+//   ForecastResult r = a->forecast(request);                   // include/fcast/forecast.h
+//
+// Ownership and thread-safety (see docs/ARCHITECTURE.md):
+// - ModelEntry: static, immutable.
+// - LoadedModel: immutable after load and shared (std::shared_ptr) by any number of threads:
+//   the weights (memory-mapped once), the compiled model (plans without arenas, pre-packed
+//   weights packed once per process, autotune choices). Every method is thread-safe.
+// - ForecastSession: one caller's state (the executor's bound plans and arenas, KV caches,
+//   statistics; the seed comes with each request). One thread at a time; make one per thread.
+#pragma once
+#include <fcast/forecast.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/warm_up.h"
+#include "runtime/compile_settings.h"
+#include "runtime/executor.h"
+
+namespace fcast {
+
+struct ModelEntry;
+
+// Checkpoint folders by part name ("model"; Kronos also "tokenizer").
+using ModelPaths = std::map<std::string, std::string>;
+
+// Shapes a warm-up forecasts, so that every plan those shapes need is built (fcast compile).
+struct WarmUpSpec {
+  std::vector<int64_t> context_lengths = {512};
+  std::vector<int64_t> num_samples = {0};
+  int64_t horizon = 8;
+  int64_t variates = 1;
+  uint64_t seed = 0;
+  std::map<std::string, std::string> options;  // model-specific request options
+};
+
+class ForecastSession {
+ public:
+  virtual ~ForecastSession() = default;
+  // Validates the request (clear errors naming the series and field) and forecasts every series.
+  virtual ForecastResult forecast(const ForecastRequest& request) = 0;
+  // Forecasts dummy series of every (context, samples) shape, then marks the model warm (from
+  // then on a new plan is a recompile). One step per shape.
+  virtual std::vector<WarmUpStep> warm_up(const WarmUpSpec& spec) = 0;
+  // The executors this session runs on (counters, profiling, observers).
+  virtual std::vector<Executor*> executors() = 0;
+  ExecutorStats stats();  // all executors summed
+};
+
+class LoadedModel {
+ public:
+  virtual ~LoadedModel() = default;
+  virtual const ModelEntry& entry() const = 0;
+  virtual std::string identity() const = 0;           // hash of config + tensor table (keys the caches)
+  virtual int64_t weight_file_bytes() const = 0;
+  virtual bool random_weights() const = 0;            // a RANDOM_WEIGHTS.txt marker beside a checkpoint
+  virtual const CompileSettings& settings() const = 0;
+  virtual std::unique_ptr<ForecastSession> new_session() const = 0;
+  // Pre-packed weights held by the shared compiled model(s): count and bytes (0 when eager).
+  virtual int64_t packed_weight_bytes() const = 0;
+};
+
+// A request option a model understands, with its default (documentation for --help and errors).
+struct ModelOption {
+  std::string name, default_value, help;
+};
+
+// A checkpoint folder a model needs.
+struct ModelPart {
+  std::string name;  // key in ModelPaths: "model", "tokenizer"
+  std::string help;
+};
+
+// A random-weight checkpoint at a published (or test) shape, for tests and benchmarks.
+struct ModelPreset {
+  std::string name, help;
+};
+
+struct ModelEntry {
+  std::string name;     // "toto", "kronos": CLI and API name
+  std::string summary;  // one line for --help
+  std::vector<ModelPart> parts;
+  ModelFamily compile;              // the compile-contract variables of this model (compile_settings.h)
+  std::vector<ModelOption> options; // accepted ForecastRequest::options
+  std::vector<ModelPreset> presets; // init-model presets
+  WarmUpSpec warm_up;               // default shapes of `fcast compile`
+  // Config detection: whether the checkpoint folder `dir` (config.json + model.safetensors)
+  // holds this model's `part`; on false, `why` may say what did not match.
+  std::function<bool(const std::string& dir, std::string& part, std::string& why)> detect;
+  std::function<std::shared_ptr<LoadedModel>(const ModelPaths& paths, const CompileSettings& settings)> load;
+  // Writes a random-weight checkpoint of `preset` into the folders of `out` (parts it writes);
+  // returns the folders written.
+  std::function<ModelPaths(const std::string& preset, uint64_t seed, const ModelPaths& out)> write_random;
+};
+
+const std::vector<ModelEntry>& model_registry();
+const ModelEntry& find_model(const std::string& name);  // throws, listing the registered names
+std::string model_names();                               // "toto, kronos"
+// The registered model (and part) whose config detection accepts `dir`; throws naming what each
+// model found wrong when none does.
+const ModelEntry& detect_model(const std::string& dir, std::string* part = nullptr);
+
+// Helpers for model entries.
+bool has_random_weights_marker(const std::string& dir);  // RANDOM_WEIGHTS.txt beside the checkpoint
+void write_random_weights_marker(const std::string& dir, const std::string& what);
+// Reads a request option: the request's value, else the entry's default; errors name the option.
+std::string request_option(const ForecastRequest& r, const ModelEntry& e, const std::string& name);
+// Checks that the request names only options the entry declares (a typo is an error, listing them).
+void check_request_options(const ForecastRequest& r, const ModelEntry& e);
+// Checks what every model needs of a request: horizon > 0 (at most `max_horizon`), samples >= 0,
+// quantile levels in [0, 1], at least one series, each with equally long finite variates and,
+// when given, as many timestamps (increasing) and `horizon` future stamps. Errors name the series.
+void check_request(const ForecastRequest& r, const ModelEntry& e, int64_t max_horizon);
+// A series' name in errors: its id, or "series #k".
+std::string series_label(const ForecastRequest& r, size_t k);
+// The future stamps of a series: its own future_timestamps, else its timestamps continued at
+// their (lower) median interval; empty without timestamps.
+std::vector<int64_t> future_timestamps_of(const SeriesInput& s, int64_t horizon);
+// Fills median, std and the quantiles of `f` from its samples [variate][step][sample] (or, for
+// a point forecast without samples, median = quantiles = mean and std = 0).
+void summarise_samples(SeriesForecast& f, const std::vector<double>& levels);
+
+}  // namespace fcast

@@ -1,0 +1,187 @@
+#include "models/toto/session.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "io/json.h"
+#include "models/toto/weights.h"
+
+namespace fcast::toto {
+
+namespace {
+
+// Horizons beyond this are refused: a forecast's memory and time grow with it, and no Toto
+// use needs more (the published model was trained for far shorter horizons).
+constexpr int64_t kMaxHorizon = 1 << 16;
+
+int64_t parse_int_option(const std::string& name, const std::string& v) {
+  size_t used = 0;
+  long long x = 0;
+  try {
+    x = std::stoll(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  FCAST_CHECK(used == v.size() && !v.empty(), "toto: option ", name, "='", v, "' is not an integer");
+  return x;
+}
+
+bool parse_bool_option(const std::string& name, const std::string& v) {
+  if (v == "1" || v == "true" || v == "on" || v == "yes") return true;
+  if (v == "0" || v == "false" || v == "off" || v == "no") return false;
+  fail("toto: option ", name, "='", v, "' is not a boolean (true/false/1/0/on/off/yes/no)");
+}
+
+}  // namespace
+
+ModelEntry registry_entry() {
+  ModelEntry e;
+  e.name = "toto";
+  e.summary = "Datadog Toto 1.0: a decoder-only transformer over patches with a Student-T mixture head";
+  e.parts = {{"model", "Toto checkpoint folder (config.json + model.safetensors), e.g. Datadog/Toto-Open-Base-1.0"}};
+  e.compile = ModelFamily::Toto;
+  e.options = {{"samples_per_batch", "256", "sample paths run together; clamped to num_samples, must divide it"},
+               {"kv_cache", "true", "decode with the KV cache (false: recompute the context every step)"}};
+  for (const std::string& p : toto_preset_names()) e.presets.push_back({p, "Toto preset " + p});
+  e.warm_up.context_lengths = {512};
+  e.warm_up.num_samples = {256};
+  e.warm_up.horizon = 64;
+  e.detect = [](const std::string& dir, std::string& part, std::string& why) {
+    const std::string cfg = (std::filesystem::path(dir) / "config.json").string();
+    std::error_code ec;
+    if (!std::filesystem::exists(cfg, ec)) {
+      why = "no config.json";
+      return false;
+    }
+    const nlohmann::json j = read_json_file(cfg);
+    if (!j.is_object() || !j.contains("patch_size") || !j.contains("embed_dim")) {
+      why = "config.json has no patch_size/embed_dim";
+      return false;
+    }
+    part = "model";
+    return true;
+  };
+  e.load = [](const ModelPaths& paths, const CompileSettings& s) -> std::shared_ptr<LoadedModel> {
+    auto it = paths.find("model");
+    FCAST_CHECK(it != paths.end() && !it->second.empty(), "toto: no model folder given");
+    auto w = std::make_shared<const TotoWeights>(load_toto(it->second));
+    return std::make_shared<TotoLoadedModel>(std::move(w), s, has_random_weights_marker(it->second));
+  };
+  e.write_random = [](const std::string& preset, uint64_t seed, const ModelPaths& out) {
+    auto it = out.find("model");
+    FCAST_CHECK(it != out.end() && !it->second.empty(), "toto: no output folder given");
+    write_random_toto(toto_preset(preset), seed, it->second);
+    write_random_weights_marker(it->second, cat("Toto preset ", preset, ", seed ", seed));
+    return ModelPaths{{"model", it->second}};
+  };
+  return e;
+}
+
+const ModelEntry& TotoLoadedModel::entry() const { return find_model("toto"); }
+
+TotoLoadedModel::TotoLoadedModel(std::shared_ptr<const TotoWeights> weights, CompileSettings settings,
+                                 bool random_weights)
+    : w_(std::move(weights)), settings_(std::move(settings)), random_(random_weights) {
+  if (settings_.enabled) compiled_ = std::make_shared<CompiledModel>(settings_, w_->identity);
+}
+
+std::unique_ptr<ForecastSession> TotoLoadedModel::new_session() const {
+  std::shared_ptr<Executor> exec;
+  if (compiled_) exec = std::make_shared<CompiledExecutor>(compiled_);
+  else exec = std::make_shared<EagerExecutor>();
+  return std::make_unique<TotoSession>(shared_from_this(), std::move(exec));
+}
+
+int64_t TotoLoadedModel::packed_weight_bytes() const { return compiled_ ? compiled_->backend().packed_weight_bytes() : 0; }
+
+TotoSession::TotoSession(std::shared_ptr<const TotoLoadedModel> model, std::shared_ptr<Executor> exec)
+    : loaded_(std::move(model)), exec_(std::move(exec)), model_(loaded_->weights(), exec_), forecaster_(model_) {}
+
+ForecastResult TotoSession::forecast(const ForecastRequest& r) {
+  const ModelEntry& e = loaded_->entry();
+  check_request(r, e, kMaxHorizon);
+  ForecastOptions fo;
+  fo.prediction_length = r.horizon;
+  fo.num_samples = r.num_samples;
+  fo.seed = r.seed;
+  fo.use_kv_cache = parse_bool_option("kv_cache", request_option(r, e, "kv_cache"));
+  if (r.num_samples > 0) {
+    const int64_t spb = parse_int_option("samples_per_batch", request_option(r, e, "samples_per_batch"));
+    FCAST_CHECK(spb > 0, "toto: samples_per_batch must be positive, got ", spb);
+    fo.samples_per_batch = std::min(spb, r.num_samples);
+    FCAST_CHECK(r.num_samples % fo.samples_per_batch == 0, "toto: samples_per_batch (", fo.samples_per_batch,
+                ") must divide num_samples (", r.num_samples, ")");
+  }
+  ForecastResult out;
+  out.quantile_levels = r.quantiles;
+  out.series.resize(r.series.size());
+  // Series of equal length and variate count run as one batch (exactly the numbers each would
+  // get alone: rows never interact); others in their own calls.
+  std::vector<bool> done(r.series.size(), false);
+  for (size_t first = 0; first < r.series.size(); ++first) {
+    if (done[first]) continue;
+    const int64_t V = static_cast<int64_t>(r.series[first].values.size());
+    const int64_t T = static_cast<int64_t>(r.series[first].values[0].size());
+    std::vector<size_t> group;
+    for (size_t k = first; k < r.series.size(); ++k)
+      if (!done[k] && static_cast<int64_t>(r.series[k].values.size()) == V &&
+          static_cast<int64_t>(r.series[k].values[0].size()) == T) {
+        group.push_back(k);
+        done[k] = true;
+      }
+    const int64_t B = static_cast<int64_t>(group.size());
+    Tensor series = Tensor::empty(DType::F32, {B, V, T});
+    Tensor mask = Tensor::empty(DType::U8, {B, V, T});
+    for (int64_t b = 0; b < B; ++b) {
+      const SeriesInput& s = r.series[group[static_cast<size_t>(b)]];
+      for (int64_t v = 0; v < V; ++v)
+        for (int64_t t = 0; t < T; ++t) {
+          const bool obs = s.observed.empty() || s.observed[v][t];
+          // Unobserved values get a finite placeholder; the padding mask hides them from the scaler.
+          series.data<float>()[(b * V + v) * T + t] = obs ? static_cast<float>(s.values[v][t]) : 0.0f;
+          mask.data<uint8_t>()[(b * V + v) * T + t] = obs ? 1 : 0;
+        }
+    }
+    const Forecast f = forecaster_.forecast(series, &mask, nullptr, fo);
+    const int64_t H = r.horizon, N = f.num_samples();
+    for (int64_t b = 0; b < B; ++b) {
+      const size_t k = group[static_cast<size_t>(b)];
+      const SeriesInput& s = r.series[k];
+      SeriesForecast& sf = out.series[k];
+      sf.id = s.id;
+      sf.variate_names = s.variate_names;
+      if (sf.variate_names.empty())
+        for (int64_t v = 0; v < V; ++v) sf.variate_names.push_back(cat("v", v));
+      sf.timestamps = future_timestamps_of(s, H);
+      sf.mean.assign(V, std::vector<float>(H));
+      if (N > 0) sf.samples.assign(V, std::vector<std::vector<float>>(H, std::vector<float>(N)));
+      for (int64_t v = 0; v < V; ++v)
+        for (int64_t h = 0; h < H; ++h) {
+          sf.mean[v][h] = f.mean().data<float>()[(b * V + v) * H + h];
+          for (int64_t n = 0; n < N; ++n) sf.samples[v][h][n] = f.samples().data<float>()[((b * V + v) * H + h) * N + n];
+        }
+      summarise_samples(sf, r.quantiles);
+    }
+  }
+  out.metadata = {{"model", e.name},
+                  {"identity", loaded_->identity()},
+                  {"executor", exec_->name()},
+                  {"random_weights", loaded_->random_weights() ? "true" : "false"}};
+  return out;
+}
+
+std::vector<WarmUpStep> TotoSession::warm_up(const WarmUpSpec& spec) {
+  TotoWarmUpOptions o;
+  o.context_lengths = spec.context_lengths;
+  o.num_samples = spec.num_samples;
+  o.prediction_length = spec.horizon;
+  o.variates = spec.variates;
+  o.seed = spec.seed;
+  auto it = spec.options.find("samples_per_batch");
+  if (it != spec.options.end()) o.samples_per_batch = parse_int_option("samples_per_batch", it->second);
+  it = spec.options.find("kv_cache");
+  if (it != spec.options.end()) o.use_kv_cache = parse_bool_option("kv_cache", it->second);
+  return warm_up_toto(model_, o);
+}
+
+}  // namespace fcast::toto
