@@ -55,6 +55,27 @@ ExecutorStats ForecastSession::stats() {
   return s;
 }
 
+ModelPaths ensure_random_checkpoint(const ModelEntry& e, const std::string& root) {
+  namespace fs = std::filesystem;
+  const fs::path base = fs::path(root) / cat(e.name, "-", e.test_preset, "-random");
+  ModelPaths paths;
+  bool present = true;
+  for (const ModelPart& p : e.parts) {
+    paths[p.name] = (base / p.name).string();
+    std::error_code ec;
+    present = present && fs::exists(base / p.name / "config.json", ec) && fs::exists(base / p.name / "model.safetensors", ec);
+  }
+  if (!present) {
+    for (const auto& [part, dir] : paths) {
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      FCAST_CHECK(!ec, "cannot create ", dir, ": ", ec.message());
+    }
+    e.write_random(e.test_preset, 0, paths);
+  }
+  return paths;
+}
+
 bool has_random_weights_marker(const std::string& dir) {
   std::error_code ec;
   return std::filesystem::exists(std::filesystem::path(dir) / kRandomWeightsMarker, ec);

@@ -97,6 +97,10 @@ struct ModelEntry {
   std::vector<ModelOption> options; // accepted ForecastRequest::options
   std::vector<ModelPreset> presets; // init-model presets
   WarmUpSpec warm_up;               // default shapes of `fcast compile`
+  std::string test_preset;          // smallest preset: default random checkpoints of stress/profile
+  // Market columns this model forecasts from (those a file has, in this order); the tools'
+  // market workloads (stress, profile, bench) build their requests from them.
+  std::vector<std::string> market_variates;
   // Config detection: whether the checkpoint folder `dir` (config.json + model.safetensors)
   // holds this model's `part`; on false, `why` may say what did not match.
   std::function<bool(const std::string& dir, std::string& part, std::string& why)> detect;
@@ -112,6 +116,10 @@ std::string model_names();                               // "toto, kronos"
 // The registered model (and part) whose config detection accepts `dir`; throws naming what each
 // model found wrong when none does.
 const ModelEntry& detect_model(const std::string& dir, std::string* part = nullptr);
+
+// The random-weight checkpoint of `e.test_preset` under `root` (root/<name>-<preset>-random/<part>),
+// written on first use; for runs without model folders (accuracy figures then mean nothing).
+ModelPaths ensure_random_checkpoint(const ModelEntry& e, const std::string& root);
 
 // Helpers for model entries.
 bool has_random_weights_marker(const std::string& dir);  // RANDOM_WEIGHTS.txt beside the checkpoint

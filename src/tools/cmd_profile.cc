@@ -40,25 +40,26 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 // seeing the executor's own policy (context buckets, bf16 KV caches).
 class GraphRecorder {
  public:
-  explicit GraphRecorder(std::shared_ptr<Executor> e) : exec_(std::move(e)) {
+  explicit GraphRecorder(Executor* e) : exec_(e) {
     exec_->set_observer([this](const Graph& g, TensorMap&) {
-      if (auto* c = dynamic_cast<CompiledExecutor*>(exec_.get()); c && seen_.insert(c->signature_of(g).key()).second)
+      if (auto* c = dynamic_cast<CompiledExecutor*>(exec_); c && seen_.insert(c->signature_of(g).key()).second)
         graphs_.push_back(g);
     });
   }
-  const std::shared_ptr<Executor>& executor() const { return exec_; }
+  Executor* executor() const { return exec_; }
   const std::vector<Graph>& graphs() const { return graphs_; }
 
  private:
-  std::shared_ptr<Executor> exec_;
+  Executor* exec_;
   std::set<std::string> seen_;
   std::vector<Graph> graphs_;
 };
 
 struct ProfileArgs {
-  std::string model = "toto";
+  std::string model;  // default: the first registered model
   std::string executor = "compiled";
-  std::string toto_model, kronos_model, kronos_tokenizer, models_cache = "stress_results/models";
+  std::map<std::string, std::string> dirs;  // checkpoint part -> folder (--model-dir, --tokenizer-dir, ...)
+  std::string models_cache = "stress_results/models";
   std::string data;
   int64_t context_length = 512, num_samples = 128, prediction_length = 1;
   int runs = 5;
@@ -68,43 +69,31 @@ struct ProfileArgs {
   int threads = 0;
 };
 
-// One model instance with recorded executors; forecast() runs the last window of the series.
+// One loaded model and one session with recorded executors; forecast() runs the last window.
 struct Subject {
-  std::vector<std::shared_ptr<GraphRecorder>> execs;
-  std::unique_ptr<TotoRunner> toto;
-  std::unique_ptr<KronosRunner> kronos;
+  std::unique_ptr<SessionRunner> runner;
+  std::vector<std::shared_ptr<GraphRecorder>> execs;  // one per executor of the session (its parts)
   double load_ms = 0;
 };
 
-Subject make_subject(const ProfileArgs& a, const std::string& toto_dir, const std::string& kdir,
-                     const std::string& tdir, const CompileSettings* s) {
+Subject make_subject(const ModelEntry& e, const ModelPaths& paths, const CompileSettings& s) {
   Subject sub;
-  auto exec = [&](const std::string& id) {
-    std::shared_ptr<Executor> e = s ? make_executor(*s, id) : std::make_shared<EagerExecutor>();
-    return std::make_shared<GraphRecorder>(e);
-  };
   const auto t0 = Clock::now();
-  if (a.model == "toto") {
-    toto::TotoWeights w = toto::load_toto(toto_dir);
-    sub.execs.push_back(exec(w.identity));
-    sub.toto = std::make_unique<TotoRunner>(std::move(w), sub.execs[0]->executor());
-  } else {
-    kronos::KronosPredictorWeights pw = kronos::load_kronos_predictor(kdir);
-    kronos::KronosTokenizerWeights tw = kronos::load_kronos_tokenizer(tdir);
-    sub.execs.push_back(exec(pw.identity));
-    sub.execs.push_back(exec(tw.identity));
-    sub.kronos = std::make_unique<KronosRunner>(std::move(pw), std::move(tw), sub.execs[0]->executor(),
-                                                sub.execs[1]->executor(), a.context_length);
-  }
+  sub.runner = std::make_unique<SessionRunner>(e.load(paths, s));
+  for (Executor* x : sub.runner->session().executors()) sub.execs.push_back(std::make_shared<GraphRecorder>(x));
   sub.load_ms = ms_since(t0);
   return sub;
 }
 
 double forecast_ms(Subject& s, const MarketSeries& series, const Window& w, const ForecastSettings& fs) {
   const auto t0 = Clock::now();
-  if (s.toto) s.toto->forecast(series, w, fs);
-  else s.kronos->forecast(series, w, fs);
+  s.runner->forecast(series, w, fs);
   return ms_since(t0);
+}
+
+// Key caches are the graph inputs "k<layer>" (and Kronos's dependency-layer "dep_k").
+bool is_key_cache_name(const std::string& n) {
+  return n == "dep_k" || (n.size() > 1 && n[0] == 'k' && n.find_first_not_of("0123456789", 1) == std::string::npos);
 }
 
 void row(const std::string& name, double ms, double total, const std::string& note = "") {
@@ -112,7 +101,7 @@ void row(const std::string& name, double ms, double total, const std::string& no
 }
 
 void run_profile(const ProfileArgs& a) {
-  FCAST_CHECK(a.model == "toto" || a.model == "kronos", "--model must be toto or kronos, got '", a.model, "'");
+  const ModelEntry& entry = a.model.empty() ? model_registry().front() : find_model(a.model);  // errors list them
   FCAST_CHECK(a.executor == "eager" || a.executor == "compiled", "--executor must be eager or compiled, got '",
               a.executor, "'");
   FCAST_CHECK(a.runs >= 1, "--runs must be >= 1, got ", a.runs);
@@ -120,19 +109,29 @@ void run_profile(const ProfileArgs& a) {
   FCAST_CHECK(a.num_samples >= 1, "--num-samples must be >= 1, got ", a.num_samples);
   FCAST_CHECK(a.prediction_length >= 1, "--prediction-length must be >= 1, got ", a.prediction_length);
   if (a.threads > 0) omp_set_num_threads(a.threads);
-  const bool toto_model = a.model == "toto";
 
-  DefaultModels dm;
-  const bool need_default = toto_model ? a.toto_model.empty() : (a.kronos_model.empty() || a.kronos_tokenizer.empty());
-  if (need_default) dm = ensure_default_models(a.models_cache, toto_model, !toto_model);
-  const std::string toto_dir = a.toto_model.empty() ? dm.toto : a.toto_model;
-  const std::string kdir = a.kronos_model.empty() ? dm.kronos_model : a.kronos_model;
-  const std::string tdir = a.kronos_tokenizer.empty() ? dm.kronos_tokenizer : a.kronos_tokenizer;
-  if (toto_model) check_model_dir(toto_dir, "--toto-model");
-  else {
-    check_model_dir(kdir, "--kronos-model");
-    check_model_dir(tdir, "--kronos-tokenizer");
+  // Checkpoint folders: the ones given, else the model's random test checkpoint.
+  for (const auto& [part, dir] : a.dirs) {
+    bool known = false;
+    for (const ModelPart& p : entry.parts) known |= p.name == part;
+    FCAST_CHECK(known || dir.empty(), "--", part, "-dir: ", entry.name, " has no '", part, "' part");
   }
+  ModelPaths paths;
+  bool all_given = true;
+  for (const ModelPart& p : entry.parts) {
+    auto it = a.dirs.find(p.name);
+    all_given = all_given && it != a.dirs.end() && !it->second.empty();
+  }
+  if (all_given) {
+    for (const ModelPart& p : entry.parts) {
+      paths[p.name] = a.dirs.at(p.name);
+      check_model_dir(paths[p.name], cat("--", p.name, "-dir").c_str());
+    }
+  } else {
+    paths = ensure_random_checkpoint(entry, a.models_cache);
+  }
+  bool random = false;
+  for (const auto& [part, dir] : paths) random = random || has_random_marker(dir);
 
   std::string data = a.data;
   if (data.empty()) data = (fs::path(default_data_files().front())).string();  // MSTR.csv
@@ -147,8 +146,7 @@ void run_profile(const ProfileArgs& a) {
   if (!a.compile_mode.empty()) ov.mode = a.compile_mode;
   if (!a.compile_backend.empty()) ov.backend = a.compile_backend;
   if (!a.precision.empty()) ov.precision = a.precision;
-  CompileSettings cs = resolve_compile_settings(toto_model ? ModelFamily::Toto : ModelFamily::Kronos,
-                                                Environment::from_process(), ov);
+  CompileSettings cs = resolve_compile_settings(entry.compile, Environment::from_process(), ov);
   cs.enabled = true;
   // Cold compile unless asked: a warm persistent cache would hide the passes being measured.
   if (!a.use_cache) cs.persistent_cache = false;
@@ -156,17 +154,19 @@ void run_profile(const ProfileArgs& a) {
 
   std::printf("fcast profile: %s, %s executor%s, context %lld, %lld samples, prediction length %lld, %d runs, "
               "%d threads, series %s\n",
-              a.model.c_str(), compiled ? "compiled" : "eager",
+              entry.name.c_str(), compiled ? "compiled" : "eager",
               compiled ? cat(" (", to_string(cs.mode), "/", to_string(cs.backend), "/", to_string(cs.precision),
                              a.use_cache ? ", persistent cache on" : ", cold: persistent cache off", ")")
                              .c_str()
                        : "",
               static_cast<long long>(a.context_length), static_cast<long long>(a.num_samples),
               static_cast<long long>(a.prediction_length), a.runs, omp_get_max_threads(), s.label.c_str());
-  if ((toto_model && has_random_marker(toto_dir)) || (!toto_model && (has_random_marker(kdir) || has_random_marker(tdir))))
+  if (random)
     std::printf("NOTE: RANDOM-weight checkpoints: timings are real, forecasts mean nothing.\n");
 
-  Subject sub = make_subject(a, toto_dir, kdir, tdir, compiled ? &cs : nullptr);
+  CompileSettings run_settings = cs;
+  run_settings.enabled = compiled;
+  Subject sub = make_subject(entry, paths, run_settings);
   const double first_ms = forecast_ms(sub, s, w, fs);
   for (auto& e : sub.execs) e->executor()->mark_warm();
   for (auto& e : sub.execs) e->executor()->set_profiling(true);
@@ -197,10 +197,18 @@ void run_profile(const ProfileArgs& a) {
   if (compiled && cs.mode == CompileMode::MaxAutotune && !a.use_cache) {
     CompileSettings plain = cs;
     plain.mode = CompileMode::Default;
-    Subject other = make_subject(a, toto_dir, kdir, tdir, &plain);
+    Subject other = make_subject(entry, paths, plain);
     const double plain_first = forecast_ms(other, s, w, fs);
     autotune_ms = std::max(0.0, first_ms - plain_first);
   }
+  // The KV caches the models gave the plans (graph inputs of the recorded graphs): bf16 plans
+  // use bf16 caches where the attention kernel reads them (ExecPolicy), fp32 otherwise.
+  std::set<std::string> cache_dtypes;
+  for (auto& e : sub.execs)
+    for (const Graph& g : e->graphs())
+      for (const auto& v : g.values())
+        if (v.kind == Graph::Kind::Input && is_key_cache_name(v.name))
+          cache_dtypes.insert(v.dtype == DType::BF16 ? "bf16" : "fp32");
   const double build_rest = std::max(0.0, first_ms - run_ms - fusion_ms - memory_ms - std::max(0.0, autotune_ms));
   const double total = sub.load_ms + first_ms + run_ms * a.runs;
 
@@ -219,6 +227,11 @@ void run_profile(const ProfileArgs& a) {
   row(cat("run: ", a.runs, " steady-state forecasts (", fixed(run_ms, 2), " ms each)"), run_ms * a.runs, total);
   ExecutorStats st;
   for (auto& e : sub.execs) st += e->executor()->stats();
+  if (compiled) {
+    std::string kv;
+    for (const auto& d : cache_dtypes) kv += (kv.empty() ? "" : " and ") + d;
+    std::printf("  KV caches: %s\n", kv.empty() ? "none (no cached graph ran)" : kv.c_str());
+  }
   std::printf("  plans built %lld, recompiles after warm-up %lld, cache hits %lld, misses %lld; p50 %.2f ms, p99 %.2f ms\n",
               static_cast<long long>(st.plans_built), static_cast<long long>(st.recompiles),
               static_cast<long long>(st.cache_hits), static_cast<long long>(st.cache_misses), percentile(steady, 50),
@@ -233,7 +246,7 @@ void run_profile(const ProfileArgs& a) {
   std::vector<Row> rows;
   double op_total = 0;
   for (size_t i = 0; i < sub.execs.size(); ++i) {
-    const std::string part = toto_model ? "toto" : (i == 0 ? "predictor" : "tokenizer");
+    const std::string part = entry.parts.size() == 1 ? entry.name : entry.parts[std::min(i, entry.parts.size() - 1)].name;
     for (const OpProfile& p : sub.execs[i]->executor()->profile()) {
       rows.push_back({part, p.op, p.impl, p.seconds, p.calls});
       op_total += p.seconds;
@@ -265,12 +278,16 @@ void register_profile(CLI::App& app) {
       "Where a forecast's time goes: load, each compile pass (fusion, memory planning), autotuning, first-call set-up "
       "and the steady-state run, then a per-op (per fused kernel) table with time share and the implementation "
       "chosen. Default models: RANDOM-weight tiny checkpoints (timings only).");
-  cmd->add_option("--model", a->model, "toto | kronos")->capture_default_str();
+  cmd->add_option("--model", a->model, "registered model: " + model_names() + " (default: " + model_registry().front().name + ")");
   cmd->add_option("--executor", a->executor, "compiled | eager (eager ops are the reference kernels)")
       ->capture_default_str();
-  cmd->add_option("--toto-model", a->toto_model, "Toto checkpoint folder; default: random tiny under --models-cache");
-  cmd->add_option("--kronos-model", a->kronos_model, "Kronos predictor folder; default: random kronos-tiny");
-  cmd->add_option("--kronos-tokenizer", a->kronos_tokenizer, "Kronos tokenizer folder; default: random tiny");
+  std::set<std::string> part_names;
+  for (const ModelEntry& e : model_registry())
+    for (const ModelPart& p : e.parts)
+      if (part_names.insert(p.name).second)
+        cmd->add_option(cat("--", p.name, "-dir"), a->dirs[p.name],
+                        cat("checkpoint folder of the model's '", p.name, "' part (", p.help,
+                            "); default: a RANDOM-weight test checkpoint under --models-cache"));
   cmd->add_option("--models-cache", a->models_cache, "where default random checkpoints are written")
       ->capture_default_str();
   cmd->add_option("--data", a->data, "market CSV whose last bars are forecast; default: the bundled MSTR.csv");

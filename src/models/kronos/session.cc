@@ -66,6 +66,23 @@ bool detect_part(const std::string& dir, std::string& part, std::string& why) {
   return false;
 }
 
+// Series without open, high or low get the production wrapper's fill (spec system.md §2.3):
+// those copied from close, volume 0 when absent, amount = volume * close when absent. With all
+// four prices present KronosPredictor's own column rules apply unchanged.
+void fill_missing_prices(KronosSeries& ks) {
+  if (!ks.columns.count("close") || (ks.columns.count("open") && ks.columns.count("high") && ks.columns.count("low")))
+    return;
+  const std::vector<double>& close = ks.columns.at("close");
+  for (const char* c : {"open", "high", "low"})
+    if (!ks.columns.count(c)) ks.columns[c] = close;
+  if (!ks.columns.count("volume")) ks.columns["volume"] = std::vector<double>(close.size(), 0.0);
+  if (!ks.columns.count("amount")) {
+    std::vector<double> a(close.size());
+    for (size_t r = 0; r < close.size(); ++r) a[r] = ks.columns["volume"][r] * close[r];
+    ks.columns["amount"] = a;
+  }
+}
+
 }  // namespace
 
 ModelEntry registry_entry() {
@@ -82,6 +99,8 @@ ModelEntry registry_entry() {
                {"clip", "5", "normalised inputs are clipped to [-clip, clip]"},
                {"kv_cache", "true", "exact KV cache while the window grows (false: recompute, as the reference)"}};
   for (const std::string& p : kronos_preset_names()) e.presets.push_back({p, "Kronos preset " + p});
+  e.test_preset = "kronos-tiny";
+  e.market_variates = {"open", "high", "low", "close", "volume", "amount"};
   e.warm_up.context_lengths = {512};
   e.warm_up.num_samples = {1};
   e.warm_up.horizon = 8;
@@ -212,6 +231,7 @@ ForecastResult KronosSession::forecast(const ForecastRequest& r) {
       FCAST_CHECK(!ks.columns.count(n), "kronos: ", who, " names variate '", n, "' twice");
       ks.columns[n] = s.values[v];
     }
+    fill_missing_prices(ks);
     prepared.push_back(prepare_series(ks, future_timestamps_of(s, H), pred.options().clip, who));
   }
 

@@ -43,6 +43,8 @@ ModelEntry registry_entry() {
   e.options = {{"samples_per_batch", "256", "sample paths run together; clamped to num_samples, must divide it"},
                {"kv_cache", "true", "decode with the KV cache (false: recompute the context every step)"}};
   for (const std::string& p : toto_preset_names()) e.presets.push_back({p, "Toto preset " + p});
+  e.test_preset = "tiny";
+  e.market_variates = {"close"};
   e.warm_up.context_lengths = {512};
   e.warm_up.num_samples = {256};
   e.warm_up.horizon = 64;

@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "io/csv.h"
 #include "models/kronos/predictor.h"
+#include "models/registry.h"
 #include "models/toto/forecaster.h"
 #include "models/toto/weights.h"
 #include "runtime/executor.h"
@@ -217,6 +218,59 @@ inline void sample_stats(std::vector<double> v, double& sd, double& q10, double&
 struct ForecastSettings {
   int64_t context = 512, horizon = 1, num_samples = 128;
   uint64_t seed = 0;
+};
+
+// Any registered model through its forecasting session (models/registry.h): the request holds
+// the window's context of the model's market variates (those the file has), its timestamps and
+// the held-out bars' timestamps; the result's close is what the stress test rates. Options the
+// model declares: max_context is set to the context length (Kronos sees the whole context).
+class SessionRunner {
+ public:
+  explicit SessionRunner(std::shared_ptr<LoadedModel> model) : model_(std::move(model)), session_(model_->new_session()) {}
+
+  ForecastOut forecast(const MarketSeries& s, const Window& w, const ForecastSettings& fs) {
+    const ModelEntry& e = model_->entry();
+    const int64_t C = fs.context, H = fs.horizon;
+    ForecastRequest r;
+    SeriesInput in;
+    in.id = s.label;
+    for (const std::string& v : e.market_variates) {
+      auto it = s.columns.find(v);
+      if (it == s.columns.end()) continue;
+      in.variate_names.push_back(v);
+      in.values.emplace_back(it->second.begin() + (w.origin - C), it->second.begin() + w.origin);
+    }
+    FCAST_CHECK(!in.values.empty(), s.label, ": none of ", e.name, "'s market columns is in ", s.file);
+    in.timestamps.assign(s.timestamps.begin() + (w.origin - C), s.timestamps.begin() + w.origin);
+    in.future_timestamps.assign(s.timestamps.begin() + w.origin, s.timestamps.begin() + w.origin + H);
+    r.series.push_back(std::move(in));
+    r.horizon = H;
+    r.num_samples = fs.num_samples;
+    r.seed = fs.seed;
+    r.quantiles = {0.1, 0.9};
+    for (const ModelOption& o : e.options)
+      if (o.name == "max_context") r.options["max_context"] = std::to_string(C);
+    const ForecastResult res = session_->forecast(r);
+    const SeriesForecast& f = res.series.at(0);
+    size_t close = f.variate_names.size();
+    for (size_t v = 0; v < f.variate_names.size(); ++v)
+      if (f.variate_names[v] == "close") close = v;
+    FCAST_CHECK(close < f.variate_names.size(), e.name, " returned no 'close' forecast");
+    ForecastOut out;
+    for (int64_t t = 0; t < H; ++t) {
+      out.mean.push_back(f.mean[close][t]);
+      out.std.push_back(f.std[close][t]);
+      out.q10.push_back(f.quantiles[0][close][t]);
+      out.q90.push_back(f.quantiles[1][close][t]);
+    }
+    return out;
+  }
+  ForecastSession& session() { return *session_; }
+  LoadedModel& model() { return *model_; }
+
+ private:
+  std::shared_ptr<LoadedModel> model_;
+  std::unique_ptr<ForecastSession> session_;
 };
 
 // Toto on the close: samples_per_batch = num_samples (one batch), the KV cache on.
