@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "core/hash.h"
+
 #include "graph/passes/fusion.h"
 #include "graph/passes/memory_plan.h"
 
@@ -80,11 +82,22 @@ Plan compile_plan(const Graph& g, const PlanSignature& sig, const CompileOptions
 namespace {
 constexpr const char* kPlanMagic = "fcast-plan-1";
 
+// Bytes of the blob not read yet: no count may promise more elements than could fit in them
+// (a damaged count must not allocate gigabytes before the read fails).
+size_t left(std::istream& in) {
+  const auto here = in.tellg();
+  if (here < 0) return 0;
+  in.seekg(0, std::ios::end);
+  const auto end = in.tellg();
+  in.seekg(here);
+  return end > here ? static_cast<size_t>(end - here) : 0;
+}
+
 void put_str(std::ostream& o, const std::string& s) { o << s.size() << ':' << s << ' '; }
 bool get_str(std::istream& in, std::string& s) {
   size_t n = 0;
   char c = 0;
-  if (!(in >> n) || !in.get(c) || c != ':' || n > (1u << 20)) return false;
+  if (!(in >> n) || !in.get(c) || c != ':' || n > (1u << 20) || n > left(in)) return false;
   s.resize(n);
   if (n && !in.read(s.data(), static_cast<std::streamsize>(n))) return false;
   return true;
@@ -97,7 +110,7 @@ void put_vec(std::ostream& o, const std::vector<T>& v) {
 template <class T>
 bool get_vec(std::istream& in, std::vector<T>& v) {
   size_t n = 0;
-  if (!(in >> n) || n > (1u << 24)) return false;
+  if (!(in >> n) || n > (1u << 24) || n > left(in) / 2) return false;  // each element takes >= 2 bytes
   v.resize(n);
   for (auto& x : v)
     if (!(in >> x)) return false;
@@ -127,10 +140,17 @@ std::string Plan::serialize() const {
     put_str(o, s.name);
   }
   o << "end";
-  return o.str();
+  // A checksum of everything before it: a damaged plan (one changed digit can move a value onto
+  // a live one in the arena) is not parsed, whatever carried it.
+  const std::string body = o.str();
+  return body + " " + hex64(fnv1a64(body));
 }
 
-std::optional<Plan> Plan::deserialize(const std::string& blob) {
+std::optional<Plan> Plan::deserialize(const std::string& blob_with_sum) {
+  const size_t sp = blob_with_sum.rfind(' ');
+  if (sp == std::string::npos) return std::nullopt;
+  const std::string blob = blob_with_sum.substr(0, sp);
+  if (blob_with_sum.compare(sp + 1, std::string::npos, hex64(fnv1a64(blob))) != 0) return std::nullopt;
   std::istringstream in(blob);
   std::string magic;
   if (!(in >> magic) || magic != kPlanMagic) return std::nullopt;
@@ -146,7 +166,7 @@ std::optional<Plan> Plan::deserialize(const std::string& blob) {
   if (!(in >> p.value_count >> p.arena_bytes >> p.unplanned_bytes)) return std::nullopt;
   if (!get_vec(in, p.offset)) return std::nullopt;
   size_t ns = 0;
-  if (!(in >> ns) || ns > (1u << 20)) return std::nullopt;
+  if (!(in >> ns) || ns > (1u << 20) || ns > left(in) / 16) return std::nullopt;  // a step takes >= 16 bytes
   p.steps.resize(ns);
   for (PlanStep& s : p.steps) {
     int kind = 0;
@@ -166,7 +186,7 @@ std::optional<Plan> Plan::deserialize(const std::string& blob) {
     if (!get_str(in, s.name)) return std::nullopt;
   }
   std::string end;
-  if (!(in >> end) || end != "end") return std::nullopt;
+  if (!(in >> end) || end != "end" || !(in >> std::ws).eof()) return std::nullopt;
   return p;
 }
 

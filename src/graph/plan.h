@@ -24,7 +24,9 @@ namespace fcast {
 //   1: fcast 0.1.0
 //   2: silu_mul steps, vectorised attention and silu kernels, packing order
 //   3: bf16 plans: bf16 attention products and bf16 KV caches
-inline constexpr int kPlanRevision = 3;
+//   4: serialised plans end with their own checksum; fusion keeps a group's operands in order
+//      and fuses a KV write into a rotary only at the rotary's position
+inline constexpr int kPlanRevision = 4;
 
 // The key of a plan: ordered named fields ("model", "phase", "batch", ...). Two calls share a
 // plan exactly when their signatures are equal.

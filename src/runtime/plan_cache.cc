@@ -15,17 +15,12 @@
 #include <iostream>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
-#if defined(__aarch64__) && defined(__linux__)
-#include <sys/auxv.h>
-#endif
 
 #include "core/error.h"
 #include "core/hash.h"
 #include "graph/plan.h"
 #include "io/safetensors.h"
+#include "ops/cpu/kernels.h"
 
 namespace fcast {
 
@@ -209,78 +204,13 @@ std::optional<std::string> decode_entry(const std::string& bytes, const CacheKey
 
 void log_line(const std::string& msg) { std::cerr << "fcast: plan cache: " + msg + "\n" << std::flush; }
 
-#if defined(__x86_64__) || defined(__i386__)
-std::string detect_x86() {
-  unsigned a = 0, b = 0, c = 0, d = 0;
-  std::vector<std::string> f;
-  if (!__get_cpuid(0, &a, &b, &c, &d)) return "x86:generic";
-  const unsigned max_leaf = a;
-  unsigned l1c = 0, l1d = 0;
-  __get_cpuid(1, &a, &b, &l1c, &l1d);
-  const bool osxsave = l1c & (1u << 27);
-  uint64_t xcr0 = 0;
-  if (osxsave) {
-    unsigned lo = 0, hi = 0;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    xcr0 = (static_cast<uint64_t>(hi) << 32) | lo;
-  }
-  // The OS must save the registers: YMM (bits 1-2), ZMM/opmask (5-7), AMX tile state (17-18).
-  const bool os_avx = (xcr0 & 0x6) == 0x6;
-  const bool os_avx512 = os_avx && (xcr0 & 0xe0) == 0xe0;
-  const bool os_amx = (xcr0 & 0x60000) == 0x60000;
-  if (os_avx && (l1c & (1u << 28))) f.push_back("avx");
-  if (os_avx && (l1c & (1u << 12))) f.push_back("fma");
-  if (os_avx && (l1c & (1u << 29))) f.push_back("f16c");
-  if (max_leaf >= 7) {
-    unsigned b7 = 0, c7 = 0, d7 = 0, a71 = 0, dummy = 0;
-    __cpuid_count(7, 0, a, b7, c7, d7);
-    const unsigned max_sub = a;
-    if (max_sub >= 1) __cpuid_count(7, 1, a71, dummy, dummy, dummy);
-    if (os_avx && (b7 & (1u << 5))) f.push_back("avx2");
-    if (os_avx512 && (b7 & (1u << 16))) f.push_back("avx512f");
-    if (os_avx512 && (b7 & (1u << 30))) f.push_back("avx512bw");
-    if (os_avx512 && (b7 & (1u << 31))) f.push_back("avx512vl");
-    if (os_avx512 && (c7 & (1u << 11))) f.push_back("avx512vnni");
-    if (os_avx512 && (a71 & (1u << 5))) f.push_back("avx512bf16");
-    if (os_amx && (d7 & (1u << 24))) f.push_back("amx-tile");
-    if (os_amx && (d7 & (1u << 22))) f.push_back("amx-bf16");
-    if (os_amx && (d7 & (1u << 25))) f.push_back("amx-int8");
-  }
-#if defined(__x86_64__)
-  std::string out = "x86_64:";
-#else
-  std::string out = "x86:";
-#endif
-  for (size_t i = 0; i < f.size(); ++i) out += (i ? "," : "") + f[i];
-  if (f.empty()) out += "baseline";
-  return out;
-}
-#endif
 
 }  // namespace
 
 PlanCache::PlanCache(std::string dir, bool enabled) : dir_(std::move(dir)), enabled_(enabled) {}
 
-std::string PlanCache::cpu_features() {
-  static const std::string features = [] {
-#if defined(__x86_64__) || defined(__i386__)
-    return detect_x86();
-#elif defined(__aarch64__) && defined(__linux__)
-    std::string out = "aarch64:asimd";
-    const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
-    if (hw & (1ul << 22)) out += ",sve";           // HWCAP_SVE
-    if (hw2 & (1ul << 1)) out += ",sve2";          // HWCAP2_SVE2
-    if (hw2 & (1ul << 14)) out += ",bf16";         // HWCAP2_BF16
-    if (hw2 & (1ul << 13)) out += ",i8mm";         // HWCAP2_I8MM
-    return out;
-#elif defined(__aarch64__)
-    return std::string("aarch64:asimd");
-#else
-    return std::string("generic:baseline");
-#endif
-  }();
-  return features;
-}
+// One detector for the whole engine (OS-enabled state, AMX permission, FCAST_CPU_ISA).
+std::string PlanCache::cpu_features() { return cpu::cpu_features().text(); }
 
 std::string PlanCache::engine_version() {
   // The project version, the plan revision and the compiler that built the kernels: a plan or

@@ -15,6 +15,10 @@ int64_t rows_of(const Shape& s) {
 struct Uses {
   std::vector<std::vector<int>> consumers;  // per value: nodes reading it
   std::vector<bool> is_output;
+  std::vector<int> producer;                // per value: the node writing it, -1 for inputs and constants
+  // Whether `v` exists when node `k` runs. A group runs at its first node's position, so an
+  // operand of a later node it absorbs must already exist there.
+  bool ready_at(ValueId v, int k) const { return v == kNone || producer[v] < k; }
 };
 
 Uses find_uses(const Graph& g) {
@@ -26,6 +30,8 @@ Uses find_uses(const Graph& g) {
     for (ValueId v : nodes[k].in)
       if (v != kNone) u.consumers[v].push_back(static_cast<int>(k));
   for (const auto& [name, v] : g.outputs()) u.is_output[v] = true;
+  u.producer.assign(g.values().size(), -1);
+  for (size_t k = 0; k < nodes.size(); ++k) u.producer[nodes[k].out] = static_cast<int>(k);
   return u;
 }
 
@@ -107,7 +113,7 @@ std::vector<PlanStep> lower_graph(const Graph& g, bool fuse) {
       case Op::Add: {
         int norm = -1;
         for (int c : u.consumers[n.out])
-          if (nodes[c].op == Op::RMSNorm && nodes[c].in[0] == n.out && !absorbed[c]) {
+          if (nodes[c].op == Op::RMSNorm && nodes[c].in[0] == n.out && !absorbed[c] && u.ready_at(nodes[c].in[1], k)) {
             norm = c;
             break;
           }
@@ -173,7 +179,20 @@ std::vector<PlanStep> lower_graph(const Graph& g, bool fuse) {
           y = n.out;
           cur = sole_consumer(u, y);
         }
-        auto accept = [&](int c, Op op) { return c >= 0 && nodes[c].op == op && nodes[c].in[0 + (op == Op::KVWrite)] == y; };
+        auto accept = [&](int c, Op op) {
+          if (c < 0 || nodes[c].op != op || nodes[c].in[0 + (op == Op::KVWrite)] != y) return false;
+          for (size_t i = 0; i < nodes[c].in.size(); ++i)
+            if (i != static_cast<size_t>(op == Op::KVWrite) && !u.ready_at(nodes[c].in[i], k)) return false;
+          if (op != Op::KVWrite) return true;
+          // One position for rotation and write: a write elsewhere is its own step.
+          if (pos0 != kNone && nodes[c].in[2] != pos0) return false;
+          // The cache is written at the group's position: no node in between may read it.
+          const ValueId root = storage_root(g, nodes[c].in[0]);
+          for (int j = k + 1; j < c; ++j)
+            for (ValueId v : nodes[j].in)
+              if (v != kNone && storage_root(g, v) == root) return false;
+          return true;
+        };
         // Rotary, from the unpack's result or as the chain's head.
         const bool head_rot = (n.op == Op::RotaryXPos || n.op == Op::RotaryNeox);
         if (head_rot || (y != kNone && (accept(cur, Op::RotaryXPos) || accept(cur, Op::RotaryNeox)))) {

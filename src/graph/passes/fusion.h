@@ -6,7 +6,9 @@
 //   attention                                                                        -> Attention
 //   rmsnorm, softmax                                                                 -> vectorised kernels
 // Anything else stays a Reference step. A node is absorbed into a group only when its result has
-// no other consumer and is not a graph output.
+// no other consumer and is not a graph output, and when its other operands already exist at the
+// group's position (the group runs there). A KV write joins a rotary only at the rotary's
+// position, and only when no node between them reads the cache it writes early.
 #pragma once
 #include <vector>
 

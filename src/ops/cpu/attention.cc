@@ -21,13 +21,14 @@ using attn::key_end;
 using attn::Task;
 constexpr int L = vec::kLanes;
 
-// One clone per ISA level for each supported head dim (16 * DV).
-FCAST_CPU_CLONES void run_task_dispatch(const ref::AttentionArgs& a, const Task& t, bool bf16) {
+// One variant per ISA level for each supported head dim (16 * DV).
+FCAST_INLINE void run_task_dispatch_impl(const ref::AttentionArgs& a, const Task& t, bool bf16) {
   if (bf16)
     attn::run_task_dh<attn::Dot::Bf16>(a, t);
   else
     attn::run_task_dh<attn::Dot::F32>(a, t);
 }
+FCAST_ISA_VARIANTS(void, run_task_dispatch, (const ref::AttentionArgs& a, const Task& t, bool bf16), (a, t, bf16))
 
 // A multi-query task in the given math (BF16: vdpbf16ps where the CPU has it).
 void run_task_as(AttentionMath math, const ref::AttentionArgs& a, const Task& t) {

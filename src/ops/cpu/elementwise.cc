@@ -15,7 +15,7 @@ FCAST_INLINE vec::vf silu(vec::vf x) { return x / (vec::splat(1.0f) + vec::exp(-
 FCAST_INLINE float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 // y[i] = silu(a[i]) * (b ? b[i] : 1) over [0, n): 16 lanes at a time, scalar tail.
-FCAST_CPU_CLONES void silu_mul_range(const float* a, const float* b, float* y, int64_t n) {
+FCAST_INLINE void silu_mul_range_impl(const float* a, const float* b, float* y, int64_t n) {
   int64_t i = 0;
   for (; i + vec::kLanes <= n; i += vec::kLanes) {
     const vec::vf s = silu(vec::load(a + i));
@@ -23,6 +23,7 @@ FCAST_CPU_CLONES void silu_mul_range(const float* a, const float* b, float* y, i
   }
   for (; i < n; ++i) y[i] = b ? silu(a[i]) * b[i] : silu(a[i]);
 }
+FCAST_ISA_VARIANTS(void, silu_mul_range, (const float* a, const float* b, float* y, int64_t n), (a, b, y, n))
 
 // Splits [0, n) into per-thread chunks of whole vectors.
 template <typename F>

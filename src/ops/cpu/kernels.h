@@ -5,21 +5,38 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/tensor.h"
 #include "graph/plan.h"
+#include "ops/cpu/isa.h"
 #include "ops/reference/kernels.h"
 
 namespace fcast::cpu {
 
 // ---- cpu_features.cc ----
+// What the kernels may use: reported by CPUID *and* enabled by the OS (XCR0; AMX also needs
+// Linux's per-process tile permission). FCAST_CPU_ISA=avx512|avx2|baseline lowers it (never
+// raises it: a request above the host is clamped with one line on stderr; a bad value throws).
 struct CpuFeatures {
-  bool avx2 = false, avx512f = false, avx512_bf16 = false, amx_bf16 = false;
-  std::string text() const;  // "avx2,avx512f,avx512bf16,amx-bf16"
+  bool avx = false, fma = false, f16c = false, avx2 = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512_vnni = false, avx512_bf16 = false;
+  bool amx_tile = false, amx_bf16 = false, amx_int8 = false;
+  Isa isa = Isa::Baseline;  // the kernel variant level
+  bool lowered = false;     // FCAST_CPU_ISA asked for a level (oneDNN is then capped to match)
+  std::string other;        // non-x86 hosts: the whole text
+  // "x86_64:avx,fma,f16c,avx2,avx512f,...": part of the persistent-cache identity.
+  std::string text() const;
 };
-const CpuFeatures& cpu_features();
+const CpuFeatures& cpu_features();       // the host's, lowered by FCAST_CPU_ISA (computed once)
+const CpuFeatures& host_cpu_features();  // the host's, ignoring FCAST_CPU_ISA
+// FCAST_CPU_ISA's grammar: "" -> nothing asked; a bad value throws fcast::Error naming the
+// variable and the valid values.
+std::optional<Isa> parse_isa(const std::string& value);
+// `host` lowered to `cap` (features above it removed; AMX always removed).
+CpuFeatures limit_features(const CpuFeatures& host, Isa cap);
 
 // ---- matmul.cc ----
 struct MatmulDesc {

@@ -1,5 +1,8 @@
 #include <dnnl.hpp>
 
+#include <iostream>
+#include <vector>
+
 #include "ops/cpu/kernels.h"
 
 namespace fcast::cpu {
@@ -9,8 +12,26 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 
+// oneDNN picks its own JIT ISA, so FCAST_CPU_ISA caps it as well; this must happen before the
+// first primitive exists (oneDNN latches the ISA then), hence before the engine is made.
+// "avx512" keeps AVX512_BF16 but not AMX (see CpuFeatures); "baseline" is SSE4.1, the lowest
+// level oneDNN 2.x can be capped at.
+void cap_onednn_isa() {
+  const CpuFeatures& f = cpu_features();
+  if (!f.lowered) return;
+  const dnnl_cpu_isa_t cap = f.isa == Isa::Avx512 ? dnnl_cpu_isa_avx512_core_bf16
+                             : f.isa == Isa::Avx2 ? dnnl_cpu_isa_avx2
+                                                  : dnnl_cpu_isa_sse41;
+  if (dnnl_set_max_cpu_isa(cap) != dnnl_success)
+    std::cerr << "fcast: could not cap oneDNN at FCAST_CPU_ISA=" << isa_name(f.isa)
+              << " (oneDNN was used before); its matmuls may use a higher ISA\n";
+}
+
 dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  static dnnl::engine e = [] {
+    cap_onednn_isa();
+    return dnnl::engine(dnnl::engine::kind::cpu, 0);
+  }();
   return e;
 }
 dnnl::stream& stream() {
@@ -23,6 +44,11 @@ size_t align64(size_t b) { return (b + 63) / 64 * 64; }
 }  // namespace
 
 struct MatmulKernel::State {
+  // oneDNN 2.x has no bf16 matmul below AVX-512 (an AVX2 host, or FCAST_CPU_ISA=avx2/baseline):
+  // there the bf16 kernel rounds x and w to bf16 and multiplies them as fp32. The products of
+  // two bf16 values are exact in fp32, so this is bf16 arithmetic with fp32 accumulation, as
+  // the native kernel does (only the summation order may differ).
+  bool emulated_bf16 = false;
   dnnl::matmul::primitive_desc pd;
   dnnl::matmul prim;
   dnnl::memory::desc src_md, w_md, b_md, dst_md, sp_md;
@@ -33,12 +59,13 @@ struct MatmulKernel::State {
 };
 
 MatmulKernel::MatmulKernel(const MatmulDesc& d) : d_(d), s_(std::make_unique<State>()) {
-  try {
-    const dt in_t = d.bf16 ? dt::bf16 : dt::f32;
-    s_->src_md = dnnl::memory::desc({d.M, d.K}, in_t, tag::ab);
-    s_->w_md = d.packed ? dnnl::memory::desc({d.K, d.N}, in_t, tag::any) : dnnl::memory::desc({d.K, d.N}, in_t, tag::ba);
-    s_->b_md = dnnl::memory::desc({1, d.N}, dt::f32, tag::ab);
-    s_->dst_md = dnnl::memory::desc({d.M, d.N}, dt::f32, tag::ab);
+  // Creates the primitive (throws dnnl::error when oneDNN has none for these operands).
+  auto build = [&](State& st, bool bf16_operands) {
+    const dt in_t = bf16_operands ? dt::bf16 : dt::f32;
+    st.src_md = dnnl::memory::desc({d.M, d.K}, in_t, tag::ab);
+    st.w_md = d.packed ? dnnl::memory::desc({d.K, d.N}, in_t, tag::any) : dnnl::memory::desc({d.K, d.N}, in_t, tag::ba);
+    st.b_md = dnnl::memory::desc({1, d.N}, dt::f32, tag::ab);
+    st.dst_md = dnnl::memory::desc({d.M, d.N}, dt::f32, tag::ab);
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (d.silu) {
@@ -46,21 +73,34 @@ MatmulKernel::MatmulKernel(const MatmulDesc& d) : d_(d), s_(std::make_unique<Sta
       po.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
       attr.set_post_ops(po);
     }
-    dnnl::matmul::desc md = d.bias ? dnnl::matmul::desc(s_->src_md, s_->w_md, s_->b_md, s_->dst_md)
-                                   : dnnl::matmul::desc(s_->src_md, s_->w_md, s_->dst_md);
-    s_->pd = dnnl::matmul::primitive_desc(md, attr, engine());
-    s_->w_md = s_->pd.weights_desc();
-    s_->sp_md = s_->pd.scratchpad_desc();
-    s_->prim = dnnl::matmul(s_->pd);
+    dnnl::matmul::desc md = d.bias ? dnnl::matmul::desc(st.src_md, st.w_md, st.b_md, st.dst_md)
+                                   : dnnl::matmul::desc(st.src_md, st.w_md, st.dst_md);
+    st.pd = dnnl::matmul::primitive_desc(md, attr, engine());
+    st.w_md = st.pd.weights_desc();
+    st.sp_md = st.pd.scratchpad_desc();
+    st.prim = dnnl::matmul(st.pd);
+  };
+  try {
+    build(*s_, d.bf16);
   } catch (const dnnl::error& e) {
-    fail("oneDNN could not build a ", d.bf16 ? "bf16" : "fp32", " matmul ", d.M, "x", d.K, "x", d.N, ": ", e.what());
+    if (!d.bf16) fail("oneDNN could not build an fp32 matmul ", d.M, "x", d.K, "x", d.N, ": ", e.what());
+    try {
+      s_ = std::make_unique<State>();
+      s_->emulated_bf16 = true;
+      build(*s_, false);
+    } catch (const dnnl::error& e2) {
+      fail("oneDNN could not build a bf16 matmul ", d.M, "x", d.K, "x", d.N, " (nor its fp32 emulation): ", e.what(),
+           "; ", e2.what());
+    }
   }
 }
 
 MatmulKernel::~MatmulKernel() = default;
 
 size_t MatmulKernel::scratch_bytes() const {
-  return align64(s_->sp_md.get_size()) + (d_.bf16 ? align64(static_cast<size_t>(d_.M * d_.K) * 2) : 0);
+  // The bf16 copy of x (2 bytes an element), or its bf16-rounded fp32 copy when emulated.
+  const size_t x_copy = !d_.bf16 ? 0 : static_cast<size_t>(d_.M * d_.K) * (s_->emulated_bf16 ? 4 : 2);
+  return align64(s_->sp_md.get_size()) + align64(x_copy);
 }
 
 std::string MatmulKernel::weights_layout() const {
@@ -78,6 +118,12 @@ size_t MatmulKernel::packed_bytes() const { return s_->w_md.get_size(); }
 
 void MatmulKernel::pack_weights(const float* w, void* dst) const {
   // The user's weights [N, K] row-major are the {K, N} matrix in "ba" order.
+  std::vector<float> rounded;
+  if (s_->emulated_bf16) {
+    rounded.resize(static_cast<size_t>(d_.N * d_.K));
+    for (size_t i = 0; i < rounded.size(); ++i) rounded[i] = bf16_to_f32(fcast::f32_to_bf16(w[i]));
+    w = rounded.data();
+  }
   dnnl::memory user({{d_.K, d_.N}, dt::f32, tag::ba}, engine(), const_cast<float*>(w));
   dnnl::memory packed(s_->w_md, engine(), dst);
   dnnl::reorder(user, packed).execute(stream(), user, packed);
@@ -87,7 +133,13 @@ void MatmulKernel::pack_weights(const float* w, void* dst) const {
 void MatmulKernel::run(const float* x, const void* w_packed, const float* b, float* y, void* scratch, bool bound) {
   char* sp = static_cast<char*>(scratch);
   const void* src = x;
-  if (d_.bf16) {
+  if (d_.bf16 && s_->emulated_bf16) {
+    float* xr = reinterpret_cast<float*>(sp + align64(s_->sp_md.get_size()));
+    const int64_t n = d_.M * d_.K;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) xr[i] = bf16_to_f32(fcast::f32_to_bf16(x[i]));
+    src = xr;
+  } else if (d_.bf16) {
     uint16_t* xb = reinterpret_cast<uint16_t*>(sp + align64(s_->sp_md.get_size()));
     f32_to_bf16(x, xb, d_.M * d_.K);
     src = xb;
@@ -127,7 +179,8 @@ void MatmulKernel::run(const float* x, const void* w_packed, const float* b, flo
 }
 
 std::string MatmulKernel::impl() const {
-  return cat("onednn-", d_.bf16 ? "bf16" : "f32", d_.packed ? "-packed:" : "-plain:", s_->pd.impl_info_str());
+  const char* dtype = !d_.bf16 ? "f32" : s_->emulated_bf16 ? "bf16emu" : "bf16";
+  return cat("onednn-", dtype, d_.packed ? "-packed:" : "-plain:", s_->pd.impl_info_str());
 }
 
 }  // namespace fcast::cpu

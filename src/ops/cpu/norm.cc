@@ -43,7 +43,7 @@ namespace {
 
 // One row: max, then exp (16-lane polynomial) with the sum accumulated in double as the
 // reference does, then the scale. A row that is all -inf gives what the reference gives.
-FCAST_CPU_CLONES void softmax_row(const float* x, float* y, int64_t D) {
+FCAST_INLINE void softmax_row_impl(const float* x, float* y, int64_t D) {
   constexpr int L = vec::kLanes;
   vec::vf vmx = vec::splat(-INFINITY);
   int64_t d = 0;
@@ -70,6 +70,7 @@ FCAST_CPU_CLONES void softmax_row(const float* x, float* y, int64_t D) {
   const float inv = static_cast<float>(1.0 / sum);
   for (d = 0; d < D; ++d) y[d] *= inv;
 }
+FCAST_ISA_VARIANTS(void, softmax_row, (const float* x, float* y, int64_t D), (x, y, D))
 
 }  // namespace
 

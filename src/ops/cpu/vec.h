@@ -1,6 +1,6 @@
 // Portable 16-lane float vectors (GCC vector extensions) for the optimised kernels. Each kernel
-// that uses them is compiled once per ISA level (FCAST_CPU_CLONES: AVX-512, AVX2+FMA, baseline)
-// and the loader picks the best clone for the running CPU; on narrower ISAs a 16-lane vector is
+// that uses them is compiled once per ISA level (FCAST_ISA_VARIANTS in isa.h: AVX-512, AVX2+FMA,
+// baseline) and picked at run time from cpu_features(); on narrower ISAs a 16-lane vector is
 // lowered to 2 (AVX2) or 4 (SSE) registers, so the same source stays correct everywhere.
 // Every helper is always inlined: the vector-ABI notes GCC gives for 64-byte vectors passed by
 // value on pre-AVX-512 targets do not apply (the kernel sources build with -Wno-psabi).
@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <cstring>
 
-#define FCAST_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #define FCAST_INLINE inline __attribute__((always_inline))
 
 namespace fcast::cpu::vec {

@@ -1,14 +1,19 @@
 #include "ops/reference/kernels.h"
 
+#include "ops/cpu/isa.h"
+
 namespace fcast::ref {
 
 // Both dot kernels use the same 8 fixed partial sums and the same final combination, so every
 // output element gets bit-identical arithmetic whichever kernel computes it. The functions are
-// cloned per ISA (run-time dispatch); without FMA contraction (ISO C++ mode) every clone
-// performs the same IEEE operations in the same order, so results do not depend on the CPU.
-#define FCAST_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+// compiled per ISA level and dispatched at run time (FCAST_CPU_ISA can lower the level); without
+// FMA contraction every variant performs the same IEEE operations in the same order, so results
+// do not depend on the CPU.
 
-FCAST_CLONES float dot(const float* a, const float* b, int64_t n) {
+#define FCAST_REF_VARIANTS(ret, name, params, args) FCAST_ISA_VARIANTS_T("avx512f", "avx2", ret, name, params, args)
+
+namespace {
+inline __attribute__((always_inline)) float dot_impl(const float* a, const float* b, int64_t n) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -16,12 +21,14 @@ FCAST_CLONES float dot(const float* a, const float* b, int64_t n) {
   for (int j = 0; i < n; ++i, ++j) acc[j] += a[i] * b[i];
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
+}  // namespace
+FCAST_REF_VARIANTS(float, dot, (const float* a, const float* b, int64_t n), (a, b, n))
 
 namespace {
 
 // Four dot products of one input row against four weight rows, sharing the input loads.
-FCAST_CLONES void dot4(const float* x, const float* w0, const float* w1, const float* w2, const float* w3, int64_t n,
-                       float* out) {
+inline __attribute__((always_inline)) void dot4_impl(const float* x, const float* w0, const float* w1,
+                                                     const float* w2, const float* w3, int64_t n, float* out) {
   float a0[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a1[8] = {0, 0, 0, 0, 0, 0, 0, 0}, a2[8] = {0, 0, 0, 0, 0, 0, 0, 0},
         a3[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
@@ -45,9 +52,14 @@ FCAST_CLONES void dot4(const float* x, const float* w0, const float* w1, const f
     out[r] = ((c[0] + c[1]) + (c[2] + c[3])) + ((c[4] + c[5]) + (c[6] + c[7]));
   }
 }
+FCAST_REF_VARIANTS(void, dot4,
+                   (const float* x, const float* w0, const float* w1, const float* w2, const float* w3, int64_t n,
+                    float* out),
+                   (x, w0, w1, w2, w3, n, out))
 
 // A 4x4 tile: four input rows against four weight rows (16 dot products, same order as dot()).
-FCAST_CLONES void tile4x4(const float* x, int64_t x_stride, const float* w, int64_t K, float* y, int64_t y_stride) {
+inline __attribute__((always_inline)) void tile4x4_impl(const float* x, int64_t x_stride, const float* w, int64_t K,
+                                                        float* y, int64_t y_stride) {
   float acc[4][4][8] = {};
   int64_t i = 0;
   for (; i + 8 <= K; i += 8)
@@ -63,6 +75,8 @@ FCAST_CLONES void tile4x4(const float* x, int64_t x_stride, const float* w, int6
       y[r * y_stride + c] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
     }
 }
+FCAST_REF_VARIANTS(void, tile4x4, (const float* x, int64_t x_stride, const float* w, int64_t K, float* y, int64_t y_stride),
+                   (x, x_stride, w, K, y, y_stride))
 
 }  // namespace
 
