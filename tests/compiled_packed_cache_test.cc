@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 std::string golden(const std::string& rel) { return std::string(FCAST_TEST_DATA) + "/golden/" + rel; }
 
 struct TempDir : test::TempDir {
-  explicit TempDir(const std::string& tag) : test::TempDir("packed_test_" + tag) {}
+  explicit TempDir(const std::string& tag) : test::TempDir("packed_test_" + tag, /*create=*/false) {}
 };
 
 CompileSettings cached(const fs::path& dir, Precision p = Precision::FP32, bool persistent = true) {

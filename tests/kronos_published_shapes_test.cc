@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 const std::string kGolden = std::string(FCAST_TEST_DATA) + "/golden/kronos";
 
 struct TempDir : test::TempDir {
-  explicit TempDir(const std::string& tag) : test::TempDir("kronos_shapes_" + tag) {}
+  explicit TempDir(const std::string& tag) : test::TempDir("kronos_shapes_" + tag, /*create=*/false) {}
 };
 
 void run_shape(const std::string& preset, const std::string& hub, const std::string& tok_hub) {

@@ -41,14 +41,15 @@ inline void spit(const std::string& path, const std::string& bytes) {
   out << bytes;
 }
 
-// A folder under the system temp dir, unique per test process and tag, created empty and
-// removed with everything in it at scope exit.
+// A folder under the system temp dir, unique per test process and tag, removed with everything
+// in it at scope exit. Created empty, or with `create` false only cleared (for a test that
+// checks who creates it).
 struct TempDir {
   std::filesystem::path path;
-  explicit TempDir(const std::string& tag)
+  explicit TempDir(const std::string& tag, bool create = true)
       : path(std::filesystem::temp_directory_path() / ("fcast_" + tag + "_" + std::to_string(::getpid()))) {
     std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
+    if (create) std::filesystem::create_directories(path);
   }
   ~TempDir() {
     std::error_code ec;
