@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "io/csv.h"
+#include "test_util.h"
 
 namespace fcast {
 namespace {
@@ -36,21 +37,9 @@ struct RunResult {
   std::string out, err;
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  std::string l;
-  while (std::getline(in, l))
-    if (!l.empty()) out.push_back(l);
-  return out;
-}
+std::vector<std::string> lines(const std::string& text) { return test::nonempty_lines(text); }
 
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;

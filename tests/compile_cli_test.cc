@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "runtime/compile_cli.h"
+#include "test_util.h"
 
 namespace fcast {
 namespace {
@@ -28,20 +29,9 @@ struct CliRun {
   std::string out, err;
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 
-std::string last_line(const std::string& text) {
-  std::istringstream in(text);
-  std::string line, last;
-  while (std::getline(in, line))
-    if (!line.empty()) last = line;
-  return last;
-}
+using test::last_line;
 
 class CompileCli : public ::testing::Test {
  protected:
@@ -67,13 +57,9 @@ class CompileCli : public ::testing::Test {
     std::string cmd = "cd '" + dir_ + "' && env";
     for (ModelFamily f : {ModelFamily::Toto, ModelFamily::Kronos})
       for (const auto& v : compile_env_vars(f)) cmd += " -u " + v;
-    cmd += " " + env + " '" + std::string(FCAST_BINARY) + "' " + args + " >'" + base + ".out' 2>'" + base + ".err'";
-    const int st = std::system(cmd.c_str());
-    CliRun r;
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    r.out = slurp(base + ".out");
-    r.err = slurp(base + ".err");
-    return r;
+    cmd += " " + env + " '" + std::string(FCAST_BINARY) + "' " + args;
+    test::CommandResult c = test::run_command(cmd, base + ".out", base + ".err");
+    return CliRun{c.status, std::move(c.out), std::move(c.err)};
   }
 
   static std::string predict_toto(const std::string& extra) {

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "runtime/compile_cli.h"
 #include "runtime/compile_settings.h"
+#include "test_util.h"
 
 namespace fcast {
 namespace {
@@ -25,21 +26,8 @@ CompileSettings kronos(std::map<std::string, std::string> vars, const CompileOve
   return resolve_compile_settings(ModelFamily::Kronos, env(std::move(vars)), o);
 }
 
-// The error message of `f`, or "" when it does not throw fcast::Error.
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-void expect_contains(const std::string& text, std::initializer_list<const char*> parts) {
-  EXPECT_FALSE(text.empty()) << "expected an error";
-  for (const char* p : parts) EXPECT_NE(text.find(p), std::string::npos) << "'" << text << "' lacks '" << p << "'";
-}
+using test::error_of;
+using test::expect_contains;
 
 TEST(CompileSettings, Defaults) {
   for (ModelFamily f : {ModelFamily::Toto, ModelFamily::Kronos}) {
@@ -312,6 +300,43 @@ TEST(CompileSettings, IgnoredVariablesAreNotValidated) {
   EXPECT_EQ(toto({{"TOTO_COMPILE_MODE", "bogus"}}, o).mode, CompileMode::Default);
   EXPECT_EQ(toto({{"TOTO_COMPILE_MODE", "bogus"}, {"REAL_TOTO_COMPILE_MODE", "default"}}).mode, CompileMode::Default);
   EXPECT_FALSE(toto({{"TOTO_DISABLE_COMPILE", "1"}, {"TOTO_COMPILE", "bogus"}}).enabled);
+
+  // With compilation off, the compiled-only variables cannot take effect: not read, defaults kept.
+  const std::map<std::string, std::string> bogus = {
+      {"TOTO_COMPILE_MODE", "bogus"},         {"REAL_TOTO_COMPILE_BACKEND", "bogus"},
+      {"REAL_TESTING", "maybe"},              {"FAST_TESTING", "maybe"},
+      {"TORCHDYNAMO_RECOMPILE_LIMIT", "many"}, {"TORCH_COMPILE_DEBUG", "maybe"},
+      {"TORCH_LOGS", "bogus"},                {"FCAST_CONTEXT_BUCKETS", "x"},
+      {"FCAST_HYBRID_MIN_BATCH", "-1"},       {"FCAST_PERSISTENT_CACHE", "maybe"}};
+  std::map<std::string, std::string> off = bogus;
+  off["TOTO_DISABLE_COMPILE"] = "1";
+  const CompileSettings t = toto(off);
+  EXPECT_FALSE(t.enabled);
+  EXPECT_EQ(t.mode, CompileMode::MaxAutotune);
+  for (const auto& [setting, source] : t.source) {
+    if (setting != "enabled") {
+      EXPECT_EQ(source, "default") << setting;
+    }
+  }
+  off = bogus;
+  off["TOTO_COMPILE"] = "off";
+  EXPECT_FALSE(toto(off).enabled);
+  CompileOverrides no;
+  no.compile = false;
+  EXPECT_FALSE(toto(bogus, no).enabled);
+  std::map<std::string, std::string> kron = {{"KRONOS_COMPILE", "0"}, {"KRONOS_COMPILE_MODE", "bogus"}};
+  EXPECT_FALSE(kronos(kron).enabled);
+  // Turned on again (by a flag, as fcast stress and bench do), the same values are read and fail.
+  CompileOverrides yes;
+  yes.compile = true;
+  expect_contains(error_of([&] { toto({{"TOTO_DISABLE_COMPILE", "1"}, {"TOTO_COMPILE_MODE", "bogus"}}, yes); }),
+                  {"TOTO_COMPILE_MODE", "bogus"});
+  const CompileSettings forced = toto({{"TOTO_DISABLE_COMPILE", "1"}, {"TOTO_COMPILE_MODE", "default"}}, yes);
+  EXPECT_EQ(forced.mode, CompileMode::Default);
+  EXPECT_EQ(forced.source.at("mode"), "env TOTO_COMPILE_MODE");
+  // A flag is an explicit request: still validated with compilation off.
+  no.mode = "turbo";
+  expect_contains(error_of([&] { toto({}, no); }), {"--compile-mode", "turbo"});
 }
 
 TEST(CompileSettings, EnvironmentFromProcess) {

@@ -10,17 +10,14 @@
 
 #include "ops/cpu/kernels.h"
 #include "ops/reference/kernels.h"
+#include "test_util.h"
 
 namespace {
 
 using namespace fcast;
 
 std::vector<float> rnd(int64_t n, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937_64 g(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
+  return test::random_floats(n, seed, lo, hi);
 }
 
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, double tol, const std::string& what) {

@@ -14,6 +14,7 @@
 
 #include "models/toto/forecaster.h"
 #include "runtime/compiled_executor.h"
+#include "test_util.h"
 
 namespace {
 
@@ -23,13 +24,8 @@ namespace fs = std::filesystem;
 
 std::string golden(const std::string& rel) { return std::string(FCAST_TEST_DATA) + "/golden/" + rel; }
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag)
-      : path(fs::temp_directory_path() / cat("fcast_packed_test_", tag, "_", ::getpid())) {
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : test::TempDir {
+  explicit TempDir(const std::string& tag) : test::TempDir("packed_test_" + tag, /*create=*/false) {}
 };
 
 CompileSettings cached(const fs::path& dir, Precision p = Precision::FP32, bool persistent = true) {

@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "io/csv.h"
-#include "io/safetensors.h"
+#include "io/file.h"
 
 namespace {
 

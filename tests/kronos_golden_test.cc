@@ -6,8 +6,10 @@
 #include <filesystem>
 
 #include "io/json.h"
+#include "io/file.h"
 #include "io/safetensors.h"
-#include "models/kronos/golden.h"
+#include "tools/golden_kronos_runner.h"
+#include "test_util.h"
 
 namespace fcast::kronos {
 namespace {
@@ -37,14 +39,8 @@ TEST(KronosGolden, EveryPredictCasePassesWithFullRecompute) {
   expect_all_pass(run_kronos_golden_cases(kGolden, m, o), keep.size());
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("fcast_kronos_golden_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : test::TempDir {
+  TempDir() : test::TempDir("kronos_golden") {}
 };
 
 TEST(KronosGolden, CasesAreDrivenByTheManifestNotByFileNames) {
@@ -52,6 +48,7 @@ TEST(KronosGolden, CasesAreDrivenByTheManifestNotByFileNames) {
   TempDir tmp;
   fs::copy(kGolden + "/models", tmp.path / "models", fs::copy_options::recursive);
   fs::copy(kGolden + "/data", tmp.path / "data", fs::copy_options::recursive);
+  fs::copy_file(kGolden + "/tolerances.json", tmp.path / "tolerances.json");
   fs::create_directories(tmp.path / "other");
   auto m = read_json_file(kGolden + "/manifest.json");
   nlohmann::json cases = nlohmann::json::array();
@@ -116,6 +113,7 @@ TEST(KronosGolden, ADifferentOutputIsCaught) {
   TempDir tmp;
   fs::copy(kGolden + "/models", tmp.path / "models", fs::copy_options::recursive);
   fs::copy(kGolden + "/data", tmp.path / "data", fs::copy_options::recursive);
+  fs::copy_file(kGolden + "/tolerances.json", tmp.path / "tolerances.json");
   auto m = read_json_file(kGolden + "/manifest.json");
   nlohmann::json c;
   for (auto& x : m["cases"])
@@ -135,6 +133,40 @@ TEST(KronosGolden, ADifferentOutputIsCaught) {
   ASSERT_EQ(rs.size(), 1u);
   EXPECT_FALSE(rs[0].passed);
   EXPECT_NE(rs[0].line().find("step_s1_logits"), std::string::npos) << rs[0].line();
+}
+
+TEST(KronosGolden, TolerancesComeFromTheStructuredFileOnly) {
+  // No tolerances.json, a missing field or a non-number: an error before any case runs, never a
+  // built-in default.
+  TempDir tmp;
+  auto m = read_json_file(kGolden + "/manifest.json");
+  const auto error_of = [&] {
+    try {
+      run_kronos_golden_cases(tmp.path.string(), m);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  std::string err = error_of();
+  EXPECT_NE(err.find("tolerances.json: not found"), std::string::npos) << err;
+  const nlohmann::json good = read_json_file(kGolden + "/tolerances.json");
+  const auto write = [&](const nlohmann::json& j) { write_file_atomic((tmp.path / "tolerances.json").string(), j.dump()); };
+  nlohmann::json j = good;
+  j.erase("logits_atol");
+  write(j);
+  err = error_of();
+  EXPECT_NE(err.find("missing 'logits_atol'"), std::string::npos) << err;
+  j = good;
+  j["output_frames"]["relative"] = "1e-6";
+  write(j);
+  err = error_of();
+  EXPECT_NE(err.find("'output_frames.relative' is \"1e-6\""), std::string::npos) << err;
+  j = good;
+  j["probabilities_atol"] = -1;
+  write(j);
+  err = error_of();
+  EXPECT_NE(err.find("probabilities_atol"), std::string::npos) << err;
 }
 
 }  // namespace

@@ -9,8 +9,9 @@
 
 #include "io/csv.h"
 #include "io/json.h"
-#include "io/safetensors.h"
+#include "io/file.h"
 #include "models/kronos/predictor.h"
+#include "test_util.h"
 
 namespace fcast::kronos {
 namespace {
@@ -18,13 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kGolden = std::string(FCAST_TEST_DATA) + "/golden/kronos";
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("fcast_kronos_shapes_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
+struct TempDir : test::TempDir {
+  explicit TempDir(const std::string& tag) : test::TempDir("kronos_shapes_" + tag, /*create=*/false) {}
 };
 
 void run_shape(const std::string& preset, const std::string& hub, const std::string& tok_hub) {

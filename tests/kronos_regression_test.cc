@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
+#include <optional>
+#include <string>
 
+#include "core/env.h"
 #include "io/csv.h"
 #include "models/kronos/predictor.h"
 
@@ -17,14 +19,14 @@ namespace {
 const std::string kData = std::string(FCAST_TEST_DATA) + "/golden/kronos/data";
 
 void regression(int64_t context) {
-  const char* model_dir = std::getenv("FCAST_KRONOS_SMALL_DIR");
-  const char* tok_dir = std::getenv("FCAST_KRONOS_TOKENIZER_DIR");
-  if (!model_dir || !tok_dir || !*model_dir || !*tok_dir)
+  const std::optional<std::string> model_dir = env_string("FCAST_KRONOS_SMALL_DIR");
+  const std::optional<std::string> tok_dir = env_string("FCAST_KRONOS_TOKENIZER_DIR");
+  if (!model_dir || !tok_dir)
     GTEST_SKIP() << "real weights not available: set FCAST_KRONOS_SMALL_DIR and FCAST_KRONOS_TOKENIZER_DIR to "
                     "folders holding NeoQuasar/Kronos-small and NeoQuasar/Kronos-Tokenizer-base (config.json + "
                     "model.safetensors) to run the upstream regression test";
-  auto model = std::make_shared<KronosModel>(load_kronos_predictor(model_dir));
-  auto tok = std::make_shared<KronosTokenizer>(load_kronos_tokenizer(tok_dir));
+  auto model = std::make_shared<KronosModel>(load_kronos_predictor(*model_dir));
+  auto tok = std::make_shared<KronosTokenizer>(load_kronos_tokenizer(*tok_dir));
   KronosPredictorOptions o;
   o.max_context = 512;
   KronosPredictor predictor(model, tok, o);

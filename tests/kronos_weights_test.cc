@@ -9,6 +9,7 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "models/kronos/weights.h"
+#include "test_util.h"
 
 namespace fcast::kronos {
 namespace {
@@ -17,15 +18,8 @@ namespace fs = std::filesystem;
 const std::string kGolden = std::string(FCAST_TEST_DATA) + "/golden/kronos";
 using Tensors = std::vector<std::pair<std::string, Tensor>>;
 
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("fcast_kronos_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string sub(const std::string& s) const { return (path / s).string(); }
+struct TempDir : test::TempDir {
+  explicit TempDir(const std::string& tag) : test::TempDir("kronos_" + tag) {}
 };
 
 void expect_error(const std::function<void()>& f, const std::string& needle) {

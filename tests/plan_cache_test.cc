@@ -15,6 +15,7 @@
 
 #include "core/hash.h"
 #include "runtime/plan_cache.h"
+#include "test_util.h"
 
 namespace fcast {
 namespace {
@@ -37,17 +38,9 @@ class PlanCacheTest : public ::testing::Test {
   std::string dir_;
 };
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::slurp;
 
-void spit(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-}
+using test::spit;
 
 // Runs `f` with stderr captured; returns what it wrote.
 template <class F>

@@ -176,4 +176,59 @@ TEST(PlanSerialize, GarbledPlansThatParseAreRejectedOrHarmless) {
   EXPECT_EQ(accepted_different, 0) << accepted << " of " << tried << " parsed garbled plans passed the guards";
 }
 
+// A plan whose checksum is right but whose content does not fit the graph (written by a buggy
+// or foreign build): an arena slot past the arena's end, a step kind at the wrong op, a
+// temporary without a slot. The plan store must treat each as a miss and rebuild.
+TEST(PlanSerialize, WellFormedPlansThatDoNotFitTheGraphAreMisses) {
+  const Block b = block();
+  const fs::path dir = fs::temp_directory_path() / cat("fcast-plan-fit-", getpid());
+  fs::remove_all(dir);
+  CompileSettings s;
+  s.backend = CompileBackend::AotEager;
+  s.persistent_cache = true;
+  s.models_dir = dir.string();
+  s.kernel_cache_dir = (dir / "kernels").string();
+  const std::string identity = "plan-fit";
+  auto copy = [](const TensorMap& m) {
+    TensorMap c;
+    for (const auto& [k, v] : m) c[k] = v.clone();
+    return c;
+  };
+  CompiledExecutor fresh(s, identity);
+  const Tensor want = fresh.run(b.g, copy(b.inputs)).at("y");
+  PlanSignature persisted = fresh.signature_of(b.g);
+  persisted.fields.erase(std::remove_if(persisted.fields.begin(), persisted.fields.end(),
+                                        [](const auto& f) { return f.first == "weights"; }),
+                         persisted.fields.end());
+  const Plan good = compile_plan(b.g, persisted, CompileOptions{false});
+  std::vector<std::pair<std::string, Plan>> bad;
+  {
+    Plan p = good;
+    for (auto& o : p.offset)
+      if (o >= 0) o = p.arena_bytes;  // every slot starts at the arena's end
+    bad.emplace_back("slots past the arena", p);
+  }
+  {
+    Plan p = good;
+    for (auto& st : p.steps) st.kind = StepKind::Attention;  // no step of this block starts at an attention
+    bad.emplace_back("step kinds at the wrong ops", p);
+  }
+  {
+    Plan p = good;
+    for (auto& o : p.offset) o = -1;  // temporaries without a slot
+    bad.emplace_back("temporaries without slots", p);
+  }
+  for (const auto& [what, p] : bad) {
+    const std::string blob = p.serialize();
+    ASSERT_TRUE(Plan::deserialize(blob).has_value()) << what << ": the damage must survive the checksum";
+    PlanCache(dir.string()).store({"plan", identity, persisted.key()}, blob);
+    CompiledExecutor ex(s, identity);
+    const Tensor got = ex.run(b.g, copy(b.inputs)).at("y");
+    EXPECT_EQ(ex.stats().cache_hits, 0) << what << ": the plan was used";
+    EXPECT_EQ(ex.stats().plans_built, 1) << what;
+    EXPECT_EQ(0, std::memcmp(got.raw(), want.raw(), want.nbytes())) << what;
+  }
+  fs::remove_all(dir);
+}
+
 }  // namespace

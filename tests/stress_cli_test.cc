@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "test_util.h"
 
 extern char** environ;
 
@@ -30,52 +31,25 @@ namespace fs = std::filesystem;
 
 const std::string kMarket = std::string(FCAST_TEST_DATA) + "/market/";
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct RunResult {
-  bool exited = false;
-  int status = -1;
-  std::string out, err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using test::slurp;
+using RunResult = test::CommandResult;
+using test::shell_quote;
 
 // Runs `env ENV fcast ARGS` through the shell with stdout and stderr captured in files.
 RunResult run(const std::string& env, const std::vector<std::string>& args, const fs::path& dir) {
   fs::create_directories(dir);
-  const std::string out = (dir / "stdout.txt").string(), err = (dir / "stderr.txt").string();
-  // Appended piece by piece: g++ 12 gives a false -Wrestrict on `literal + string` chains here.
   std::string cmd;
   if (!env.empty()) {
     cmd.append("env ");
     cmd.append(env);
     cmd.append(" ");
   }
-  cmd.append(quote(FCAST_BINARY));
+  cmd.append(shell_quote(test::fcast_binary()));
   for (const auto& a : args) {
     cmd.append(" ");
-    cmd.append(quote(a));
+    cmd.append(shell_quote(a));
   }
-  cmd.append(" >");
-  cmd.append(quote(out));
-  cmd.append(" 2>");
-  cmd.append(quote(err));
-  const int rc = std::system(cmd.c_str());
-  RunResult r;
-  r.exited = WIFEXITED(rc);
-  r.status = r.exited ? WEXITSTATUS(rc) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return test::run_command(cmd, (dir / "stdout.txt").string(), (dir / "stderr.txt").string());
 }
 
 class StressCli : public ::testing::Test {

@@ -1,7 +1,7 @@
 #include "io/json.h"
 
 #include "core/error.h"
-#include "io/safetensors.h"
+#include "io/file.h"
 
 namespace fcast {
 

@@ -1,29 +1,12 @@
 #include "io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
-#include <sstream>
 
 namespace fcast {
 
 namespace {
-
-struct Mapping {
-  void* addr = nullptr;
-  size_t size = 0;
-  ~Mapping() {
-    if (addr && size) munmap(addr, size);
-  }
-};
 
 constexpr uint64_t kMaxHeader = 100ull << 20;  // the format's own limit is 100 MB
 
@@ -32,31 +15,11 @@ constexpr uint64_t kMaxHeader = 100ull << 20;  // the format's own limit is 100 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
   SafetensorsFile f;
   f.path_ = path;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, ": cannot open (", std::strerror(errno), ")");
-  struct stat st {};
-  if (fstat(fd, &st) != 0) {
-    ::close(fd);
-    fail(path, ": cannot stat (", std::strerror(errno), ")");
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(path, ": not a regular file");
-  }
-  f.file_size_ = static_cast<uint64_t>(st.st_size);
-  if (f.file_size_ < 8) {
-    ::close(fd);
+  MappedFile map = map_file(path);
+  f.file_size_ = map.size;
+  if (f.file_size_ < 8)
     fail(path, ": not a safetensors file (", f.file_size_, " bytes; the 8-byte header length is missing)");
-  }
-  auto map = std::make_shared<Mapping>();
-  map->size = f.file_size_;
-  map->addr = mmap(nullptr, map->size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map->addr == MAP_FAILED) {
-    map->addr = nullptr;
-    fail(path, ": mmap failed (", std::strerror(errno), ")");
-  }
-  const char* base = static_cast<const char*>(map->addr);
+  const char* base = map.data;
   uint64_t hlen = 0;
   std::memcpy(&hlen, base, 8);  // little-endian hosts only (x86-64, aarch64)
   if (hlen > kMaxHeader) fail(path, ": header length ", hlen, " is implausible (corrupt or not a safetensors file)");
@@ -122,7 +85,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   for (size_t i = 1; i < sorted.size(); ++i)
     if (sorted[i]->begin < sorted[i - 1]->end && sorted[i]->begin != sorted[i]->end)
       fail(path, ": tensors '", sorted[i - 1]->name, "' and '", sorted[i]->name, "' overlap in the data area");
-  f.mapping_ = map;
+  f.mapping_ = map.owner;
   return f;
 }
 
@@ -143,42 +106,6 @@ Tensor SafetensorsFile::get(const std::string& name) const {
     return t;
   }
   return Tensor::borrow_file(i.dtype, i.shape, p, mapping_);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, ": cannot open for reading");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  std::random_device rd;
-  std::string tmp = cat(path, ".tmp.", getpid(), ".", rd());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path, ": cannot create (", std::strerror(errno), ")");
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail(path, ": write failed (", std::strerror(err), ")");
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail(path, ": flush failed (", std::strerror(errno), ")");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    fail(path, ": rename failed (", std::strerror(err), ")");
-  }
 }
 
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,

@@ -15,6 +15,9 @@
 #include <vector>
 
 #include "core/tensor.h"
+// read_file / write_file_atomic used to live here; model and runtime code that has not switched
+// to io/file.h still reaches them through this include.
+#include "io/file.h"
 
 namespace fcast {
 
@@ -52,9 +55,5 @@ class SafetensorsFile {
 // directory, fsync, rename.
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
-
-// Atomic whole-file write helper shared by every writer in fcast.
-void write_file_atomic(const std::string& path, const std::string& bytes);
-std::string read_file(const std::string& path);
 
 }  // namespace fcast

@@ -17,15 +17,11 @@
 #include "core/error.h"
 #include "runtime/compile_cli.h"
 
-extern char** environ;
-
 namespace fcast {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr const char* kBoolValues = "1, true, yes, on (enable) or 0, false, no, off (disable), case-insensitive";
 
 // torch.compile log names accepted in TORCH_LOGS. fcast acts on "recompiles" (and its verbose
 // form); the others are accepted so that the seed guide's TORCH_LOGS="+dynamo,+inductor,+recompiles"
@@ -75,9 +71,9 @@ struct Raw {
 };
 
 std::optional<Raw> env_value(const Environment& env, const std::string& var) {
-  auto v = env.get(var);
-  if (!v || trim(*v).empty()) return std::nullopt;
-  return Raw{trim(*v), var, "env " + var};
+  auto v = env_string(env, var);
+  if (!v) return std::nullopt;
+  return Raw{*v, var, "env " + var};
 }
 
 // The first set variable of `vars` (the earlier one wins).
@@ -91,46 +87,30 @@ Raw flag_value(const std::string& flag, const std::string& value) {
   return Raw{trim(value), flag, "flag " + flag, true};
 }
 
-bool parse_bool(const Raw& r) {
-  const std::string v = lower(r.value);
-  if (v == "1" || v == "true" || v == "yes" || v == "on") return true;
-  if (v == "0" || v == "false" || v == "no" || v == "off") return false;
-  fail(r.quoted(), " is not a boolean; valid values: ", kBoolValues);
-}
+bool parse_bool(const Raw& r) { return fcast::parse_bool(r.value, r.quoted()); }
 
 int64_t parse_int(const Raw& r, int64_t lo, int64_t hi, const char* what) {
-  int64_t v = 0;
-  const char* b = r.value.data();
-  const char* e = b + r.value.size();
-  if (!r.value.empty() && *b == '+') ++b;
-  const auto res = std::from_chars(b, e, v);
-  FCAST_CHECK(res.ec == std::errc() && res.ptr == e && v >= lo && v <= hi, r.quoted(), " is not ", what,
-              "; valid values: integers from ", lo, " to ", hi);
-  return v;
+  return fcast::parse_int(r.value, r.quoted(), lo, hi, what);
 }
 
 CompileMode parse_mode(const Raw& r) {
-  const std::string v = lower(r.value);
-  if (v == "default") return CompileMode::Default;
-  if (v == "reduce-overhead") return CompileMode::ReduceOverhead;
-  if (v == "max-autotune") return CompileMode::MaxAutotune;
-  fail(r.quoted(), " is not a compile mode; valid values: default, reduce-overhead, max-autotune");
+  static const std::vector<std::string> names = {"default", "reduce-overhead", "max-autotune"};
+  static const CompileMode modes[] = {CompileMode::Default, CompileMode::ReduceOverhead, CompileMode::MaxAutotune};
+  return modes[parse_choice(r.value, r.quoted(), names, "a compile mode")];
 }
 
 CompileBackend parse_backend(const Raw& r) {
-  const std::string v = lower(r.value);
-  if (v == "inductor") return CompileBackend::Inductor;
-  if (v == "aot_eager") return CompileBackend::AotEager;
-  fail(r.quoted(),
-       " is not a compile backend; valid values: inductor, aot_eager (to run eagerly, turn compilation off: "
-       "--no-compile or TOTO_DISABLE_COMPILE=1 / KRONOS_COMPILE=0)");
+  static const std::vector<std::string> names = {"inductor", "aot_eager"};
+  const size_t i = parse_choice(r.value, r.quoted(), names, "a compile backend",
+                                " (to run eagerly, turn compilation off: --no-compile or TOTO_DISABLE_COMPILE=1 / "
+                                "KRONOS_COMPILE=0)");
+  return i == 0 ? CompileBackend::Inductor : CompileBackend::AotEager;
 }
 
 Precision parse_precision(const Raw& r) {
-  const std::string v = lower(r.value);
-  if (v == "fp32" || v == "float32") return Precision::FP32;
-  if (v == "bf16" || v == "bfloat16") return Precision::BF16;
-  fail(r.quoted(), " is not a precision; valid values: fp32, bf16");
+  // float32 / bfloat16 are accepted aliases (torch's dtype names).
+  static const std::vector<std::string> names = {"fp32", "bf16", "float32", "bfloat16"};
+  return parse_choice(r.value, r.quoted(), names, "a precision") % 2 == 0 ? Precision::FP32 : Precision::BF16;
 }
 
 std::string absolute_dir(const Raw& r) {
@@ -224,22 +204,6 @@ const char* to_string(Precision p) {
 
 const char* to_string(ModelFamily f) { return f == ModelFamily::Toto ? "toto" : "kronos"; }
 
-Environment Environment::from_process() {
-  Environment e;
-  for (char** p = environ; p && *p; ++p) {
-    const std::string kv = *p;
-    const size_t eq = kv.find('=');
-    if (eq != std::string::npos) e.vars[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  return e;
-}
-
-std::optional<std::string> Environment::get(const std::string& name) const {
-  auto it = vars.find(name);
-  if (it == vars.end()) return std::nullopt;
-  return it->second;
-}
-
 const std::vector<std::string>& compile_env_vars(ModelFamily family) {
   static const auto build = [](ModelFamily f) {
     const FamilyVars& fv = family_vars(f);
@@ -286,11 +250,19 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
       }
   }
 
+  // Everything below configures the compiled executor only: with compilation off those
+  // variables cannot take effect, so they are not read (and a bad value there is no error).
+  const bool compiled = s.enabled;
+  const auto compiled_env = [&](const std::string& var) { return compiled ? env_value(env, var) : std::nullopt; };
+  const auto compiled_env_first = [&](const std::vector<std::string>& vars) {
+    return compiled ? first_env(env, vars) : std::nullopt;
+  };
+
   src["mode"] = "default";
   if (o.mode) {
     s.mode = parse_mode(flag_value("--compile-mode", *o.mode));
     src["mode"] = "flag --compile-mode";
-  } else if (auto r = first_env(env, fv.mode)) {
+  } else if (auto r = compiled_env_first(fv.mode)) {
     s.mode = parse_mode(*r);
     src["mode"] = r->source;
   }
@@ -299,7 +271,7 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
   if (o.backend) {
     s.backend = parse_backend(flag_value("--compile-backend", *o.backend));
     src["backend"] = "flag --compile-backend";
-  } else if (auto r = first_env(env, fv.backend)) {
+  } else if (auto r = compiled_env_first(fv.backend)) {
     s.backend = parse_backend(*r);
     src["backend"] = r->source;
   }
@@ -309,10 +281,10 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
   if (o.precision) {
     s.precision = parse_precision(flag_value("--precision", *o.precision));
     src["precision"] = "flag --precision";
-  } else if (auto real = env_value(env, "REAL_TESTING"); real && parse_bool(*real)) {
+  } else if (auto real = compiled_env("REAL_TESTING"); real && parse_bool(*real)) {
     s.precision = Precision::FP32;
     src["precision"] = real->source;
-  } else if (auto fast = env_value(env, "FAST_TESTING"); fast && parse_bool(*fast)) {
+  } else if (auto fast = compiled_env("FAST_TESTING"); fast && parse_bool(*fast)) {
     s.precision = Precision::BF16;
     src["precision"] = fast->source;
   }
@@ -322,7 +294,7 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
     FCAST_CHECK(!trim(*o.models_dir).empty(), "--compiled-models-dir is empty; valid values: a directory path");
     s.models_dir = absolute_dir(flag_value("--compiled-models-dir", *o.models_dir));
     src["models_dir"] = "flag --compiled-models-dir";
-  } else if (auto r = env_value(env, "COMPILED_MODELS_DIR")) {
+  } else if (auto r = compiled_env("COMPILED_MODELS_DIR")) {
     s.models_dir = absolute_dir(*r);
     src["models_dir"] = r->source;
   } else {
@@ -334,7 +306,7 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
     FCAST_CHECK(!trim(*cli.kernel_cache_dir).empty(), "--kernel-cache-dir is empty; valid values: a directory path");
     s.kernel_cache_dir = absolute_dir(flag_value("--kernel-cache-dir", *cli.kernel_cache_dir));
     src["kernel_cache_dir"] = "flag --kernel-cache-dir";
-  } else if (auto r = env_value(env, "TORCHINDUCTOR_CACHE_DIR")) {
+  } else if (auto r = compiled_env("TORCHINDUCTOR_CACHE_DIR")) {
     s.kernel_cache_dir = absolute_dir(*r);
     src["kernel_cache_dir"] = r->source;
   } else {
@@ -347,7 +319,7 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
     s.recompile_limit = static_cast<int>(parse_int(flag_value("--recompile-limit", std::to_string(*o.recompile_limit)),
                                                    0, kMaxLimit, "a valid recompile limit"));
     src["recompile_limit"] = "flag --recompile-limit";
-  } else if (auto r = env_value(env, "TORCHDYNAMO_RECOMPILE_LIMIT")) {
+  } else if (auto r = compiled_env("TORCHDYNAMO_RECOMPILE_LIMIT")) {
     s.recompile_limit = static_cast<int>(parse_int(*r, 0, kMaxLimit, "a valid recompile limit"));
     src["recompile_limit"] = r->source;
   }
@@ -356,7 +328,7 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
   if (cli.debug) {
     s.debug = *cli.debug;
     src["debug"] = *cli.debug ? "flag --compile-debug" : "flag --no-compile-debug";
-  } else if (auto r = env_value(env, "TORCH_COMPILE_DEBUG")) {
+  } else if (auto r = compiled_env("TORCH_COMPILE_DEBUG")) {
     s.debug = parse_bool(*r);
     src["debug"] = r->source;
   }
@@ -365,7 +337,7 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
   if (cli.torch_logs) {
     s.log_recompiles = parse_torch_logs(flag_value("--torch-logs", *cli.torch_logs));
     src["log_recompiles"] = "flag --torch-logs";
-  } else if (auto r = env_value(env, "TORCH_LOGS")) {
+  } else if (auto r = compiled_env("TORCH_LOGS")) {
     s.log_recompiles = parse_torch_logs(*r);
     src["log_recompiles"] = r->source;
   }
@@ -374,7 +346,7 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
   if (cli.context_buckets) {
     s.context_buckets = parse_buckets(flag_value("--context-buckets", *cli.context_buckets));
     src["context_buckets"] = "flag --context-buckets";
-  } else if (auto r = env_value(env, "FCAST_CONTEXT_BUCKETS")) {
+  } else if (auto r = compiled_env("FCAST_CONTEXT_BUCKETS")) {
     s.context_buckets = parse_buckets(*r);
     src["context_buckets"] = r->source;
   }
@@ -387,7 +359,7 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
     s.hybrid_min_batch = parse_int(flag_value("--hybrid-min-batch", std::to_string(*cli.hybrid_min_batch)), 0,
                                    kMaxBatch, "a valid batch threshold");
     src["hybrid_min_batch"] = "flag --hybrid-min-batch";
-  } else if (auto r = env_value(env, "FCAST_HYBRID_MIN_BATCH")) {
+  } else if (auto r = compiled_env("FCAST_HYBRID_MIN_BATCH")) {
     s.hybrid_min_batch = parse_int(*r, 0, kMaxBatch, "a valid batch threshold");
     src["hybrid_min_batch"] = r->source;
   }
@@ -396,7 +368,7 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
   if (cli.persistent_cache) {
     s.persistent_cache = *cli.persistent_cache;
     src["persistent_cache"] = *cli.persistent_cache ? "flag --persistent-cache" : "flag --no-persistent-cache";
-  } else if (auto r = env_value(env, "FCAST_PERSISTENT_CACHE")) {
+  } else if (auto r = compiled_env("FCAST_PERSISTENT_CACHE")) {
     s.persistent_cache = parse_bool(*r);
     src["persistent_cache"] = r->source;
   }

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/env.h"
+
 namespace fcast {
 
 enum class ModelFamily { Toto, Kronos };
@@ -37,13 +39,6 @@ struct CompileSettings {
   std::map<std::string, std::string> source;   // setting name -> "default" | "env VAR" | "flag --x"
 };
 
-// Name/value pairs, from the process environment or a test's map.
-struct Environment {
-  std::map<std::string, std::string> vars;
-  static Environment from_process();
-  std::optional<std::string> get(const std::string& name) const;
-};
-
 // Values given on the command line; each wins over the environment.
 struct CompileOverrides {
   std::optional<bool> compile;             // --compile / --no-compile
@@ -54,7 +49,10 @@ struct CompileOverrides {
   std::optional<int> recompile_limit;      // --recompile-limit
 };
 
-// Throws fcast::Error listing the valid values for a bad value.
+// Throws fcast::Error listing the valid values for a bad value. When compilation is off, the
+// variables of the compiled-only settings (all but `enabled`) cannot take effect and are not
+// read: those settings keep their defaults unless a flag sets them. A caller that runs compiled
+// whatever the switches say passes `compile = true`.
 CompileSettings resolve_compile_settings(ModelFamily family, const Environment& env, const CompileOverrides& cli = {});
 
 }  // namespace fcast

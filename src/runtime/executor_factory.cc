@@ -1,8 +1,8 @@
 #include "runtime/executor_factory.h"
 
-#include <cstdlib>
 #include <sstream>
 
+#include "core/env.h"
 #include "runtime/compiled_executor.h"
 
 namespace fcast {
@@ -45,8 +45,7 @@ std::shared_ptr<Executor> make_executor_from_spec(const std::string& spec, const
 }
 
 std::shared_ptr<Executor> golden_executor(const std::string& model_identity) {
-  const char* v = std::getenv("FCAST_GOLDEN_EXECUTOR");
-  return make_executor_from_spec(v ? v : "", model_identity);
+  return make_executor_from_spec(env_string("FCAST_GOLDEN_EXECUTOR").value_or(""), model_identity);
 }
 
 }  // namespace fcast

@@ -8,6 +8,22 @@ namespace fcast {
 
 namespace {
 
+// The ops a step of each kind may start at (graph/passes/fusion.cc forms them so).
+bool kind_fits(StepKind k, Op op) {
+  switch (k) {
+    case StepKind::Reference: return true;
+    case StepKind::Matmul: return op == Op::Linear;
+    case StepKind::AddRMSNorm: return op == Op::Add;
+    case StepKind::RMSNorm: return op == Op::RMSNorm;
+    case StepKind::Softmax: return op == Op::Softmax;
+    case StepKind::Rotary:
+      return op == Op::UnpackHeads || op == Op::RotaryXPos || op == Op::RotaryNeox || op == Op::KVWrite;
+    case StepKind::Attention: return op == Op::Attention;
+    case StepKind::SiluMul: return op == Op::SiluMul || op == Op::Silu;
+  }
+  return false;
+}
+
 // A blob that parses but does not fit this graph (other value count, operands out of range) is
 // a miss as well: the backend would index out of the graph.
 bool plan_fits(const Plan& p, const Graph& g, const PlanSignature& sig) {
@@ -16,8 +32,23 @@ bool plan_fits(const Plan& p, const Graph& g, const PlanSignature& sig) {
   auto ok = [&](ValueId v) { return v == kNone || (v >= 0 && static_cast<size_t>(v) < nv); };
   for (const PlanStep& s : p.steps)
     if (s.node < 0 || static_cast<size_t>(s.node) >= g.nodes().size() || !ok(s.out) || !ok(s.out2) || !ok(s.tmp) ||
-        !std::all_of(s.in.begin(), s.in.end(), ok))
+        !std::all_of(s.in.begin(), s.in.end(), ok) || !kind_fits(s.kind, g.nodes()[s.node].op))
       return false;
+  // Every arena slot lies inside the arena; every temporary a step writes has one.
+  if (p.arena_bytes < 0) return false;
+  for (size_t v = 0; v < nv; ++v) {
+    const int64_t off = p.offset[v];
+    if (off == -1) continue;
+    const auto& val = g.values()[v];
+    const int64_t bytes = shape_numel(val.shape) * static_cast<int64_t>(dtype_size(val.dtype));
+    if (off < 0 || off > p.arena_bytes || bytes > p.arena_bytes - off) return false;
+  }
+  for (const PlanStep& s : p.steps)
+    for (ValueId v : {s.out, s.out2, s.tmp})
+      if (v != kNone) {
+        const ValueId r = storage_root(g, v);
+        if (g.values()[r].kind == Graph::Kind::Temp && p.offset[r] < 0) return false;
+      }
   return true;
 }
 

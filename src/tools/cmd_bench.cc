@@ -126,7 +126,11 @@ struct Measure {
 };
 
 CompileSettings settings_for(const std::string& config, ModelFamily family) {
-  CompileSettings s = resolve_compile_settings(family, Environment::from_process());
+  // Resolved as compiled so that the compiled-only variables are read even under
+  // TOTO_DISABLE_COMPILE=1: the configuration, not the switch, decides what runs here.
+  CompileOverrides compiled;
+  compiled.compile = true;
+  CompileSettings s = resolve_compile_settings(family, Environment::from_process(), compiled);
   if (config == "eager") {
     s.enabled = false;
   } else {

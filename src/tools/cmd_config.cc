@@ -79,7 +79,10 @@ std::vector<std::string> notes_of(ModelFamily family, const CompileSettings& s, 
     const std::string& setting = setting_of_var().at(var);
     const std::string& used = s.source.at(setting);
     if (used == "env " + var) continue;
-    std::string why = used == "default" ? "empty or falsy, so the default applies" : "overridden by " + used;
+    std::string why = used != "default"   ? "overridden by " + used
+                      : setting != "enabled" && !s.enabled
+                          ? "not read: compilation is off (" + s.source.at("enabled") + ")"
+                          : "empty or falsy, so the default applies";
     notes.push_back(var + "='" + *v + "' is set but not in effect for " + setting + " (" + why + ")");
   }
   if (family == ModelFamily::Kronos)

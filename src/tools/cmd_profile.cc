@@ -143,6 +143,7 @@ void run_profile(const ProfileArgs& a) {
   const ForecastSettings fs{a.context_length, a.prediction_length, a.num_samples, 0};
 
   CompileOverrides ov;
+  ov.compile = true;  // profile always compiles: read the compiled-only variables even under *_DISABLE_COMPILE
   if (!a.compile_mode.empty()) ov.mode = a.compile_mode;
   if (!a.compile_backend.empty()) ov.backend = a.compile_backend;
   if (!a.precision.empty()) ov.precision = a.precision;

@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "io/file.h"
 #include "runtime/compile_settings.h"
 #include "runtime/executor_factory.h"
 #include "tools/commands.h"
@@ -86,10 +87,11 @@ CompileSettings stress_settings(ModelFamily f, const StressArgs& a, const std::s
   if (!a.compile_backend.empty()) ov.backend = a.compile_backend;
   if (!a.precision.empty()) ov.precision = a.precision;
   if (!a.compiled_models_dir.empty()) ov.models_dir = a.compiled_models_dir;
-  CompileSettings s = resolve_compile_settings(f, Environment::from_process(), ov);
   // The compiled mode is always compiled: TOTO_DISABLE_COMPILE & co. choose what production
-  // runs, the stress test compares both.
-  s.enabled = true;
+  // runs, the stress test compares both. Resolving as compiled also reads the compiled-only
+  // variables, which are skipped when compilation is off.
+  ov.compile = true;
+  CompileSettings s = resolve_compile_settings(f, Environment::from_process(), ov);
   // Without COMPILED_MODELS_DIR / --compiled-models-dir the plan cache goes with the reports,
   // not into the current directory.
   if (s.source["models_dir"] == "default") {

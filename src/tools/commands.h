@@ -7,9 +7,9 @@
 namespace fcast::tools {
 
 void register_predict_toto(CLI::App& predict);    // cmd_predict_toto.cc
-void register_predict_kronos(CLI::App& predict);  // cmd_kronos.cc
+void register_predict_kronos(CLI::App& predict);  // cmd_predict_kronos.cc
 void register_init_toto(CLI::App& init);          // cmd_init_model.cc
-void register_init_kronos(CLI::App& init);        // cmd_kronos.cc
+void register_init_kronos(CLI::App& init);        // cmd_init_model_kronos.cc
 void register_golden(CLI::App& app);              // cmd_golden.cc
 void register_bench(CLI::App& app);               // cmd_bench.cc
 void register_config(CLI::App& app);              // cmd_config.cc

@@ -1,7 +1,7 @@
 // `fcast golden DIR` for Kronos folders: every case of the manifest, one line each.
 #include <iostream>
 
-#include "models/kronos/golden.h"
+#include "tools/golden_kronos_runner.h"
 #include "tools/commands.h"
 
 namespace fcast::tools {

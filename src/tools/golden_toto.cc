@@ -162,9 +162,19 @@ void pad_like_forecaster(const Tensor& raw, const Tensor& raw_mask, int64_t P, T
 class TotoCaseRunner {
  public:
   TotoCaseRunner(std::string dir, const nlohmann::json& manifest) : dir_(std::move(dir)), m_(manifest) {
-    const auto& tol = m_.at("recommended_tolerances_fp32");
-    single_ = tol.value("single_call", 1e-4);
-    multi_ = tol.value("multi_step", 5e-4);
+    // Numbers only, and no built-in fallback: a golden run at a made-up tolerance proves nothing.
+    FCAST_CHECK(m_.contains("recommended_tolerances_fp32") && m_["recommended_tolerances_fp32"].is_object(), dir_,
+                "/manifest.json: no 'recommended_tolerances_fp32' object");
+    const auto& tol = m_["recommended_tolerances_fp32"];
+    const auto number = [&](const char* key) {
+      FCAST_CHECK(tol.contains(key) && tol[key].is_number() && std::isfinite(tol[key].get<double>()) &&
+                      tol[key].get<double>() >= 0,
+                  dir_, "/manifest.json: recommended_tolerances_fp32.", key, " must be a number >= 0, got ",
+                  tol.contains(key) ? tol[key].dump() : std::string("nothing"));
+      return tol[key].get<double>();
+    };
+    single_ = number("single_call");
+    multi_ = number("multi_step");
   }
 
   Comparison run(const std::string& rel, const nlohmann::json& entry) {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "core/env.h"
 #include "core/error.h"
 
 namespace fcast::kronos {
@@ -62,10 +63,9 @@ KronosPredictor::KronosPredictor(std::shared_ptr<KronosModel> model, std::shared
   check_kronos_pair(model_->config(), tok_->config(), model_->weights().directory, tok_->weights().directory);
   FCAST_CHECK(opt_.max_context >= 1, "max_context must be >= 1, got ", opt_.max_context);
   FCAST_CHECK(std::isfinite(opt_.clip) && opt_.clip > 0, "clip must be a finite number > 0, got ", opt_.clip);
-  const char* env = std::getenv("FCAST_KRONOS_KV_CACHE");
-  if (env && std::string(env) == "0" && opt_.use_kv_cache) {
+  if (opt_.use_kv_cache && !env_bool("FCAST_KRONOS_KV_CACHE", true)) {
     opt_.use_kv_cache = false;
-    note("KV cache off (FCAST_KRONOS_KV_CACHE=0): every step recomputes the full window, as the reference");
+    note("KV cache off (FCAST_KRONOS_KV_CACHE is off): every step recomputes the full window, as the reference");
   }
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <utility>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "ops/cpu/isa.h"
 #include "ops/cpu/kernels.h"
@@ -125,11 +126,8 @@ CpuFeatures detect() {
   return c;
 }
 
-// FCAST_CPU_ISA: the small local parser (to be replaced by the shared one in core/env.h).
-std::optional<Isa> read_isa_env() {
-  const char* v = std::getenv("FCAST_CPU_ISA");
-  return parse_isa(v ? v : "");
-}
+// FCAST_CPU_ISA through the shared environment grammar (core/env.h: trimmed, blank = unset).
+std::optional<Isa> read_isa_env() { return parse_isa(env_string("FCAST_CPU_ISA").value_or("")); }
 
 }  // namespace
 

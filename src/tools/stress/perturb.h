@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "runtime/executor.h"
 
@@ -37,12 +38,7 @@ inline void perturb_outputs(Executor& e, double factor) {
 
 // The factor from the environment; nothing when unset or 0. A malformed value is an error.
 inline std::optional<double> perturbation_from_env() {
-  const char* v = std::getenv(kPerturbEnv);
-  if (!v || !*v) return std::nullopt;
-  char* end = nullptr;
-  const double f = std::strtod(v, &end);
-  FCAST_CHECK(end && *end == '\0' && std::isfinite(f), kPerturbEnv, "='", v,
-              "' is not a number (expected a factor such as 0.2)");
+  const double f = env_double(kPerturbEnv, 0.0);
   if (f == 0) return std::nullopt;
   return f;
 }

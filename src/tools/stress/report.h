@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "io/safetensors.h"  // write_file_atomic
+#include "io/file.h"
 #include "tools/stress/metrics.h"
 
 namespace fcast::stress {

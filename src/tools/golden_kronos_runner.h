@@ -1,7 +1,10 @@
 // Kronos golden-vector checks: runs every case of a folder laid out like
-// tests/data/golden/kronos (manifest.json + models + cases + data) against this engine, driven
-// only by the manifest's fields (kind, models, args, series, csv), so new cases with other
-// configs, seeds or lengths run without code changes. A case that cannot run is a failure.
+// tests/data/golden/kronos (manifest.json + tolerances.json + models + cases + data) against
+// this engine, driven only by the manifest's fields (kind, models, args, series, csv), so new
+// cases with other configs, seeds or lengths run without code changes. A case that cannot run
+// is a failure. Tolerances come from tolerances.json (numbers; the manifest states them in
+// prose); a missing or invalid tolerance is an fcast::Error before any case runs.
+// A test-and-tool harness, not part of the model library (fcast_tools).
 //
 //   nlohmann::json m = read_json_file(dir + "/manifest.json");
 //   auto results = run_kronos_golden_cases(dir, m, {}, [](const GoldenCaseResult& r) { puts(r.line().c_str()); });

@@ -1,15 +1,15 @@
-#include "models/kronos/golden.h"
+#include "tools/golden_kronos_runner.h"
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <regex>
 #include <sstream>
 
 #include "core/error.h"
 #include "io/csv.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 #include "models/kronos/predictor.h"
 #include "runtime/executor_factory.h"
@@ -89,37 +89,39 @@ namespace {
 
 // ------------------------------------------------------------------ tolerances and comparison
 
+// Read from the folder's tolerances.json (numbers transcribed from the manifest's prose, with
+// the quoted source): the runner never parses prose, and never falls back to a built-in value.
 struct Tolerances {
-  double logits = 2e-5, hidden = 1e-5, probs = 5e-6, recon = 5e-6;
-  double frame_std = 1e-5, frame_rel = 1e-6;  // |a-b| <= frame_std*(x_std+1e-5) + frame_rel*|b|
-  double stats_rel = 1e-6;                    // x_mean / x_std / x_norm (bit-exact expected)
+  double logits = 0, hidden = 0, probs = 0, recon = 0;
+  double frame_std = 0, frame_std_offset = 0, frame_rel = 0;  // |a-b| <= frame_std*(x_std+offset) + frame_rel*|b|
+  double stats_rel = 0;                                       // x_mean / x_std / x_norm
 };
 
-double parse_atol(const nlohmann::json& t, const char* key, double dflt) {
-  if (!t.contains(key) || !t[key].is_string()) return dflt;
-  std::smatch m;
-  const std::string s = t[key].get<std::string>();
-  static const std::regex re("atol\\s*([0-9.]+(?:[eE][-+]?[0-9]+)?)");
-  return std::regex_search(s, m, re) ? std::stod(m[1].str()) : dflt;
+double tolerance_field(const nlohmann::json& j, const std::string& path, const std::string& key,
+                       const std::string& file) {
+  FCAST_CHECK(j.is_object() && j.contains(key), file, ": missing '", path, key, "' (a number >= 0)");
+  const auto& v = j[key];
+  FCAST_CHECK(v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() >= 0, file, ": '", path, key,
+              "' is ", v.dump(), ", not a finite number >= 0");
+  return v.get<double>();
 }
 
-Tolerances parse_tolerances(const nlohmann::json& m) {
+Tolerances read_tolerances(const std::string& dir) {
+  const std::string file = (fs::path(dir) / "tolerances.json").string();
+  FCAST_CHECK(fs::exists(file), file, ": not found; a Kronos golden folder needs tolerances.json with numeric "
+              "tolerances (see tests/data/golden/kronos/tolerances.json)");
+  const nlohmann::json j = read_json_file(file);
   Tolerances t;
-  if (!m.contains("recommended_tolerances_fp32")) return t;
-  const auto& j = m["recommended_tolerances_fp32"];
-  t.logits = parse_atol(j, "logits", t.logits);
-  t.hidden = parse_atol(j, "context_hidden", t.hidden);
-  t.probs = parse_atol(j, "filtered_probabilities", t.probs);
-  t.recon = parse_atol(j, "tokenizer_recon_and_preds_norm", t.recon);
-  if (j.contains("output_frames") && j["output_frames"].is_string()) {
-    std::smatch mm;
-    const std::string s = j["output_frames"].get<std::string>();
-    static const std::regex re("([0-9.]+(?:[eE][-+]?[0-9]+)?)\\s*\\*\\s*\\(x_std.*\\+\\s*([0-9.]+(?:[eE][-+]?[0-9]+)?)\\s*\\*\\s*\\|b\\|");
-    if (std::regex_search(s, mm, re)) {
-      t.frame_std = std::stod(mm[1].str());
-      t.frame_rel = std::stod(mm[2].str());
-    }
-  }
+  t.logits = tolerance_field(j, "", "logits_atol", file);
+  t.hidden = tolerance_field(j, "", "hidden_atol", file);
+  t.probs = tolerance_field(j, "", "probabilities_atol", file);
+  t.recon = tolerance_field(j, "", "tokenizer_atol", file);
+  FCAST_CHECK(j.contains("output_frames"), file, ": missing 'output_frames' (x_std_scale, x_std_offset, relative)");
+  const auto& f = j["output_frames"];
+  t.frame_std = tolerance_field(f, "output_frames.", "x_std_scale", file);
+  t.frame_std_offset = tolerance_field(f, "output_frames.", "x_std_offset", file);
+  t.frame_rel = tolerance_field(f, "output_frames.", "relative", file);
+  t.stats_rel = tolerance_field(j, "", "series_stats_relative", file);
   return t;
 }
 
@@ -453,7 +455,7 @@ void run_predict_case(CaseEnv& env, const SafetensorsFile& f, Checker& ck, Golde
   cmp_v("final_decoded", expand(tr.final_decoded, Wf * kFeatures), env.tol.recon);
   cmp_v("preds_norm", tr.preds_norm, env.tol.recon);
 
-  // Output frames: |a-b| <= frame_std*(x_std+1e-5) + frame_rel*|b| per column.
+  // Output frames: |a-b| <= frame_std*(x_std+offset) + frame_rel*|b| per column.
   Tensor want_out = need(f, "output");
   auto frame = [&](const std::string& what, int64_t b, const float* got, const float* want) {
     double worst = 0, err_at = 0, tol_at = 0;
@@ -461,7 +463,7 @@ void run_predict_case(CaseEnv& env, const SafetensorsFile& f, Checker& ck, Golde
     for (int64_t t = 0; t < P; ++t)
       for (int c = 0; c < kFeatures; ++c) {
         const double g = got[t * kFeatures + c], w = want[t * kFeatures + c];
-        const double tol = env.tol.frame_std * (prepared[b].std[c] + 1e-5) + env.tol.frame_rel * std::fabs(w);
+        const double tol = env.tol.frame_std * (prepared[b].std[c] + env.tol.frame_std_offset) + env.tol.frame_rel * std::fabs(w);
         const double e = std::fabs(g - w);
         if (!(e / tol <= worst)) {
           worst = std::isnan(e) ? INFINITY : e / tol;
@@ -559,7 +561,7 @@ std::vector<GoldenCaseResult> run_kronos_golden_cases(const std::string& dir, co
                                                       const std::function<void(const GoldenCaseResult&)>& on_case) {
   FCAST_CHECK(manifest.contains("cases") && manifest["cases"].is_array(), dir, ": manifest has no 'cases' list");
   Models models;
-  const Tolerances tol = parse_tolerances(manifest);
+  const Tolerances tol = read_tolerances(dir);
   std::vector<GoldenCaseResult> results;
   for (const auto& c : manifest["cases"]) {
     GoldenCaseResult r;
