@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "models/registry.h"
 #include "runtime/compile_cli.h"
 #include "test_util.h"
 
@@ -55,8 +56,8 @@ class CompileCli : public ::testing::Test {
     static int n = 0;
     const std::string base = dir_ + "/run" + std::to_string(n++);
     std::string cmd = "cd '" + dir_ + "' && env";
-    for (ModelFamily f : {ModelFamily::Toto, ModelFamily::Kronos})
-      for (const auto& v : compile_env_vars(f)) cmd += " -u " + v;
+    for (const ModelEntry& e : model_registry())
+      for (const auto& v : compile_env_vars(e.compile)) cmd += " -u " + v;
     cmd += " " + env + " '" + std::string(FCAST_BINARY) + "' " + args;
     test::CommandResult c = test::run_command(cmd, base + ".out", base + ".err");
     return CliRun{c.status, std::move(c.out), std::move(c.err)};

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "models/registry.h"
 #include "core/error.h"
 #include "runtime/compile_cli.h"
 #include "runtime/compile_settings.h"
@@ -20,18 +21,18 @@ namespace fs = std::filesystem;
 Environment env(std::map<std::string, std::string> vars) { return Environment{std::move(vars)}; }
 
 CompileSettings toto(std::map<std::string, std::string> vars, const CompileOverrides& o = {}) {
-  return resolve_compile_settings(ModelFamily::Toto, env(std::move(vars)), o);
+  return resolve_compile_settings(find_model("toto").compile, env(std::move(vars)), o);
 }
 CompileSettings kronos(std::map<std::string, std::string> vars, const CompileOverrides& o = {}) {
-  return resolve_compile_settings(ModelFamily::Kronos, env(std::move(vars)), o);
+  return resolve_compile_settings(find_model("kronos").compile, env(std::move(vars)), o);
 }
 
 using test::error_of;
 using test::expect_contains;
 
 TEST(CompileSettings, Defaults) {
-  for (ModelFamily f : {ModelFamily::Toto, ModelFamily::Kronos}) {
-    const CompileSettings s = resolve_compile_settings(f, env({}));
+  for (const ModelEntry& e : model_registry()) {
+    const CompileSettings s = resolve_compile_settings(e.compile, env({}));
     EXPECT_TRUE(s.enabled);  // compile on by default on CPU (issue 4), for Kronos too
     EXPECT_EQ(s.mode, CompileMode::MaxAutotune);
     EXPECT_EQ(s.backend, CompileBackend::Inductor);
@@ -211,7 +212,7 @@ TEST(CompileSettings, FlagsWinOverEnvironment) {
   cli.context_buckets = "128,256";
   cli.hybrid_min_batch = 7;
   cli.persistent_cache = false;
-  const CompileSettings s = resolve_compile_cli(ModelFamily::Toto, env(vars), cli);
+  const CompileSettings s = resolve_compile_cli(find_model("toto").compile, env(vars), cli);
   EXPECT_TRUE(s.enabled);
   EXPECT_EQ(s.mode, CompileMode::ReduceOverhead);
   EXPECT_EQ(s.backend, CompileBackend::AotEager);
@@ -290,7 +291,7 @@ TEST(CompileSettings, BadValuesListTheValidOnes) {
   expect_contains(error_of([&] { toto({}, o); }), {"--recompile-limit", "-3", "integers from 0"});
   CompileCliValues cli;
   cli.context_buckets = "x";
-  expect_contains(error_of([&] { resolve_compile_cli(ModelFamily::Toto, env({}), cli); }), {"--context-buckets"});
+  expect_contains(error_of([&] { resolve_compile_cli(find_model("toto").compile, env({}), cli); }), {"--context-buckets"});
 }
 
 TEST(CompileSettings, IgnoredVariablesAreNotValidated) {
@@ -352,14 +353,14 @@ TEST(CompileSettings, Names) {
   EXPECT_STREQ(to_string(CompileMode::ReduceOverhead), "reduce-overhead");
   EXPECT_STREQ(to_string(CompileBackend::AotEager), "aot_eager");
   EXPECT_STREQ(to_string(Precision::BF16), "bf16");
-  EXPECT_STREQ(to_string(ModelFamily::Kronos), "kronos");
-  const auto& vars = compile_env_vars(ModelFamily::Toto);
+  EXPECT_EQ(find_model("kronos").compile.name, "kronos");
+  const auto vars = compile_env_vars(find_model("toto").compile);
   for (const char* v : {"TOTO_DISABLE_COMPILE", "MARKETSIM_TOTO_DISABLE_COMPILE", "TOTO_COMPILE", "MARKETSIM_TOTO_COMPILE",
                         "REAL_TOTO_COMPILE_MODE", "TOTO_COMPILE_MODE", "REAL_TOTO_COMPILE_BACKEND",
                         "TOTO_COMPILE_BACKEND", "COMPILED_MODELS_DIR", "TORCHINDUCTOR_CACHE_DIR", "TORCH_COMPILE_DEBUG",
                         "TORCH_LOGS", "TORCHDYNAMO_RECOMPILE_LIMIT", "REAL_TESTING", "FAST_TESTING"})
     EXPECT_NE(std::find(vars.begin(), vars.end(), v), vars.end()) << v;
-  const auto& kv = compile_env_vars(ModelFamily::Kronos);
+  const auto kv = compile_env_vars(find_model("kronos").compile);
   for (const char* v : {"KRONOS_COMPILE", "MARKETSIM_KRONOS_COMPILE", "KRONOS_COMPILE_MODE", "KRONOS_COMPILE_BACKEND"})
     EXPECT_NE(std::find(kv.begin(), kv.end(), v), kv.end()) << v;
 }

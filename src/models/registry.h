@@ -93,7 +93,7 @@ struct ModelEntry {
   std::string name;     // "toto", "kronos": CLI and API name
   std::string summary;  // one line for --help
   std::vector<ModelPart> parts;
-  ModelFamily compile;              // the compile-contract variables of this model (compile_settings.h)
+  CompileFamily compile;            // the compile-contract variables of this model (compile_settings.h)
   std::vector<ModelOption> options; // accepted ForecastRequest::options
   std::vector<ModelPreset> presets; // init-model presets
   WarmUpSpec warm_up;               // default shapes of `fcast compile`

@@ -6,7 +6,7 @@
 //   CompileCliValues cli;
 //   cli.base.mode = "reduce-overhead";          // --compile-mode
 //   cli.context_buckets = "128,256,512";        // --context-buckets
-//   CompileSettings s = resolve_compile_cli(ModelFamily::Toto, Environment::from_process(), cli);
+//   CompileSettings s = resolve_compile_cli(entry.compile, Environment::from_process(), cli);
 //
 // resolve_compile_settings(family, env, overrides) is resolve_compile_cli with only `base` set.
 #pragma once
@@ -31,11 +31,10 @@ struct CompileCliValues {
 };
 
 // Throws fcast::Error naming the variable or flag and listing the valid values.
-CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, const CompileCliValues& cli);
+CompileSettings resolve_compile_cli(const CompileFamily& family, const Environment& env, const CompileCliValues& cli);
 
-const char* to_string(ModelFamily f);  // "toto" | "kronos"
 
 // Every environment variable resolve_compile_cli reads for `family`, in documentation order.
-const std::vector<std::string>& compile_env_vars(ModelFamily family);
+std::vector<std::string> compile_env_vars(const CompileFamily& family);
 
 }  // namespace fcast

@@ -159,22 +159,6 @@ bool parse_torch_logs(const Raw& r) {
   return recompiles;
 }
 
-struct FamilyVars {
-  std::vector<std::string> disable, enable, mode, backend;
-};
-
-const FamilyVars& family_vars(ModelFamily f) {
-  static const FamilyVars toto{{"TOTO_DISABLE_COMPILE", "MARKETSIM_TOTO_DISABLE_COMPILE"},
-                               {"TOTO_COMPILE", "MARKETSIM_TOTO_COMPILE"},
-                               {"REAL_TOTO_COMPILE_MODE", "TOTO_COMPILE_MODE"},
-                               {"REAL_TOTO_COMPILE_BACKEND", "TOTO_COMPILE_BACKEND"}};
-  static const FamilyVars kronos{{},
-                                 {"KRONOS_COMPILE", "MARKETSIM_KRONOS_COMPILE"},
-                                 {"KRONOS_COMPILE_MODE"},
-                                 {"KRONOS_COMPILE_BACKEND"}};
-  return f == ModelFamily::Toto ? toto : kronos;
-}
-
 }  // namespace
 
 const char* to_string(CompileMode m) {
@@ -202,27 +186,18 @@ const char* to_string(Precision p) {
   return "?";
 }
 
-const char* to_string(ModelFamily f) { return f == ModelFamily::Toto ? "toto" : "kronos"; }
-
-const std::vector<std::string>& compile_env_vars(ModelFamily family) {
-  static const auto build = [](ModelFamily f) {
-    const FamilyVars& fv = family_vars(f);
-    std::vector<std::string> all;
-    for (const auto* list : {&fv.disable, &fv.enable, &fv.mode, &fv.backend})
-      all.insert(all.end(), list->begin(), list->end());
-    for (const char* v : {"REAL_TESTING", "FAST_TESTING", "COMPILED_MODELS_DIR", "TORCHINDUCTOR_CACHE_DIR",
-                          "TORCH_COMPILE_DEBUG", "TORCH_LOGS", "TORCHDYNAMO_RECOMPILE_LIMIT", "FCAST_CONTEXT_BUCKETS",
-                          "FCAST_HYBRID_MIN_BATCH", "FCAST_PERSISTENT_CACHE"})
-      all.push_back(v);
-    return all;
-  };
-  static const std::vector<std::string> toto = build(ModelFamily::Toto), kronos = build(ModelFamily::Kronos);
-  return family == ModelFamily::Toto ? toto : kronos;
+std::vector<std::string> compile_env_vars(const CompileFamily& fv) {
+  std::vector<std::string> all;
+  for (const auto* list : {&fv.disable, &fv.enable, &fv.mode, &fv.backend}) all.insert(all.end(), list->begin(), list->end());
+  for (const char* v : {"REAL_TESTING", "FAST_TESTING", "COMPILED_MODELS_DIR", "TORCHINDUCTOR_CACHE_DIR",
+                        "TORCH_COMPILE_DEBUG", "TORCH_LOGS", "TORCHDYNAMO_RECOMPILE_LIMIT", "FCAST_CONTEXT_BUCKETS",
+                        "FCAST_HYBRID_MIN_BATCH", "FCAST_PERSISTENT_CACHE"})
+    all.push_back(v);
+  return all;
 }
 
-CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, const CompileCliValues& cli) {
+CompileSettings resolve_compile_cli(const CompileFamily& fv, const Environment& env, const CompileCliValues& cli) {
   CompileSettings s;
-  const FamilyVars& fv = family_vars(family);
   const CompileOverrides& o = cli.base;
   auto& src = s.source;
 
@@ -375,7 +350,7 @@ CompileSettings resolve_compile_cli(ModelFamily family, const Environment& env, 
   return s;
 }
 
-CompileSettings resolve_compile_settings(ModelFamily family, const Environment& env, const CompileOverrides& cli) {
+CompileSettings resolve_compile_settings(const CompileFamily& family, const Environment& env, const CompileOverrides& cli) {
   CompileCliValues all;
   all.base = cli;
   return resolve_compile_cli(family, env, all);

@@ -1,7 +1,7 @@
 // Compile settings: the seed's configuration contract (spec system.md §2.2) resolved from the
 // environment and CLI flags, with the source of every value recorded for `fcast config`.
 //
-//   CompileSettings s = resolve_compile_settings(ModelFamily::Toto, Environment::from_process(), cli_overrides);
+//   CompileSettings s = resolve_compile_settings(find_model("toto").compile, Environment::from_process(), cli_overrides);
 //   std::shared_ptr<Executor> ex = make_executor(s, model_identity);   // runtime/executor_factory.h
 #pragma once
 #include <cstdint>
@@ -14,10 +14,21 @@
 
 namespace fcast {
 
-enum class ModelFamily { Toto, Kronos };
 enum class CompileMode { Default, ReduceOverhead, MaxAutotune };  // "default" | "reduce-overhead" | "max-autotune"
 enum class CompileBackend { Inductor, AotEager };                 // "inductor" | "aot_eager"
 enum class Precision { FP32, BF16 };                              // "fp32" | "bf16"
+
+// The compile-contract variables of one model, declared by its registry entry
+// (models/registry.h): the seed's per-model kill switches and mode/backend overrides. Within each
+// list the first variable set wins.
+struct CompileFamily {
+  std::string name;                        // the model's name, e.g. in `fcast config`
+  std::vector<std::string> disable;        // truthy: compilation off (the strongest variable)
+  std::vector<std::string> enable;         // compilation on/off
+  std::vector<std::string> mode;           // compile mode
+  std::vector<std::string> backend;        // compile backend
+  std::string note;                        // shown by `fcast config` (e.g. how the seed's default differed)
+};
 
 const char* to_string(CompileMode m);
 const char* to_string(CompileBackend b);
@@ -53,6 +64,6 @@ struct CompileOverrides {
 // variables of the compiled-only settings (all but `enabled`) cannot take effect and are not
 // read: those settings keep their defaults unless a flag sets them. A caller that runs compiled
 // whatever the switches say passes `compile = true`.
-CompileSettings resolve_compile_settings(ModelFamily family, const Environment& env, const CompileOverrides& cli = {});
+CompileSettings resolve_compile_settings(const CompileFamily& family, const Environment& env, const CompileOverrides& cli = {});
 
 }  // namespace fcast

@@ -24,6 +24,7 @@
 #include "models/kronos/predictor.h"
 #include "models/kronos/weights.h"
 #include "models/toto/forecaster.h"
+#include "models/registry.h"
 #include "runtime/compile_settings.h"
 #include "runtime/executor_factory.h"
 #include "tools/commands.h"
@@ -125,7 +126,7 @@ struct Measure {
   }
 };
 
-CompileSettings settings_for(const std::string& config, ModelFamily family) {
+CompileSettings settings_for(const std::string& config, const CompileFamily& family) {
   // Resolved as compiled so that the compiled-only variables are read even under
   // TOTO_DISABLE_COMPILE=1: the configuration, not the switch, decides what runs here.
   CompileOverrides compiled;
@@ -270,7 +271,7 @@ nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string
     o.num_samples = w.samples;
     o.samples_per_batch = std::max<int64_t>(w.samples, 1);
     for (const auto& cfg : configs) {
-      auto exec = make_executor(settings_for(cfg, ModelFamily::Toto), model.weights().identity);
+      auto exec = make_executor(settings_for(cfg, find_model("toto").compile), model.weights().identity);
       model.set_executor(exec);
       toto::TotoForecaster fc(model);
       if (!quiet) std::cerr << "bench " << w.name << ": " << cfg << " (" << reps << " calls)...\n";
@@ -305,7 +306,7 @@ nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string
     sp.top_p = w.top_p;
     sp.sample_count = w.sample_count;
     for (const auto& cfg : configs) {
-      auto s = settings_for(cfg, ModelFamily::Kronos);
+      auto s = settings_for(cfg, find_model("kronos").compile);
       auto pe = make_executor(s, pid);
       auto te = make_executor(s, tid);
       model->set_executor(pe);

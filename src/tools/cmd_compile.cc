@@ -1,4 +1,4 @@
-// `fcast compile toto|kronos`: ahead-of-time warm-up. Runs one dummy forecast per (mode,
+// `fcast compile MODEL` (every registered model): ahead-of-time warm-up. Runs one dummy forecast per (mode,
 // context length, sample count) through the compiled executor so that the plans land in the
 // persistent cache (COMPILED_MODELS_DIR); a later process with the same shapes then loads them
 // instead of compiling. Prints what was built and the cache hit/miss counts.
@@ -10,8 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "models/kronos/predictor.h"
-#include "models/toto/weights.h"
+#include "models/registry.h"
 #include "models/warm_up.h"
 #include "runtime/executor_factory.h"
 #include "runtime/plan_cache.h"
@@ -31,29 +30,15 @@ struct CompileCommon {
   bool json = false;
 };
 
-struct CompileTotoArgs {
+struct CompileArgs {
   CompileCommon common;
-  std::string model;
-  std::string num_samples = "256";
-  int64_t samples_per_batch = 256;
-  int64_t prediction_length = 64;
+  ModelPaths paths;                          // per checkpoint part
+  std::string num_samples;                   // comma list; default: the model's warm-up sample counts
+  int64_t horizon = 0;                       // 0: the model's warm-up horizon
   int64_t variates = 1;
   uint64_t seed = 0;
   bool no_kv_cache = false;
-};
-
-struct CompileKronosArgs {
-  CompileCommon common;
-  std::string model, tokenizer;
-  std::string sample_counts = "1";
-  int64_t pred_len = 8;
-  int64_t max_context = 512;
-  double clip = 5.0;
-  double temperature = 1.0;
-  int64_t top_k = 0;
-  double top_p = 0.9;
-  uint64_t seed = 0;
-  bool no_kv_cache = false;
+  std::map<std::string, std::string> options;  // the model's request options, by name
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -83,7 +68,7 @@ std::vector<int64_t> int_list(const std::string& flag, const std::string& s, int
 
 // One CompileSettings per requested mode; fails when compiling or the persistent cache is off,
 // since then nothing this command does would survive the process.
-std::vector<CompileSettings> settings_per_mode(ModelFamily family, const CompileCommon& c) {
+std::vector<CompileSettings> settings_per_mode(const CompileFamily& family, const CompileCommon& c) {
   std::vector<std::string> modes = split_list(c.modes);
   FCAST_CHECK(modes.empty() || !c.flags.base.mode, "give either --modes or --compile-mode, not both");
   if (modes.empty()) modes.push_back("");
@@ -99,7 +84,7 @@ std::vector<CompileSettings> settings_per_mode(ModelFamily family, const Compile
       fail("--modes: ", e.what());
     }
     if (!m.empty()) s.source["mode"] = "flag --modes";
-    FCAST_CHECK(s.enabled, "compilation is off for ", to_string(family), " (", s.source["enabled"],
+    FCAST_CHECK(s.enabled, "compilation is off for ", family.name, " (", s.source["enabled"],
                 "); `fcast compile` builds compiled plans: pass --compile or unset the variable");
     FCAST_CHECK(s.persistent_cache, "the persistent cache is off (", s.source["persistent_cache"],
                 "); `fcast compile` stores plans there: pass --persistent-cache or unset FCAST_PERSISTENT_CACHE");
@@ -155,7 +140,7 @@ void add_step(Report& r, const CompileSettings& s, const std::string& executor, 
                     {"seconds", step.seconds}});
 }
 
-void print_summary(ModelFamily family, const Report& r, const std::vector<CompileSettings>& all, bool json) {
+void print_summary(const CompileFamily& family, const Report& r, const std::vector<CompileSettings>& all, bool json) {
   const CompileSettings& s = all.front();
   std::cout << "total: " << r.total.plans_built << " plans built, " << r.total.cache_hits << " cache hits, "
             << r.total.cache_misses << " cache misses, " << r.total.recompiles << " recompiles\n";
@@ -172,7 +157,7 @@ void print_summary(ModelFamily family, const Report& r, const std::vector<Compil
                  "compiled executor, or compilation fell back to eager)\n";
   if (json) {
     nlohmann::ordered_json j;
-    j["family"] = to_string(family);
+    j["family"] = family.name;
     j["models_dir"] = s.models_dir;
     j["kernel_cache_dir"] = s.kernel_cache_dir;
     j["steps"] = r.json;
@@ -186,69 +171,43 @@ void print_summary(ModelFamily family, const Report& r, const std::vector<Compil
   std::cout << std::flush;
 }
 
-void run_compile_toto(const CompileTotoArgs& a) {
-  const std::vector<CompileSettings> all = settings_per_mode(ModelFamily::Toto, a.common);
-  TotoWarmUpOptions o;
-  o.context_lengths = int_list("--context-lengths", a.common.context_lengths, 2);
-  o.num_samples = int_list("--num-samples", a.num_samples, 0);
-  o.samples_per_batch = a.samples_per_batch;
-  o.prediction_length = a.prediction_length;
-  o.variates = a.variates;
-  o.seed = a.seed;
-  o.use_kv_cache = !a.no_kv_cache;
-  FCAST_CHECK(!a.model.empty(), "missing --model DIR (a Toto checkpoint folder with config.json and "
-              "model.safetensors)");
-  toto::TotoWeights w = toto::load_toto(a.model);
-  const std::string identity = w.identity;
-  toto::TotoModel model(std::move(w), make_executor(all.front(), identity));
-  Report r;
-  for (size_t i = 0; i < all.size(); ++i) {
-    const CompileSettings& s = all[i];
-    if (i) model.set_executor(make_executor(s, identity));
-    std::cout << "toto " << a.model << " (identity " << identity << "): mode " << to_string(s.mode) << ", backend "
-              << to_string(s.backend) << ", " << to_string(s.precision) << ", executor " << model.executor().name()
-              << ", cache " << s.models_dir << "\n";
-    for (const WarmUpStep& step : warm_up_toto(model, o)) add_step(r, s, model.executor().name(), step);
-  }
-  print_summary(ModelFamily::Toto, r, all, a.common.json);
+std::string join_ints(const std::vector<int64_t>& v) {
+  std::string s;
+  for (int64_t x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  return s;
 }
 
-void run_compile_kronos(const CompileKronosArgs& a) {
-  const std::vector<CompileSettings> all = settings_per_mode(ModelFamily::Kronos, a.common);
-  KronosWarmUpOptions o;
-  o.context_lengths = int_list("--context-lengths", a.common.context_lengths, 2);
-  o.sample_counts = int_list("--sample-counts", a.sample_counts, 1);
-  o.pred_len = a.pred_len;
-  o.sampling.temperature = a.temperature;
-  o.sampling.top_k = a.top_k;
-  o.sampling.top_p = a.top_p;
-  o.sampling.seed = a.seed;
-  FCAST_CHECK(!a.model.empty(), "missing --model DIR (the Kronos predictor folder)");
-  FCAST_CHECK(!a.tokenizer.empty(), "missing --tokenizer DIR (the Kronos tokenizer folder)");
-  FCAST_CHECK(a.pred_len >= 1 && a.pred_len <= a.max_context, "--pred-len must be in [1, --max-context], got ",
-              a.pred_len);
-  kronos::KronosPredictorWeights mw = kronos::load_kronos_predictor(a.model);
-  kronos::KronosTokenizerWeights tw = kronos::load_kronos_tokenizer(a.tokenizer);
-  const std::string model_id = mw.identity, tok_id = tw.identity;
-  auto model = std::make_shared<kronos::KronosModel>(std::move(mw));
-  auto tok = std::make_shared<kronos::KronosTokenizer>(std::move(tw));
-  kronos::KronosPredictorOptions po;
-  po.max_context = a.max_context;
-  po.clip = a.clip;
-  po.use_kv_cache = !a.no_kv_cache;
-  kronos::KronosPredictor predictor(model, tok, po);
+void run_compile(const ModelEntry& e, const CompileArgs& a) {
+  const std::vector<CompileSettings> all = settings_per_mode(e.compile, a.common);
+  WarmUpSpec spec = e.warm_up;
+  spec.context_lengths = int_list("--context-lengths", a.common.context_lengths, 2);
+  if (!a.num_samples.empty()) spec.num_samples = int_list("--num-samples", a.num_samples, 0);
+  if (a.horizon != 0) spec.horizon = a.horizon;
+  FCAST_CHECK(spec.horizon >= 1, "--prediction-length must be >= 1, got ", spec.horizon);
+  FCAST_CHECK(a.variates >= 1, "--variates must be >= 1, got ", a.variates);
+  spec.variates = a.variates;
+  spec.seed = a.seed;
+  for (const auto& [name, value] : a.options)
+    if (!value.empty()) spec.options[name] = value;
+  if (a.no_kv_cache) spec.options["kv_cache"] = "false";
+  std::string dirs;
+  for (const ModelPart& p : e.parts) {
+    auto it = a.paths.find(p.name);
+    FCAST_CHECK(it != a.paths.end() && !it->second.empty(), "missing --", p.name, " DIR (", p.help, ")");
+    dirs += (dirs.empty() ? "" : " + ") + it->second;
+  }
   Report r;
   for (const CompileSettings& s : all) {
-    const std::shared_ptr<Executor> me = make_executor(s, model_id), te = make_executor(s, tok_id);
-    model->set_executor(me);
-    tok->set_executor(te);
-    o.executors = {me.get(), te.get()};
-    std::cout << "kronos " << a.model << " + " << a.tokenizer << ": mode " << to_string(s.mode) << ", backend "
-              << to_string(s.backend) << ", " << to_string(s.precision) << ", executor " << me->name() << ", cache "
-              << s.models_dir << "\n";
-    for (const WarmUpStep& step : warm_up_kronos(predictor, o)) add_step(r, s, me->name(), step);
+    // One load per mode: each mode is its own compiled model (plans, packed weights).
+    std::shared_ptr<LoadedModel> m = e.load(a.paths, s);
+    std::unique_ptr<ForecastSession> session = m->new_session();
+    const std::string executor = session->executors().front()->name();
+    std::cout << e.name << " " << dirs << " (identity " << m->identity() << "): mode " << to_string(s.mode)
+              << ", backend " << to_string(s.backend) << ", " << to_string(s.precision) << ", executor " << executor
+              << ", cache " << s.models_dir << "\n";
+    for (const WarmUpStep& step : session->warm_up(spec)) add_step(r, s, executor, step);
   }
-  print_summary(ModelFamily::Kronos, r, all, a.common.json);
+  print_summary(e.compile, r, all, a.common.json);
 }
 
 void add_common(CLI::App* cmd, CompileCommon& c) {
@@ -263,47 +222,44 @@ void add_common(CLI::App* cmd, CompileCommon& c) {
 
 }  // namespace
 
+// "samples_per_batch" -> "--samples-per-batch".
+std::string flag_of(const std::string& option) {
+  std::string f = "--" + option;
+  for (char& c : f)
+    if (c == '_') c = '-';
+  return f;
+}
+
 void register_compile(CLI::App& app) {
   CLI::App* compile = app.add_subcommand(
-      "compile",
-      "Build and store compiled plans ahead of time (toto | kronos) so that later processes start without "
-      "compiling");
+      "compile", "Build and store compiled plans ahead of time (" + model_names() +
+                     ") so that later processes start without compiling");
   compile->require_subcommand(1);
-
-  auto t = std::make_shared<CompileTotoArgs>();
-  CLI::App* ct = compile->add_subcommand(
-      "toto", "Warm up Toto: one dummy forecast per (mode, context length, sample count); use the shapes your "
-              "`fcast predict toto` calls use (--num-samples, --samples-per-batch, --prediction-length, --variates)");
-  ct->add_option("--model", t->model, "Toto checkpoint folder (config.json + model.safetensors) (required)");
-  add_common(ct, t->common);
-  ct->add_option("--num-samples", t->num_samples, "Comma-separated sample counts; 0 = mean forecast (default: 256)");
-  ct->add_option("--samples-per-batch", t->samples_per_batch,
-                 "Sample paths run together, clamped to each sample count (default: 256, as predict)");
-  ct->add_option("--prediction-length", t->prediction_length, "Future steps (default: 64, as predict)");
-  ct->add_option("--variates", t->variates, "Series forecast jointly, as predict's --columns count (default: 1)");
-  ct->add_option("--seed", t->seed, "Seed of the dummy series and the sampling (default: 0)");
-  ct->add_flag("--no-kv-cache", t->no_kv_cache, "Warm up the no-KV-cache path, as predict --no-kv-cache");
-  ct->footer("Example: fcast compile toto --model toto-open-base-1.0 --context-lengths 256,512,1024 --num-samples "
-             "128,256 --prediction-length 64");
-  ct->callback([t] { run_compile_toto(*t); });
-
-  auto k = std::make_shared<CompileKronosArgs>();
-  CLI::App* ck = compile->add_subcommand(
-      "kronos", "Warm up Kronos: one dummy forecast per (mode, context length, sample count); use the options "
-                "your `fcast predict kronos` calls use");
-  ck->add_option("--model", k->model, "Kronos predictor folder (required)");
-  ck->add_option("--tokenizer", k->tokenizer, "Kronos tokenizer folder (required)");
-  add_common(ck, k->common);
-  ck->add_option("--sample-counts", k->sample_counts, "Comma-separated sample paths per series (default: 1)");
-  ck->add_option("--pred-len", k->pred_len, "Future bars (default: 8)");
-  ck->add_option("--max-context", k->max_context, "Window of bars, as predict (default: 512)");
-  ck->add_option("--clip", k->clip, "As predict (default: 5)");
-  ck->add_option("--temperature", k->temperature, "As predict (default: 1)");
-  ck->add_option("--top-k", k->top_k, "As predict; 1 = greedy, which runs one path per series (default: 0)");
-  ck->add_option("--top-p", k->top_p, "As predict (default: 0.9)");
-  ck->add_option("--seed", k->seed, "Seed of the dummy series and the sampling (default: 0)");
-  ck->add_flag("--no-kv-cache", k->no_kv_cache, "Warm up the no-KV-cache path, as predict --no-kv-cache");
-  ck->callback([k] { run_compile_kronos(*k); });
+  for (const ModelEntry& e : model_registry()) {
+    auto a = std::make_shared<CompileArgs>();
+    CLI::App* c = compile->add_subcommand(
+        e.name, "Warm up " + e.name + ": one dummy forecast per (mode, context length, sample count); use the shapes "
+                    "and options your `fcast predict " + e.name + "` calls use");
+    for (const ModelPart& p : e.parts)
+      c->add_option("--" + p.name, a->paths[p.name], p.help + " (required)");
+    add_common(c, a->common);
+    c->add_option("--num-samples,--sample-counts", a->num_samples,
+                  "Comma-separated sample counts; 0 = point forecast (default: " + join_ints(e.warm_up.num_samples) + ")");
+    c->add_option("--prediction-length,--pred-len", a->horizon,
+                  "Future steps (default: " + std::to_string(e.warm_up.horizon) + ")");
+    c->add_option("--variates", a->variates, "Series forecast jointly (columns) (default: 1)");
+    c->add_option("--seed", a->seed, "Seed of the dummy series and the sampling (default: 0)");
+    bool kv = false;
+    for (const ModelOption& o : e.options) {
+      c->add_option(flag_of(o.name), a->options[o.name], o.help + " (default: " + o.default_value + ")");
+      kv = kv || o.name == "kv_cache";
+    }
+    if (kv) c->add_flag("--no-kv-cache", a->no_kv_cache, "Warm up the no-KV-cache path (as --kv-cache false)");
+    std::string example = "Example: fcast compile " + e.name;
+    for (const ModelPart& p : e.parts) example += " --" + p.name + " DIR";
+    c->footer(example + " --context-lengths 256,512 --num-samples " + join_ints(e.warm_up.num_samples));
+    c->callback([&e, a] { run_compile(e, *a); });
+  }
 }
 
 }  // namespace fcast::tools

@@ -5,6 +5,7 @@
 #include <memory>
 #include <sstream>
 
+#include "models/registry.h"
 #include "runtime/compile_cli.h"
 #include "runtime/plan_cache.h"
 #include "tools/commands.h"
@@ -27,19 +28,18 @@ std::string join_buckets(const std::vector<int64_t>& b) {
 }
 
 // Setting name -> the variables that feed it, for the "set but not in effect" notes.
-const std::map<std::string, std::string>& setting_of_var() {
-  static const std::map<std::string, std::string> m = {
-      {"TOTO_DISABLE_COMPILE", "enabled"},  {"MARKETSIM_TOTO_DISABLE_COMPILE", "enabled"},
-      {"TOTO_COMPILE", "enabled"},          {"MARKETSIM_TOTO_COMPILE", "enabled"},
-      {"KRONOS_COMPILE", "enabled"},        {"MARKETSIM_KRONOS_COMPILE", "enabled"},
-      {"REAL_TOTO_COMPILE_MODE", "mode"},   {"TOTO_COMPILE_MODE", "mode"},
-      {"KRONOS_COMPILE_MODE", "mode"},      {"REAL_TOTO_COMPILE_BACKEND", "backend"},
-      {"TOTO_COMPILE_BACKEND", "backend"},  {"KRONOS_COMPILE_BACKEND", "backend"},
+// The setting each variable of `family` decides.
+std::map<std::string, std::string> setting_of_var(const CompileFamily& family) {
+  std::map<std::string, std::string> m = {
       {"REAL_TESTING", "precision"},        {"FAST_TESTING", "precision"},
       {"COMPILED_MODELS_DIR", "models_dir"}, {"TORCHINDUCTOR_CACHE_DIR", "kernel_cache_dir"},
       {"TORCH_COMPILE_DEBUG", "debug"},     {"TORCH_LOGS", "log_recompiles"},
       {"TORCHDYNAMO_RECOMPILE_LIMIT", "recompile_limit"}, {"FCAST_CONTEXT_BUCKETS", "context_buckets"},
       {"FCAST_HYBRID_MIN_BATCH", "hybrid_min_batch"},      {"FCAST_PERSISTENT_CACHE", "persistent_cache"}};
+  for (const auto& v : family.disable) m[v] = "enabled";
+  for (const auto& v : family.enable) m[v] = "enabled";
+  for (const auto& v : family.mode) m[v] = "mode";
+  for (const auto& v : family.backend) m[v] = "backend";
   return m;
 }
 
@@ -71,12 +71,13 @@ std::vector<Row> rows_of(const CompileSettings& s) {
 }
 
 // Variables this family reads that are set but did not decide their setting.
-std::vector<std::string> notes_of(ModelFamily family, const CompileSettings& s, const Environment& env) {
+std::vector<std::string> notes_of(const CompileFamily& family, const CompileSettings& s, const Environment& env) {
   std::vector<std::string> notes;
+  const std::map<std::string, std::string> setting_of = setting_of_var(family);
   for (const auto& var : compile_env_vars(family)) {
     auto v = env.get(var);
     if (!v) continue;
-    const std::string& setting = setting_of_var().at(var);
+    const std::string& setting = setting_of.at(var);
     const std::string& used = s.source.at(setting);
     if (used == "env " + var) continue;
     std::string why = used != "default"   ? "overridden by " + used
@@ -85,31 +86,29 @@ std::vector<std::string> notes_of(ModelFamily family, const CompileSettings& s, 
                           : "empty or falsy, so the default applies";
     notes.push_back(var + "='" + *v + "' is set but not in effect for " + setting + " (" + why + ")");
   }
-  if (family == ModelFamily::Kronos)
-    notes.push_back("the seed left Kronos compilation off by default (KRONOS_COMPILE unset = off); fcast compiles by "
-                    "default on CPU (issue 4)");
+  if (!family.note.empty()) notes.push_back(family.note);
   return notes;
 }
 
 void run_config(const ConfigArgs& a) {
-  std::vector<ModelFamily> families;
-  if (a.family == "all" || a.family == "toto") families.push_back(ModelFamily::Toto);
-  if (a.family == "all" || a.family == "kronos") families.push_back(ModelFamily::Kronos);
-  FCAST_CHECK(!families.empty(), "--family '", a.family, "' is not valid; valid values: all, toto, kronos");
+  std::vector<const CompileFamily*> families;
+  for (const ModelEntry& e : model_registry())
+    if (a.family == "all" || a.family == e.name) families.push_back(&e.compile);
+  FCAST_CHECK(!families.empty(), "--family '", a.family, "' is not valid; valid values: all, ", model_names());
   const Environment env = Environment::from_process();
   nlohmann::ordered_json j;
   std::ostringstream text;
-  for (ModelFamily f : families) {
-    const CompileSettings s = resolve_compile_cli(f, env, a.flags);
+  for (const CompileFamily* f : families) {
+    const CompileSettings s = resolve_compile_cli(*f, env, a.flags);
     const std::vector<Row> rows = rows_of(s);
-    const std::vector<std::string> notes = notes_of(f, s, env);
+    const std::vector<std::string> notes = notes_of(*f, s, env);
     if (a.json) {
       nlohmann::ordered_json fj;
       for (const Row& r : rows) fj["settings"][r.name] = {{"value", r.json_value}, {"source", r.source}};
       fj["notes"] = notes;
-      j[to_string(f)] = std::move(fj);
+      j[f->name] = std::move(fj);
     } else {
-      text << to_string(f) << ":\n";
+      text << f->name << ":\n";
       for (const Row& r : rows)
         text << "  " << std::left << std::setw(18) << r.name << std::setw(24) << r.value << " " << r.source << "\n";
       for (const auto& n : notes) text << "  note: " << n << "\n";
@@ -130,11 +129,11 @@ void register_config(CLI::App& app) {
   auto a = std::make_shared<ConfigArgs>();
   CLI::App* cmd = app.add_subcommand(
       "config",
-      "Print the effective compile settings for toto and kronos and where each came from (default, env VAR, "
-      "flag --x); accepts the same compile flags as `fcast predict`");
+      "Print the effective compile settings of every registered model (" + model_names() +
+          ") and where each came from (default, env VAR, flag --x); accepts the same compile flags as `fcast predict`");
   add_compile_flags(cmd, a->flags);
   cmd->add_flag("--json", a->json, "Print JSON: {family: {settings: {name: {value, source}}, notes: [...]}}");
-  cmd->add_option("--family", a->family, "all | toto | kronos (default: all)");
+  cmd->add_option("--family", a->family, "all, or one registered model: " + model_names() + " (default: all)");
   cmd->callback([a] { run_config(*a); });
 }
 

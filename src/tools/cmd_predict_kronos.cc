@@ -12,6 +12,7 @@
 #include "io/csv.h"
 #include "io/file.h"
 #include "models/kronos/predictor.h"
+#include "models/registry.h"
 #include "runtime/executor_factory.h"
 #include "tools/commands.h"
 #include "tools/compile_flags.h"
@@ -115,7 +116,7 @@ KronosSeries series_from_table(const MarketTable& t, std::vector<std::string>& n
 void run_predict_kronos(const PredictKronosArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   // Resolved first, so a bad compile flag or variable is reported before any work is done.
-  const CompileSettings settings = resolve_cli_settings(ModelFamily::Kronos, a.compile);
+  const CompileSettings settings = resolve_cli_settings(find_model("kronos").compile, a.compile);
   check_dir(a.model, "--model", "predictor");
   check_dir(a.tokenizer, "--tokenizer", "tokenizer");
   FCAST_CHECK(a.pred_len >= 1, "--pred-len must be >= 1, got ", a.pred_len);
@@ -229,7 +230,7 @@ void run_predict_kronos(const PredictKronosArgs& a) {
   // Last, so that it is the last line of stdout whether the forecast went there or to a file.
   if (a.stats) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::cout << stats_json(ModelFamily::Kronos, settings, {model_exec.get(), tok_exec.get()}, seconds).dump() << "\n"
+    std::cout << stats_json(find_model("kronos").compile, settings, {model_exec.get(), tok_exec.get()}, seconds).dump() << "\n"
               << std::flush;
   }
 }

@@ -18,6 +18,7 @@
 #include "io/csv.h"
 #include "models/toto/forecaster.h"
 #include "models/toto/weights.h"
+#include "models/registry.h"
 #include "runtime/executor_factory.h"
 #include "tools/commands.h"
 #include "tools/compile_flags.h"
@@ -174,7 +175,7 @@ void run_predict_toto(const PredictTotoArgs& a) {
   FCAST_CHECK(format == "csv" || format == "json", "--format must be csv or json, got '", a.format, "'");
   if (a.threads > 0) omp_set_num_threads(a.threads);
   // Resolved first, so a bad compile flag or variable is reported before any work is done.
-  const CompileSettings settings = resolve_cli_settings(ModelFamily::Toto, a.compile);
+  const CompileSettings settings = resolve_cli_settings(find_model("toto").compile, a.compile);
   check_model_dir(a.model);
   Prepared p = prepare(a);
   const MarketTable& t = p.table;
@@ -288,7 +289,7 @@ void run_predict_toto(const PredictTotoArgs& a) {
             << " s" << (a.output.empty() || a.output == "-" ? "" : ", written to " + a.output) << "\n";
   // Last, so that it is the last line of stdout whether the forecast went there or to a file.
   if (a.stats)
-    std::cout << stats_json(ModelFamily::Toto, settings, {executor.get()}, seconds).dump() << "\n" << std::flush;
+    std::cout << stats_json(find_model("toto").compile, settings, {executor.get()}, seconds).dump() << "\n" << std::flush;
 }
 
 }  // namespace

@@ -81,7 +81,7 @@ ExecutorStats sum_stats(const std::vector<std::shared_ptr<Executor>>& ex) {
   return t;
 }
 
-CompileSettings stress_settings(ModelFamily f, const StressArgs& a, const std::string& out_dir) {
+CompileSettings stress_settings(const CompileFamily& f, const StressArgs& a, const std::string& out_dir) {
   CompileOverrides ov;
   if (!a.compile_mode.empty()) ov.mode = a.compile_mode;
   if (!a.compile_backend.empty()) ov.backend = a.compile_backend;
@@ -256,8 +256,8 @@ void run_stress(const StressArgs& in) {
   FCAST_CHECK(fs::is_directory(a.output_dir, ec), "--output-dir '", a.output_dir, "' cannot be created: ", ec.message());
   c.perturb = perturbation_from_env();
   // Settings first: a bad --compile-mode is reported before any checkpoint is written.
-  c.toto_settings = stress_settings(ModelFamily::Toto, a, a.output_dir);
-  c.kronos_settings = stress_settings(ModelFamily::Kronos, a, a.output_dir);
+  c.toto_settings = stress_settings(find_model("toto").compile, a, a.output_dir);
+  c.kronos_settings = stress_settings(find_model("kronos").compile, a, a.output_dir);
 
   // Checkpoints: the given folders, or random-weight ones written once under the cache folder.
   const bool need_default = (want_toto && a.toto_model.empty()) ||

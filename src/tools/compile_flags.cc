@@ -69,7 +69,7 @@ void add_compile_flags(CLI::App* cmd, CompileCliValues& v) {
   pc_off->group(g);
 }
 
-CompileSettings resolve_cli_settings(ModelFamily family, const CompileCliValues& v) {
+CompileSettings resolve_cli_settings(const CompileFamily& family, const CompileCliValues& v) {
   return resolve_compile_cli(family, Environment::from_process(), v);
 }
 
@@ -82,7 +82,7 @@ ExecutorStats total_stats(const std::vector<const Executor*>& executors) {
   return t;
 }
 
-nlohmann::ordered_json stats_json(ModelFamily family, const CompileSettings& s,
+nlohmann::ordered_json stats_json(const CompileFamily& family, const CompileSettings& s,
                                   const std::vector<const Executor*>& executors, double seconds) {
   const ExecutorStats t = total_stats(executors);
   std::string names;
@@ -94,7 +94,7 @@ nlohmann::ordered_json stats_json(ModelFamily family, const CompileSettings& s,
     compiled = compiled || n != "eager";
   }
   nlohmann::ordered_json j;
-  j["family"] = to_string(family);
+  j["family"] = family.name;
   j["mode"] = to_string(s.mode);
   j["backend"] = to_string(s.backend);
   j["dtype"] = to_string(s.precision);

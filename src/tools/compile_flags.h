@@ -3,7 +3,7 @@
 //
 //   auto flags = std::make_shared<CompileCliValues>();
 //   add_compile_flags(cmd, *flags);                          // at registration
-//   CompileSettings s = resolve_cli_settings(ModelFamily::Toto, *flags);  // in the callback
+//   CompileSettings s = resolve_cli_settings(entry.compile, *flags);  // in the callback
 #pragma once
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -22,14 +22,14 @@ namespace fcast::tools {
 void add_compile_flags(CLI::App* cmd, CompileCliValues& v);
 
 // resolve_compile_cli over the process environment.
-CompileSettings resolve_cli_settings(ModelFamily family, const CompileCliValues& v);
+CompileSettings resolve_cli_settings(const CompileFamily& family, const CompileCliValues& v);
 
 // Sum of the counters of several executors (Kronos runs a predictor and a tokenizer).
 ExecutorStats total_stats(const std::vector<const Executor*>& executors);
 
 // The `--stats` object: family, mode, backend, dtype, compiled, executor, the counters of
 // ExecutorStats and `seconds`. Printed as one line, the last line of stdout.
-nlohmann::ordered_json stats_json(ModelFamily family, const CompileSettings& s,
+nlohmann::ordered_json stats_json(const CompileFamily& family, const CompileSettings& s,
                                   const std::vector<const Executor*>& executors, double seconds);
 
 }  // namespace fcast::tools

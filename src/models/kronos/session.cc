@@ -91,7 +91,9 @@ ModelEntry registry_entry() {
   e.summary = "NeoQuasar Kronos: BSQ candlestick tokenizer + autoregressive predictor over OHLCV bars";
   e.parts = {{"model", "Kronos predictor folder (config.json + model.safetensors), e.g. NeoQuasar/Kronos-small"},
              {"tokenizer", "Kronos tokenizer folder, e.g. NeoQuasar/Kronos-Tokenizer-base"}};
-  e.compile = ModelFamily::Kronos;
+  e.compile = {"kronos", {}, {"KRONOS_COMPILE", "MARKETSIM_KRONOS_COMPILE"}, {"KRONOS_COMPILE_MODE"}, {"KRONOS_COMPILE_BACKEND"},
+               "the seed left Kronos compilation off by default (KRONOS_COMPILE unset = off); fcast compiles by "
+               "default on CPU (issue 4)"};
   e.options = {{"temperature", "1", "sampling temperature (> 0)"},
                {"top_k", "0", "keep the k most likely tokens (0 = off; 1 = greedy)"},
                {"top_p", "0.9", "nucleus mass in (0, 1]; used when top_k is 0"},
@@ -293,6 +295,10 @@ std::vector<WarmUpStep> KronosSession::warm_up(const WarmUpSpec& spec) {
   for (int64_t n : spec.num_samples) o.sample_counts.push_back(std::max<int64_t>(1, n));
   o.pred_len = spec.horizon;
   o.sampling.seed = spec.seed;
+  // The sampling options shape the plans too (greedy decoding runs one path per series).
+  o.sampling.temperature = parse_number("temperature", option(spec.options, "temperature"));
+  o.sampling.top_k = parse_integer("top_k", option(spec.options, "top_k"));
+  o.sampling.top_p = parse_number("top_p", option(spec.options, "top_p"));
   o.executors = {pexec_.get(), texec_.get()};
   return warm_up_kronos(pred, o);
 }

@@ -39,7 +39,12 @@ ModelEntry registry_entry() {
   e.name = "toto";
   e.summary = "Datadog Toto 1.0: a decoder-only transformer over patches with a Student-T mixture head";
   e.parts = {{"model", "Toto checkpoint folder (config.json + model.safetensors), e.g. Datadog/Toto-Open-Base-1.0"}};
-  e.compile = ModelFamily::Toto;
+  e.compile = {"toto",
+               {"TOTO_DISABLE_COMPILE", "MARKETSIM_TOTO_DISABLE_COMPILE"},
+               {"TOTO_COMPILE", "MARKETSIM_TOTO_COMPILE"},
+               {"REAL_TOTO_COMPILE_MODE", "TOTO_COMPILE_MODE"},
+               {"REAL_TOTO_COMPILE_BACKEND", "TOTO_COMPILE_BACKEND"},
+               ""};
   e.options = {{"samples_per_batch", "256", "sample paths run together; clamped to num_samples, must divide it"},
                {"kv_cache", "true", "decode with the KV cache (false: recompute the context every step)"}};
   for (const std::string& p : toto_preset_names()) e.presets.push_back({p, "Toto preset " + p});
