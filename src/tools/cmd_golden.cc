@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/json.h"
+#include "models/registry.h"
 #include "runtime/executor_factory.h"
 #include "tools/commands.h"
 
@@ -13,7 +14,7 @@ namespace fcast::tools {
 
 void register_golden(CLI::App& app) {
   auto* cmd = app.add_subcommand("golden",
-                                 "Run every case of a golden folder (laid out like tests/data/golden/{toto,kronos}: "
+                                 "Run every case of a golden folder (laid out like tests/data/golden/<model>: "
                                  "manifest.json + models + cases) and compare every output at the manifest's "
                                  "tolerances. Prints the worst error per case and, last, 'N passed, M failed'; "
                                  "exits non-zero if any case fails.");
@@ -32,12 +33,17 @@ void register_golden(CLI::App& app) {
     FCAST_CHECK(std::filesystem::exists(manifest_path), *dir, ": no manifest.json (is this a golden folder?)");
     const nlohmann::json m = read_json_file(manifest_path);
     GoldenTally t;
-    if (m.contains("cases") && m["cases"].is_array())
-      t = run_kronos_golden(*dir, m);
-    else if (m.contains("files") && m["files"].is_object())
-      t = run_toto_golden(*dir, m);
-    else
-      fail(manifest_path, ": neither a Toto ('files') nor a Kronos ('cases') golden manifest");
+    const ModelTools* runner = nullptr;
+    std::string with_runners;
+    for (const ModelEntry& e : model_registry()) {
+      const ModelTools& mt = model_tools(e.name);
+      if (!mt.run_golden) continue;
+      with_runners += (with_runners.empty() ? "" : ", ") + e.name;
+      if (!runner && mt.golden_accepts(m)) runner = &mt;
+    }
+    FCAST_CHECK(runner, manifest_path, ": not a golden manifest of any registered model with golden files (",
+                with_runners, ")");
+    t = runner->run_golden(*dir, m);
     if (t.passed + t.failed == 0) {
       std::cout << "no cases found in " << manifest_path << "\n";
       t.failed = 1;

@@ -1,73 +1,82 @@
-// `fcast init-model toto`: writes a RANDOM-weight Toto checkpoint in the published layout
-// (config.json + model.safetensors), so the engine can be exercised without the trained model.
+// `fcast init-model MODEL` (every registered model): writes a RANDOM-weight checkpoint in the
+// published layout (config.json + model.safetensors per part, and a RANDOM_WEIGHTS.txt marker),
+// so the engine can be exercised without the trained weights.
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "core/error.h"
-#include "models/toto/config.h"
-#include "models/toto/weights.h"
+#include "models/registry.h"
 #include "tools/commands.h"
 
 namespace fcast::tools {
 
 namespace {
 
-// Also spelled in cmd_predict_toto.cc, which reads it (commands.h is not this file's to change).
-constexpr const char* kRandomWeightsMarker = "RANDOM_WEIGHTS.txt";
+namespace fs = std::filesystem;
 
-struct InitTotoArgs {
-  std::string preset = "tiny";
+struct InitArgs {
+  std::string preset;  // default: the model's test preset (its smallest)
   uint64_t seed = 0;
-  std::string out;
+  ModelPaths out;      // per part: "model" from --out, others from --<part>-out
 };
 
-std::string preset_list() {
-  std::string all;
-  for (const auto& n : toto::toto_preset_names()) all += (all.empty() ? "" : ", ") + n;
-  return all;
-}
+// "--out" for the main part, "--<part>-out" for the others (Kronos: --tokenizer-out).
+std::string out_flag(const ModelPart& p) { return p.name == "model" ? "--out" : "--" + p.name + "-out"; }
 
-void run_init_toto(const InitTotoArgs& a) {
-  const toto::TotoConfig cfg = toto::toto_preset(a.preset);  // errors list the valid presets
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(a.out, ec);
-  FCAST_CHECK(!ec, "cannot create output directory '", a.out, "': ", ec.message());
-  toto::write_random_toto(cfg, a.seed, a.out);
-  const fs::path dir(a.out);
-  // A marker beside the checkpoint, so that `fcast predict` can say the weights are random.
-  {
-    std::ofstream marker(dir / kRandomWeightsMarker);
-    marker << "RANDOM weights written by `fcast init-model toto --preset " << a.preset << " --seed " << a.seed
-           << "`.\nThis is not the trained Toto model; forecasts made with it mean nothing.\n";
-    FCAST_CHECK(marker.good(), "cannot write ", (dir / kRandomWeightsMarker).string());
+void run_init(const ModelEntry& e, const InitArgs& a) {
+  ModelPaths out;
+  for (const auto& [part, dir] : a.out)
+    if (!dir.empty()) out[part] = dir;
+  FCAST_CHECK(!out.empty(), "missing --out DIR (the folder to write the checkpoint to)");
+  const std::string preset = a.preset.empty() ? e.test_preset : a.preset;
+  for (const auto& [part, dir] : out) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    FCAST_CHECK(!ec, "cannot create output directory '", dir, "': ", ec.message());
   }
-  std::cout << "wrote Toto checkpoint '" << a.preset << "' (seed " << a.seed << ") to " << dir.string() << "\n";
-  for (const char* f : {"config.json", "model.safetensors", kRandomWeightsMarker}) {
-    const fs::path p = dir / f;
-    std::cout << "  " << p.string();
-    if (fs::exists(p, ec)) std::cout << " (" << fs::file_size(p, ec) << " bytes)";
-    std::cout << "\n";
+  const ModelPaths written = e.write_random(preset, a.seed, out);  // errors list the valid presets
+  for (const auto& [part, dir] : written) {
+    std::cout << "wrote " << e.name << " " << part << " checkpoint '" << preset << "' (seed " << a.seed << ") to " << dir
+              << "\n";
+    for (const char* f : {"config.json", "model.safetensors", "RANDOM_WEIGHTS.txt"}) {
+      const fs::path p = fs::path(dir) / f;
+      std::error_code ec;
+      std::cout << "  " << p.string();
+      if (fs::exists(p, ec)) std::cout << " (" << fs::file_size(p, ec) << " bytes)";
+      std::cout << "\n";
+    }
   }
-  std::cout << "  shape: patch " << cfg.patch_size << ", embed " << cfg.embed_dim << ", layers " << cfg.num_layers
-            << ", heads " << cfg.num_heads << ", mlp " << cfg.mlp_hidden_dim << ", mixture components "
-            << cfg.components() << "\n"
-            << "NOTE: these are RANDOM weights, not the trained Toto model; forecasts made with them mean nothing.\n";
+  // A main checkpoint written without its companions (a Kronos predictor without its tokenizer).
+  for (const ModelPart& p : e.parts)
+    if (written.count("model") && !written.count(p.name))
+      std::cout << "not written: the '" << p.name << "' part (" << p.help << "); write it with " << out_flag(p)
+                << " DIR\n";
+  std::cout << "NOTE: these are RANDOM weights, not a trained " << e.name
+            << " model; forecasts made with them mean nothing.\n";
 }
 
 }  // namespace
 
-void register_init_toto(CLI::App& init) {
-  auto args = std::make_shared<InitTotoArgs>();
-  CLI::App* cmd = init.add_subcommand(
-      "toto", "Write a RANDOM-weight Toto checkpoint (config.json + model.safetensors) for tests and benchmarks");
-  cmd->add_option("--preset", args->preset, "Model shape: " + preset_list() + " (default: tiny)");
-  cmd->add_option("--seed", args->seed, "Seed of the random weights (default: 0)");
-  cmd->add_option("--out", args->out, "Output directory (created if missing; files in it are overwritten)")
-      ->required();
-  cmd->callback([args] { run_init_toto(*args); });
+void register_init_model(CLI::App& app) {
+  CLI::App& init = *app.add_subcommand("init-model", "Write a random-weight checkpoint in the published layout (" +
+                                                         model_names() + ")");
+  init.require_subcommand(1);
+  for (const ModelEntry& e : model_registry()) {
+    auto a = std::make_shared<InitArgs>();
+    std::string presets;
+    for (const ModelPreset& p : e.presets) presets += (presets.empty() ? "" : ", ") + p.name;
+    CLI::App* cmd = init.add_subcommand(
+        e.name, "Write a RANDOM-weight " + e.name + " checkpoint (config.json + model.safetensors in the published "
+                    "layout) for tests and benchmarks; " + e.summary);
+    cmd->add_option("--preset", a->preset, "Model shape, one of: " + presets + " (default: " + e.test_preset + ")");
+    cmd->add_option("--seed", a->seed, "Seed of the random weights (default: 0)");
+    for (const ModelPart& p : e.parts)
+      cmd->add_option(out_flag(p), a->out[p.name],
+                      "Output folder of the '" + p.name + "' part (" + p.help + "); created if missing" +
+                          (p.name == "model" ? " (required)" : ""));
+    cmd->callback([&e, a] { run_init(e, *a); });
+  }
 }
 
 }  // namespace fcast::tools

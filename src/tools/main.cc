@@ -6,17 +6,11 @@
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"fcast: Toto and Kronos time-series forecasting engine (eager and compiled execution)"};
+  CLI::App app{"fcast: time-series forecasting engine for Toto, Kronos and the other registered models (eager and compiled execution)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", FCAST_VERSION);
-  CLI::App* predict = app.add_subcommand("predict", "Forecast a CSV series with a model (toto | kronos)");
-  predict->require_subcommand(1);
-  fcast::tools::register_predict_toto(*predict);
-  fcast::tools::register_predict_kronos(*predict);
-  CLI::App* init = app.add_subcommand("init-model", "Write a random-weight checkpoint in the published layout");
-  init->require_subcommand(1);
-  fcast::tools::register_init_toto(*init);
-  fcast::tools::register_init_kronos(*init);
+  fcast::tools::register_predict(app);
+  fcast::tools::register_init_model(app);
   fcast::tools::register_golden(app);
   fcast::tools::register_bench(app);
   fcast::tools::register_config(app);
