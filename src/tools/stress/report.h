@@ -19,13 +19,22 @@
 
 namespace fcast::stress {
 
+// The environment assignments that switch one model's compilation on or off (its compile
+// family's variables, found by the caller), for recommended.env.
+struct CompileSwitches {
+  std::vector<std::string> on;   // "TOTO_DISABLE_COMPILE=0", "TOTO_COMPILE=1", ... (mode and backend appended)
+  std::string mode_var, backend_var;  // the variables that set the compiled mode and backend ("" when none)
+  std::vector<std::string> off;  // "TOTO_DISABLE_COMPILE=1"
+};
+
 struct RunInfo {
   std::string mode = "quick";  // quick | full | production-check
   int iterations = 0, completed_iterations = 0;
-  std::vector<std::string> models;  // "toto", "kronos"
+  std::vector<std::string> models;  // registered model names, in registry order
   int64_t context_length = 512, prediction_length = 1, num_samples = 128, windows = 0;
   std::string compile_mode, compile_backend, precision, compiled_models_dir;
-  std::string toto_model, kronos_model, kronos_tokenizer;
+  std::map<std::string, std::map<std::string, std::string>> checkpoints;  // model name -> part -> folder
+  std::map<std::string, CompileSwitches> compile_switches;                 // model label ("Toto") -> switches
   bool random_weights = false;
   std::vector<std::string> series;   // "MSTR (path)"
   std::vector<std::string> skipped;  // series too short, with the reason
@@ -115,10 +124,17 @@ inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vecto
                   {"backend", info.compile_backend},
                   {"precision", info.precision},
                   {"compiled_models_dir", info.compiled_models_dir}};
-  j["checkpoints"] = {{"toto", info.toto_model},
-                      {"kronos_model", info.kronos_model},
-                      {"kronos_tokenizer", info.kronos_tokenizer},
-                      {"random_weights", info.random_weights}};
+  // checkpoints.<model>.<part>: e.g. checkpoints.kronos.tokenizer (the --kronos-tokenizer folder).
+  nlohmann::ordered_json ck = nlohmann::ordered_json::object();
+  for (const std::string& m : info.models) {
+    auto it = info.checkpoints.find(m);
+    if (it == info.checkpoints.end()) continue;
+    nlohmann::ordered_json parts = nlohmann::ordered_json::object();
+    for (const auto& [part, dir] : it->second) parts[part] = dir;
+    ck[m] = parts;
+  }
+  ck["random_weights"] = info.random_weights;
+  j["checkpoints"] = ck;
   j["series"] = info.series;
   j["skipped_series"] = info.skipped;
   j["started_at"] = info.started_at;
@@ -533,7 +549,7 @@ inline std::string recommended_env(const RunInfo& info, const std::vector<ModelS
   if (info.perturbation != 0) o << "# NOTE: FCAST_TEST_PERTURB_COMPILED was set: this run tested a broken compiled path.\n";
   bool any_compiled = false;
   for (const auto& m : s) {
-    const bool toto = m.model_name == "Toto";
+    auto sw = info.compile_switches.find(m.model_name);
     o << "\n# " << m.model_name << ": " << tier_name(m.tier) << "\n";
     const bool use = m.tier == Tier::Pass && (!info.rate_speed || m.speedup >= 1.0);
     if (m.tier == Tier::Info) {
@@ -545,14 +561,18 @@ inline std::string recommended_env(const RunInfo& info, const std::vector<ModelS
     if (use) {
       any_compiled = true;
       o << "# compiled passed every check" << (info.rate_speed ? " and was faster than eager" : "") << "\n";
-      if (toto) o << "TOTO_DISABLE_COMPILE=0\nTOTO_COMPILE=1\nTOTO_COMPILE_MODE=" << info.compile_mode
-                  << "\nTOTO_COMPILE_BACKEND=" << info.compile_backend << "\n";
-      else o << "KRONOS_COMPILE=1\nKRONOS_COMPILE_MODE=" << info.compile_mode << "\nKRONOS_COMPILE_BACKEND="
-             << info.compile_backend << "\n";
+      if (sw == info.compile_switches.end()) {
+        o << "# (no compile switches known for " << m.model_name << ")\n";
+      } else {
+        for (const auto& line : sw->second.on) o << line << "\n";
+        if (!sw->second.mode_var.empty()) o << sw->second.mode_var << "=" << info.compile_mode << "\n";
+        if (!sw->second.backend_var.empty()) o << sw->second.backend_var << "=" << info.compile_backend << "\n";
+      }
     } else {
       if (m.tier == Tier::Pass) o << "# compiled passed, but was not faster than eager (speedup " << fixed(m.speedup, 2) << "x)\n";
-      if (toto) o << "TOTO_DISABLE_COMPILE=1\n";
-      else o << "KRONOS_COMPILE=0\n";
+      if (sw == info.compile_switches.end()) o << "# (no compile switches known for " << m.model_name << ")\n";
+      else
+        for (const auto& line : sw->second.off) o << line << "\n";
     }
   }
   if (any_compiled) {
