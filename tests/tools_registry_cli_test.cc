@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "models/registry.h"
+#include "runtime/compile_settings.h"
 #include "test_util.h"
+#include "tools/stress/workload.h"
 
 namespace fcast {
 namespace {
@@ -85,6 +87,35 @@ TEST(ToolsRegistryCli, BenchWorkloadsDeclareEveryPart) {
       EXPECT_GT(w.horizon, 0) << w.id;
       EXPECT_GT(w.series, 0) << w.id;
     }
+}
+
+// Every workload's request, as bench builds it, is one the model's session accepts and forecasts:
+// run on the model's tiny random test checkpoint (eager) with the workload's series, variates and
+// options but a short context and horizon, so the test stays cheap; the published shapes
+// themselves run in the bench_* ctest entries.
+TEST(ToolsRegistryCli, BenchWorkloadRequestsForecastOnEveryModel) {
+  test::TempDir dir("bench_requests");
+  for (const ModelEntry& e : model_registry()) {
+    const ModelPaths paths = ensure_random_checkpoint(e, dir.path.string());
+    CompileSettings s = resolve_compile_settings(e.compile, Environment{});
+    s.enabled = false;
+    std::unique_ptr<ForecastSession> session = e.load(paths, s)->new_session();
+    for (BenchWorkload w : e.bench) {
+      w.context = std::min<int64_t>(w.context, 64);
+      w.horizon = std::min<int64_t>(w.horizon, 2);
+      w.samples = std::min<int64_t>(w.samples, 2);
+      if (w.options.count("samples_per_batch") && w.samples > 0) w.options["samples_per_batch"] = std::to_string(w.samples);
+      const ForecastRequest r = stress::bench_request(e, w);
+      ASSERT_EQ(static_cast<int64_t>(r.series.size()), w.series) << w.id;
+      ForecastResult f;
+      ASSERT_NO_THROW(f = session->forecast(r)) << e.name << " " << w.id;
+      ASSERT_EQ(f.series.size(), r.series.size()) << w.id;
+      for (const SeriesForecast& sf : f.series) {
+        ASSERT_FALSE(sf.mean.empty()) << w.id;
+        EXPECT_EQ(static_cast<int64_t>(sf.mean[0].size()), w.horizon) << w.id;
+      }
+    }
+  }
 }
 
 }  // namespace

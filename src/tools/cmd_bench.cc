@@ -24,6 +24,7 @@
 #include "models/registry.h"
 #include "runtime/compile_settings.h"
 #include "tools/commands.h"
+#include "tools/stress/workload.h"
 
 namespace fcast::tools {
 
@@ -108,57 +109,6 @@ void ensure_checkpoints(const Workload& x, const std::string& models_root, const
   FCAST_CHECK(std::system(cmd.c_str()) == 0, "could not write the random checkpoints with: ", cmd);
 }
 
-// The workload's request: `series` random series of `context` steps, either random OHLCV bars
-// (5-minute bars, named by the model's market variates) or `variates` random walks, all drawn
-// from the workload's data seed, so every run and version forecasts the same numbers.
-ForecastRequest workload_request(const ModelEntry& e, const BenchWorkload& w) {
-  ForecastRequest r;
-  r.horizon = w.horizon;
-  r.num_samples = w.samples;
-  r.seed = 0;
-  r.options = w.options;
-  r.quantiles.clear();  // the timed work is the forecast; summaries of the paths are not asked for
-  Rng walk(w.data_seed);
-  for (int64_t b = 0; b < w.series; ++b) {
-    SeriesInput in;
-    in.id = cat("series", b);
-    if (w.market_bars) {
-      Rng rng(w.data_seed + static_cast<uint64_t>(b));
-      std::map<std::string, std::vector<double>> col;
-      double c = 100;
-      for (int64_t t = 0; t < w.context; ++t) {
-        in.timestamps.push_back(1700000000 + 300 * t);
-        const double o = c;
-        c = o * (1 + 0.002 * rng.normal());
-        col["open"].push_back(o);
-        col["high"].push_back(std::max(o, c) * 1.001);
-        col["low"].push_back(std::min(o, c) * 0.999);
-        col["close"].push_back(c);
-        col["volume"].push_back(1000 + 100 * rng.uniform());
-        col["amount"].push_back(col["volume"].back() * c);
-      }
-      for (int64_t t = 0; t < w.horizon; ++t) in.future_timestamps.push_back(in.timestamps.back() + 300 * (t + 1));
-      for (const std::string& v : e.market_variates) {
-        auto it = col.find(v);
-        FCAST_CHECK(it != col.end(), "bench: ", e.name, " forecasts from a market column '", v,
-                    "' that random bars do not have");
-        in.variate_names.push_back(v);
-        in.values.push_back(it->second);
-      }
-    } else {
-      for (int64_t v = 0; v < w.variates; ++v) {
-        const int64_t row = b * w.variates + v;
-        std::vector<double> x;
-        float level = 100.0f + 10.0f * static_cast<float>(row);
-        for (int64_t t = 0; t < w.context; ++t) x.push_back(level += static_cast<float>(walk.normal()));
-        in.values.push_back(std::move(x));
-      }
-    }
-    r.series.push_back(std::move(in));
-  }
-  return r;
-}
-
 CompileSettings settings_for(const std::string& config, const ModelEntry& entry);
 
 // An RSS check (issue 2 for Toto): load by mmap (eager), forecast once, report peak RSS against
@@ -167,7 +117,7 @@ int rss_check(const Workload& x, const std::string& models_root, const std::stri
               bool json) {
   const BenchWorkload& w = *x.w;
   ensure_checkpoints(x, models_root, model_dir);
-  const ForecastRequest req = workload_request(*x.entry, w);
+  const ForecastRequest req = stress::bench_request(*x.entry, w);
   const auto t0 = std::chrono::steady_clock::now();
   std::shared_ptr<LoadedModel> model = x.entry->load(checkpoint_paths(w, models_root, model_dir), settings_for("eager", *x.entry));
   const double load_s = seconds_since(t0);
@@ -316,7 +266,7 @@ nlohmann::json run_workload(const Workload& x, const std::vector<std::string>& c
   uint64_t weight_bytes = 0;
   ensure_checkpoints(x, models_root, "");
   const ModelPaths paths = checkpoint_paths(w, models_root, "");
-  const ForecastRequest req = workload_request(*x.entry, w);
+  const ForecastRequest req = stress::bench_request(*x.entry, w);
   std::vector<std::string> parts;  // part names label the executors' ops (a session has one per part)
   for (const ModelPart& p : x.entry->parts) parts.push_back(p.name);
   for (const auto& cfg : configs) {

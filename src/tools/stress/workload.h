@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "io/csv.h"
 #include "models/registry.h"
 #include "runtime/executor.h"
@@ -259,6 +260,57 @@ inline void check_model_dir(const std::string& dir, const char* flag) {
   for (const char* f : {"config.json", "model.safetensors"})
     FCAST_CHECK(fs::exists(fs::path(dir) / f, ec), flag, " '", dir, "' has no ", f,
                 " (expected a checkpoint folder with config.json and model.safetensors)");
+}
+
+// A bench workload's request (fcast bench, models/registry.h BenchWorkload): `series` random series of `context` steps, either random OHLCV bars
+// (5-minute bars, named by the model's market variates) or `variates` random walks, all drawn
+// from the workload's data seed, so every run and version forecasts the same numbers.
+inline ForecastRequest bench_request(const ModelEntry& e, const BenchWorkload& w) {
+  ForecastRequest r;
+  r.horizon = w.horizon;
+  r.num_samples = w.samples;
+  r.seed = 0;
+  r.options = w.options;
+  r.quantiles.clear();  // the timed work is the forecast; summaries of the paths are not asked for
+  Rng walk(w.data_seed);
+  for (int64_t b = 0; b < w.series; ++b) {
+    SeriesInput in;
+    in.id = cat("series", b);
+    if (w.market_bars) {
+      Rng rng(w.data_seed + static_cast<uint64_t>(b));
+      std::map<std::string, std::vector<double>> col;
+      double c = 100;
+      for (int64_t t = 0; t < w.context; ++t) {
+        in.timestamps.push_back(1700000000 + 300 * t);
+        const double o = c;
+        c = o * (1 + 0.002 * rng.normal());
+        col["open"].push_back(o);
+        col["high"].push_back(std::max(o, c) * 1.001);
+        col["low"].push_back(std::min(o, c) * 0.999);
+        col["close"].push_back(c);
+        col["volume"].push_back(1000 + 100 * rng.uniform());
+        col["amount"].push_back(col["volume"].back() * c);
+      }
+      for (int64_t t = 0; t < w.horizon; ++t) in.future_timestamps.push_back(in.timestamps.back() + 300 * (t + 1));
+      for (const std::string& v : e.market_variates) {
+        auto it = col.find(v);
+        FCAST_CHECK(it != col.end(), "bench: ", e.name, " forecasts from a market column '", v,
+                    "' that random bars do not have");
+        in.variate_names.push_back(v);
+        in.values.push_back(it->second);
+      }
+    } else {
+      for (int64_t v = 0; v < w.variates; ++v) {
+        const int64_t row = b * w.variates + v;
+        std::vector<double> x;
+        float level = 100.0f + 10.0f * static_cast<float>(row);
+        for (int64_t t = 0; t < w.context; ++t) x.push_back(level += static_cast<float>(walk.normal()));
+        in.values.push_back(std::move(x));
+      }
+    }
+    r.series.push_back(std::move(in));
+  }
+  return r;
 }
 
 }  // namespace fcast::stress
