@@ -393,8 +393,8 @@ struct Child {
 nlohmann::json run_workload_isolated(const Workload& x, const std::vector<std::string>& configs, int reps,
                                      int rounds, const std::string& models_root, bool quiet, bool profile) {
   const BenchWorkload& w = *x.w;
-  // Written here, once, rather than by the first child: a child's peak RSS is its forecast's own.
-  ensure_checkpoints(x, models_root, "");
+  // Each child writes missing checkpoints itself (through its own writer process, so its peak RSS
+  // stays its forecast's): a failure to write then shows as that child's failure, named.
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   rounds = std::max(1, std::min(rounds, reps / 2));  // at least 2 timed calls a round
   auto command = [&](const std::string& cfg) {

@@ -17,7 +17,6 @@
 #include "core/error.h"
 #include "io/file.h"
 #include "models/registry.h"
-#include "runtime/compile_cli.h"
 #include "runtime/compile_settings.h"
 #include "tools/commands.h"
 #include "tools/stress/metrics.h"
@@ -82,53 +81,7 @@ ExecutorStats sum_stats(const std::vector<Executor*>& ex) {
   return t;
 }
 
-// The report label of a model: its registered name capitalised ("toto" -> "Toto"), as the
-// reports and recommended.env have always shown it.
-std::string model_label(const ModelEntry& e) {
-  std::string l = e.name;
-  if (!l.empty()) l[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(l[0])));
-  return l;
-}
-
 std::string checkpoint_flag(const ModelEntry& e, const ModelPart& p) { return cat("--", e.name, "-", p.name); }
-
-// The variables that switch a model's compilation on and off, found by asking the compile
-// settings resolver what each of the model's variables does (so that a model's variable names
-// live only in its compile family): a variable that turns compilation off when true is a kill
-// switch, one that turns it off when false an enable switch; likewise the first variable that
-// sets the mode / backend (the first one wins when several are set).
-CompileSwitches compile_switches(const ModelEntry& e) {
-  auto resolve = [&](const std::string& var, const std::string& value, bool compiled) -> std::optional<CompileSettings> {
-    Environment env;
-    env.vars[var] = value;
-    CompileOverrides ov;
-    if (compiled) ov.compile = true;
-    try {
-      return resolve_compile_settings(e.compile, env, ov);
-    } catch (const std::exception&) {
-      return std::nullopt;  // a value this variable does not take: not the kind probed for
-    }
-  };
-  std::string disable, enable, mode, backend;
-  for (const std::string& v : compile_env_vars(e.compile)) {
-    auto on = resolve(v, "1", false), off = resolve(v, "0", false);
-    if (disable.empty() && on && !on->enabled) disable = v;
-    else if (enable.empty() && off && !off->enabled && on && on->enabled) enable = v;
-    auto m = resolve(v, "default", true);
-    if (mode.empty() && m && m->mode == CompileMode::Default && m->source["mode"] != "default") mode = v;
-    auto b = resolve(v, "aot_eager", true);
-    if (backend.empty() && b && b->backend == CompileBackend::AotEager && b->source["backend"] != "default")
-      backend = v;
-  }
-  CompileSwitches s;
-  if (!disable.empty()) s.on.push_back(disable + "=0");
-  if (!enable.empty()) s.on.push_back(enable + "=1");
-  s.mode_var = mode;
-  s.backend_var = backend;
-  if (!disable.empty()) s.off.push_back(disable + "=1");
-  else if (!enable.empty()) s.off.push_back(enable + "=0");
-  return s;
-}
 
 CompileSettings stress_settings(const ModelFamily& f, const StressArgs& a, const std::string& out_dir) {
   CompileOverrides ov;
@@ -348,7 +301,6 @@ void run_stress(const StressArgs& in) {
   for (const ModelRun& m : c.models) {
     info.models.push_back(m.entry->name);
     info.checkpoints[m.entry->name] = m.paths;
-    info.compile_switches[m.label] = compile_switches(*m.entry);
   }
   info.context_length = a.context_length;
   info.prediction_length = a.prediction_length;
