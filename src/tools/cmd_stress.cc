@@ -1,7 +1,7 @@
 // `fcast stress`: the compile stress test and production check (docs/STRESS_TEST.md). For each
 // iteration, registered model (models/registry.h) and mode (eager, compiled) it loads the model,
-// forecasts a block
-// of walk-forward windows of a real market series against the held-out bars, and records
+// forecasts a block of walk-forward windows of a real market series against the held-out bars
+// through one session (stress::SessionRunner), and records
 // accuracy, load / first-call / steady-state latency, peak RSS and the executor's plan counters.
 // Reports are rewritten atomically after every record, so an interrupted run leaves valid ones.
 #include <omp.h>
