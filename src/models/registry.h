@@ -89,6 +89,39 @@ struct ModelPreset {
   std::string name, help;
 };
 
+// A random-weight checkpoint part that a bench workload runs on: `preset` written with `seed`
+// into <--models-dir>/<folder> (the folder names keep checkpoints written by earlier versions).
+struct BenchCheckpoint {
+  std::string part;    // key in ModelPaths
+  std::string preset;  // a preset of this model (write_random)
+  uint64_t seed = 1;
+  std::string folder;  // "toto-base-random"
+};
+
+// A standard `fcast bench` workload (docs/PERFORMANCE.md): one forecast request, repeated; its
+// numbers are compared across versions (docs/bench-*.jsonl), so a workload's shape must not change
+// under its id.
+struct BenchWorkload {
+  std::string id;           // "W1": the --workload name
+  std::string description;  // one line in the output
+  std::vector<BenchCheckpoint> checkpoints;  // published-shape random weights, every part
+  int64_t context = 512, horizon = 1;
+  int64_t samples = 0;      // ForecastRequest::num_samples (0: mean / point forecast)
+  int64_t variates = 1;     // random-walk variates per series (ignored with market_bars)
+  int64_t series = 1;       // series in the one request (all of one context length)
+  bool market_bars = false; // series are random OHLCV bars (the entry's market_variates), else random walks
+  std::map<std::string, std::string> options;  // ForecastRequest::options (e.g. greedy top_k=1)
+  uint64_t data_seed = 7;   // random data: one stream for all random walks; series b of bars uses data_seed + b
+  int reps = 5;             // steady-state calls when --reps is not given
+  // Performance targets rated beyond "compiled fp32 >= 2x eager" (docs/PERFORMANCE.md):
+  bool target_bf16 = false;  // bf16 >= 1.5x compiled fp32
+  bool target_tail = false;  // compiled fp32 p99 <= 1.2x p50 over >= 50 calls
+  bool target_rss = false;   // compiled fp32 peak RSS <= 1.3x the weight files (isolated runs)
+  // An RSS check instead of a configuration comparison: one eager load by mmap and one forecast,
+  // peak RSS against the weight files (fails above --max-rss-ratio); run only when named.
+  bool rss_check = false;
+};
+
 struct ModelEntry {
   std::string name;     // "toto", "kronos": CLI and API name
   std::string summary;  // one line for --help
@@ -101,6 +134,7 @@ struct ModelEntry {
   // Market columns this model forecasts from (those a file has, in this order); the tools'
   // market workloads (stress, profile, bench) build their requests from them.
   std::vector<std::string> market_variates;
+  std::vector<BenchWorkload> bench;  // `fcast bench` workloads, in the order `--workload all` runs them
   // Config detection: whether the checkpoint folder `dir` (config.json + model.safetensors)
   // holds this model's `part`; on false, `why` may say what did not match.
   std::function<bool(const std::string& dir, std::string& part, std::string& why)> detect;

@@ -1,6 +1,7 @@
-// `fcast bench`: benchmarks on random weights of the published shapes. Each workload prints
-// its measurements from one run; speed is reported only as ratios between configurations
-// measured in the same run.
+// `fcast bench`: benchmarks on random weights of the published shapes. The workloads are declared
+// by the models (ModelEntry::bench, models/registry.h); each is one ForecastRequest, repeated
+// through a session of the loaded model. Each workload prints its measurements from one run;
+// speed is reported only as ratios between configurations measured in the same run.
 #include <sys/resource.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -20,14 +21,10 @@
 
 #include "core/error.h"
 #include "core/rng.h"
-#include "models/kronos/config.h"
-#include "models/kronos/predictor.h"
-#include "models/kronos/weights.h"
-#include "models/toto/forecaster.h"
 #include "models/registry.h"
 #include "runtime/compile_settings.h"
-#include "runtime/executor_factory.h"
 #include "tools/commands.h"
+#include "tools/stress/workload.h"
 
 namespace fcast::tools {
 
@@ -50,55 +47,120 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Writes a random published-shape checkpoint in a child process, so that the writer's buffers
-// never count towards this process's peak RSS.
-void ensure_random_checkpoint(const std::string& dir, const std::string& preset) {
-  if (fs::exists(fs::path(dir) / "model.safetensors") && fs::exists(fs::path(dir) / "config.json")) return;
-  const std::string self = fs::read_symlink("/proc/self/exe").string();
-  const std::string cmd = cat("'", self, "' init-model toto --preset ", preset, " --seed 1 --out '", dir, "' > /dev/null");
-  std::cerr << "bench: writing a random " << preset << " checkpoint to " << dir << "\n";
-  FCAST_CHECK(std::system(cmd.c_str()) == 0, "could not write the random checkpoint with: ", cmd);
+// A workload and the model that declares it.
+struct Workload {
+  const ModelEntry* entry = nullptr;
+  const BenchWorkload* w = nullptr;
+};
+
+std::vector<Workload> all_workloads() {
+  std::vector<Workload> out;
+  for (const ModelEntry& e : model_registry())
+    for (const BenchWorkload& w : e.bench) out.push_back({&e, &w});
+  return out;
 }
 
-// Issue 2's published-shape check: load by mmap, forecast (context 512, 64 steps, 256 samples),
-// report peak RSS against the weight file size.
-int toto_published_rss(const std::string& model_dir, double max_ratio, bool json) {
-  ensure_random_checkpoint(model_dir, "toto-open-base-1.0");
+// "W1 W2 ... K3 toto-published-rss": every workload id, in registry order.
+std::string workload_ids(bool rss_checks) {
+  std::string out;
+  for (const Workload& x : all_workloads())
+    if (x.w->rss_check == rss_checks) out += (out.empty() ? "" : " ") + x.w->id;
+  return out;
+}
+
+// The checkpoint folders of a workload: <models_root>/<folder> for each part; `first_part_dir`
+// (--model, for RSS checks) replaces the first part's folder when given.
+ModelPaths checkpoint_paths(const BenchWorkload& w, const std::string& models_root, const std::string& first_part_dir) {
+  ModelPaths p;
+  for (size_t i = 0; i < w.checkpoints.size(); ++i) {
+    const BenchCheckpoint& c = w.checkpoints[i];
+    p[c.part] = i == 0 && !first_part_dir.empty() ? first_part_dir : (fs::path(models_root) / c.folder).string();
+  }
+  return p;
+}
+
+bool checkpoint_present(const std::string& dir) {
+  std::error_code ec;
+  return fs::exists(fs::path(dir) / "model.safetensors", ec) && fs::exists(fs::path(dir) / "config.json", ec);
+}
+
+// Writes the missing random checkpoints of a workload in this process (entry.write_random).
+void write_checkpoints(const Workload& x, const std::string& models_root, const std::string& first_part_dir) {
+  const ModelPaths paths = checkpoint_paths(*x.w, models_root, first_part_dir);
+  for (const BenchCheckpoint& c : x.w->checkpoints) {
+    const std::string& dir = paths.at(c.part);
+    if (checkpoint_present(dir)) continue;
+    std::cerr << "bench: writing a random " << c.preset << " checkpoint to " << dir << "\n";
+    x.entry->write_random(c.preset, c.seed, ModelPaths{{c.part, dir}});
+  }
+}
+
+// The missing random checkpoints of a workload, written by a child process (`fcast bench
+// --write-checkpoints`), so that the writer's buffers never count towards this process's peak RSS.
+void ensure_checkpoints(const Workload& x, const std::string& models_root, const std::string& first_part_dir) {
+  const ModelPaths paths = checkpoint_paths(*x.w, models_root, first_part_dir);
+  bool missing = false;
+  for (const auto& [part, dir] : paths) missing = missing || !checkpoint_present(dir);
+  if (!missing) return;
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  std::string cmd = cat("'", self, "' bench --write-checkpoints --workload '", x.w->id, "' --models-dir '", models_root, "'");
+  if (!first_part_dir.empty()) cmd += cat(" --model '", first_part_dir, "'");
+  cmd += " > /dev/null";
+  FCAST_CHECK(std::system(cmd.c_str()) == 0, "could not write the random checkpoints with: ", cmd);
+}
+
+CompileSettings settings_for(const std::string& config, const ModelEntry& entry);
+
+// An RSS check (issue 2 for Toto): load by mmap (eager), forecast once, report peak RSS against
+// the weight files.
+int rss_check(const Workload& x, const std::string& models_root, const std::string& model_dir, double max_ratio,
+              bool json) {
+  const BenchWorkload& w = *x.w;
+  ensure_checkpoints(x, models_root, model_dir);
+  const ForecastRequest req = stress::bench_request(*x.entry, w);
   const auto t0 = std::chrono::steady_clock::now();
-  toto::TotoModel model(toto::load_toto(model_dir));
+  std::shared_ptr<LoadedModel> model = x.entry->load(checkpoint_paths(w, models_root, model_dir), settings_for("eager", *x.entry));
   const double load_s = seconds_since(t0);
-  const int64_t T = 512;
-  Tensor series = Tensor::empty(DType::F32, {1, 1, T});
-  Rng rng(3);
-  float level = 100.0f;
-  for (int64_t t = 0; t < T; ++t) series.data<float>()[t] = level += static_cast<float>(rng.normal());
-  toto::TotoForecaster fc(model);
-  toto::ForecastOptions o;
-  o.prediction_length = 64;
-  o.num_samples = 256;
-  o.samples_per_batch = 256;
+  std::unique_ptr<ForecastSession> session = model->new_session();
   const auto t1 = std::chrono::steady_clock::now();
-  toto::Forecast f = fc.forecast(series, nullptr, nullptr, o);
+  const ForecastResult f = session->forecast(req);
   const double run_s = seconds_since(t1);
-  const uint64_t rss = peak_rss_bytes(), weights = model.weights().weight_file_bytes;
+  const uint64_t rss = peak_rss_bytes(), weights = static_cast<uint64_t>(model->weight_file_bytes());
   const double ratio = static_cast<double>(rss) / static_cast<double>(weights);
+  // [series, variates, steps, samples] of the sample paths (the mean when there are none)
   bool finite = true;
-  for (int64_t i = 0; i < f.samples().numel(); ++i) finite = finite && std::isfinite(f.samples().data<float>()[i]);
+  std::vector<int64_t> shape = {static_cast<int64_t>(f.series.size()), 0, 0, 0};
+  for (const SeriesForecast& s : f.series) {
+    const bool paths = !s.samples.empty();
+    shape[1] = static_cast<int64_t>(paths ? s.samples.size() : s.mean.size());
+    for (size_t v = 0; v < (paths ? s.samples.size() : s.mean.size()); ++v) {
+      if (paths) {
+        shape[2] = static_cast<int64_t>(s.samples[v].size());
+        for (const auto& step : s.samples[v]) {
+          shape[3] = static_cast<int64_t>(step.size());
+          for (float y : step) finite = finite && std::isfinite(y);
+        }
+      } else {
+        shape[2] = static_cast<int64_t>(s.mean[v].size());
+        for (float y : s.mean[v]) finite = finite && std::isfinite(y);
+      }
+    }
+  }
+  if (shape[3] == 0) shape.pop_back();
   const bool ok = ratio <= max_ratio && finite;
   if (json) {
-    nlohmann::json j = {{"workload", "toto-published-rss"}, {"weight_file_bytes", weights}, {"peak_rss_bytes", rss},
+    nlohmann::json j = {{"workload", w.id}, {"weight_file_bytes", weights}, {"peak_rss_bytes", rss},
                         {"rss_over_weights", ratio}, {"limit", max_ratio}, {"load_seconds", load_s},
-                        {"forecast_seconds", run_s}, {"samples_shape", f.samples().shape()}, {"ok", ok}};
+                        {"forecast_seconds", run_s}, {"samples_shape", shape}, {"ok", ok}};
     std::cout << j.dump() << std::endl;
   } else {
-    std::cout << "workload toto-published-rss: Toto-Open-Base-1.0 shape (random weights), context 512, 64 steps, "
-                 "256 samples\n"
+    std::cout << "workload " << w.id << ": " << w.description << "\n"
               << "  weight file      " << weights / 1048576.0 << " MiB\n"
               << "  peak RSS         " << rss / 1048576.0 << " MiB\n"
               << "  RSS / weights    " << ratio << " (limit " << max_ratio << ")\n"
               << "  load             " << load_s << " s (mmap)\n"
               << "  forecast         " << run_s << " s\n"
-              << "  samples          " << shape_str(f.samples().shape()) << (finite ? ", all finite" : ", NON-FINITE") << "\n"
+              << "  samples          " << shape_str(shape) << (finite ? ", all finite" : ", NON-FINITE") << "\n"
               << (ok ? "OK" : "FAILED") << std::endl;
   }
   return ok ? 0 : 1;
@@ -126,12 +188,12 @@ struct Measure {
   }
 };
 
-CompileSettings settings_for(const std::string& config, const CompileFamily& family) {
-  // Resolved as compiled so that the compiled-only variables are read even under
-  // TOTO_DISABLE_COMPILE=1: the configuration, not the switch, decides what runs here.
+CompileSettings settings_for(const std::string& config, const ModelEntry& entry) {
+  // Resolved as compiled so that the compiled-only variables are read even under a model's
+  // kill switch (TOTO_DISABLE_COMPILE=1): the configuration, not the switch, decides what runs here.
   CompileOverrides compiled;
   compiled.compile = true;
-  CompileSettings s = resolve_compile_settings(family, Environment::from_process(), compiled);
+  CompileSettings s = resolve_compile_settings(entry.compile, Environment::from_process(), compiled);
   if (config == "eager") {
     s.enabled = false;
   } else {
@@ -142,73 +204,13 @@ CompileSettings settings_for(const std::string& config, const CompileFamily& fam
   return s;
 }
 
-struct WorkloadSpec {
-  std::string name, description;
-  bool kronos = false;
-  // Toto
-  int64_t variates = 1, context = 512, horizon = 1, samples = 128;
-  // Kronos
-  int64_t series = 1, k_context = 512, pred_len = 8, sample_count = 1, top_k = 0;
-  double temperature = 1.0, top_p = 1.0;
-  int reps = 5;  // steady-state calls when --reps is not given
-};
-
-std::vector<WorkloadSpec> workload_specs() {
-  std::vector<WorkloadSpec> w;
-  w.push_back({"W1", "Toto-Open-Base-1.0 shape, 1 variate, context 512, prediction 1, 128 samples"});
-  w.back().reps = 50;  // the p99 target is over 50 calls
-  w.push_back({"W2", "Toto, context 2048, prediction 256 (prefill + 3 decode steps), 256 samples", false, 1, 2048, 256, 256});
-  w.push_back({"W3", "Toto, 5 variates, context 512, prediction 128, 64 samples", false, 5, 512, 128, 64});
-  w.back().reps = 10;
-  w.push_back({"W4", "Toto mean forecast at W1's shape", false, 1, 512, 1, 0});
-  w.back().reps = 50;
-  WorkloadSpec k1{"K1", "Kronos-small + Tokenizer-base, context 512, pred_len 8, greedy, 1 sample", true};
-  k1.top_k = 1;
-  w.push_back(k1);
-  WorkloadSpec k2{"K2", "Kronos-small, context 400, pred_len 120, T 1.0, top_p 0.9, 5 samples", true};
-  k2.k_context = 400; k2.pred_len = 120; k2.sample_count = 5; k2.top_p = 0.9; k2.reps = 3;
-  w.push_back(k2);
-  WorkloadSpec k3{"K3", "Kronos-small, predict_batch of 16 series, context 256, pred_len 24, greedy", true};
-  k3.series = 16; k3.k_context = 256; k3.pred_len = 24; k3.top_k = 1;
-  w.push_back(k3);
-  return w;
-}
-
-Tensor random_walk(int64_t B, int64_t V, int64_t T, uint64_t seed) {
-  Tensor s = Tensor::empty(DType::F32, {B, V, T});
-  Rng rng(seed);
-  for (int64_t r = 0; r < B * V; ++r) {
-    float level = 100.0f + 10.0f * static_cast<float>(r);
-    for (int64_t t = 0; t < T; ++t) s.data<float>()[r * T + t] = level += static_cast<float>(rng.normal());
-  }
-  return s;
-}
-
-kronos::KronosSeries random_bars(int64_t L, uint64_t seed) {
-  kronos::KronosSeries x;
-  Rng rng(seed);
-  double c = 100;
-  for (int64_t t = 0; t < L; ++t) {
-    x.timestamps.push_back(1700000000 + 300 * t);
-    const double o = c;
-    c = o * (1 + 0.002 * rng.normal());
-    x.columns["open"].push_back(o);
-    x.columns["high"].push_back(std::max(o, c) * 1.001);
-    x.columns["low"].push_back(std::min(o, c) * 0.999);
-    x.columns["close"].push_back(c);
-    x.columns["volume"].push_back(1000 + 100 * rng.uniform());
-    x.columns["amount"].push_back(x.columns["volume"].back() * c);
-  }
-  return x;
-}
-
 // rounds > 1 (a child of an interleaved run): after the first call the child says "ready" and
 // runs its timed calls in `rounds` chunks, each when the parent sends a line on stdin, answering
 // "round" when done, so that the configurations take turns on the machine. Each chunk starts
 // with one untimed call: the first call after the process has waited is slower (W4 fp32: 29-39
 // ms against a 26 ms median), which would otherwise put one such call per round into the tail.
 Measure measure(const std::string& config, int reps, int rounds, const std::function<void()>& call,
-                const std::vector<std::shared_ptr<Executor>>& execs, bool profile) {
+                const std::vector<Executor*>& execs, const std::vector<std::string>& parts, bool profile) {
   Measure m;
   m.config = config;
   auto t0 = std::chrono::steady_clock::now();
@@ -247,7 +249,7 @@ Measure measure(const std::string& config, int reps, int rounds, const std::func
     m.profiled_s = seconds_since(t0);
     for (size_t i = 0; i < execs.size(); ++i) {
       for (const OpProfile& p : execs[i]->profile())
-        m.ops.push_back({execs.size() > 1 ? (i == 0 ? "predictor" : "tokenizer") : "", p});
+        m.ops.push_back({execs.size() > 1 && i < parts.size() ? parts[i] : "", p});
       execs[i]->set_profiling(false);
     }
     std::sort(m.ops.begin(), m.ops.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
@@ -255,69 +257,28 @@ Measure measure(const std::string& config, int reps, int rounds, const std::func
   return m;
 }
 
-// Runs the workload for each configuration in this process.
-nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string>& configs, int reps, int rounds,
+// Runs the workload for each configuration in this process: one load (eager, or compiled at the
+// configuration's precision) and one session per configuration.
+nlohmann::json run_workload(const Workload& x, const std::vector<std::string>& configs, int reps, int rounds,
                             const std::string& models_root, bool quiet, bool profile) {
+  const BenchWorkload& w = *x.w;
   std::vector<Measure> results;
   uint64_t weight_bytes = 0;
-  if (!w.kronos) {
-    const std::string dir = models_root + "/toto-base-random";
-    ensure_random_checkpoint(dir, "toto-open-base-1.0");
-    toto::TotoModel model(toto::load_toto(dir));
-    weight_bytes = model.weights().weight_file_bytes;
-    Tensor series = random_walk(1, w.variates, w.context, 7);
-    toto::ForecastOptions o;
-    o.prediction_length = w.horizon;
-    o.num_samples = w.samples;
-    o.samples_per_batch = std::max<int64_t>(w.samples, 1);
-    for (const auto& cfg : configs) {
-      auto exec = make_executor(settings_for(cfg, find_model("toto").compile), model.weights().identity);
-      model.set_executor(exec);
-      toto::TotoForecaster fc(model);
-      if (!quiet) std::cerr << "bench " << w.name << ": " << cfg << " (" << reps << " calls)...\n";
-      results.push_back(measure(cfg, reps, rounds, [&] { fc.forecast(series, nullptr, nullptr, o); }, {exec}, profile));
-    }
-  } else {
-    const std::string pdir = models_root + "/kronos-small-random", tdir = models_root + "/kronos-tokenizer-base-random";
-    if (!fs::exists(fs::path(pdir) / "model.safetensors"))
-      kronos::write_random_kronos_predictor(kronos::kronos_predictor_preset("kronos-small"), 1, pdir);
-    if (!fs::exists(fs::path(tdir) / "model.safetensors"))
-      kronos::write_random_kronos_tokenizer(kronos::kronos_tokenizer_preset("kronos-tokenizer-base"), 2, tdir);
-    auto pw = kronos::load_kronos_predictor(pdir);
-    auto tw = kronos::load_kronos_tokenizer(tdir);
-    weight_bytes = fs::file_size(fs::path(pdir) / "model.safetensors") + fs::file_size(fs::path(tdir) / "model.safetensors");
-    const std::string pid = pw.identity, tid = tw.identity;
-    auto model = std::make_shared<kronos::KronosModel>(std::move(pw));
-    auto tok = std::make_shared<kronos::KronosTokenizer>(std::move(tw));
-    kronos::KronosPredictorOptions po;
-    po.log = [](const std::string&) {};
-    kronos::KronosPredictor predictor(model, tok, po);
-    std::vector<kronos::KronosSeries> xs;
-    std::vector<std::vector<int64_t>> ys;
-    for (int64_t b = 0; b < w.series; ++b) {
-      xs.push_back(random_bars(w.k_context, 11 + b));
-      std::vector<int64_t> y;
-      for (int64_t t = 0; t < w.pred_len; ++t) y.push_back(xs.back().timestamps.back() + 300 * (t + 1));
-      ys.push_back(y);
-    }
-    kronos::SamplingParams sp;
-    sp.temperature = w.temperature;
-    sp.top_k = w.top_k;
-    sp.top_p = w.top_p;
-    sp.sample_count = w.sample_count;
-    for (const auto& cfg : configs) {
-      auto s = settings_for(cfg, find_model("kronos").compile);
-      auto pe = make_executor(s, pid);
-      auto te = make_executor(s, tid);
-      model->set_executor(pe);
-      tok->set_executor(te);
-      if (!quiet) std::cerr << "bench " << w.name << ": " << cfg << " (" << reps << " calls)...\n";
-      results.push_back(
-          measure(cfg, reps, rounds, [&] { predictor.predict_batch(xs, ys, w.pred_len, sp); }, {pe, te}, profile));
-    }
+  ensure_checkpoints(x, models_root, "");
+  const ModelPaths paths = checkpoint_paths(w, models_root, "");
+  const ForecastRequest req = stress::bench_request(*x.entry, w);
+  std::vector<std::string> parts;  // part names label the executors' ops (a session has one per part)
+  for (const ModelPart& p : x.entry->parts) parts.push_back(p.name);
+  for (const auto& cfg : configs) {
+    std::shared_ptr<LoadedModel> model = x.entry->load(paths, settings_for(cfg, *x.entry));
+    weight_bytes = static_cast<uint64_t>(model->weight_file_bytes());
+    std::unique_ptr<ForecastSession> session = model->new_session();
+    if (!quiet) std::cerr << "bench " << w.id << ": " << cfg << " (" << reps << " calls)...\n";
+    results.push_back(
+        measure(cfg, reps, rounds, [&] { session->forecast(req); }, session->executors(), parts, profile));
   }
   nlohmann::json j;
-  j["workload"] = w.name;
+  j["workload"] = w.id;
   j["description"] = w.description;
   j["weight_file_bytes"] = weight_bytes;
   j["peak_rss_bytes"] = peak_rss_bytes();
@@ -340,7 +301,7 @@ nlohmann::json run_workload(const WorkloadSpec& w, const std::vector<std::string
 }
 
 // Fills in the ratios between configurations and the issue's targets for this workload.
-void add_ratios_and_targets(nlohmann::json& j) {
+void add_ratios_and_targets(nlohmann::json& j, const BenchWorkload& w) {
   auto med = [&](const char* c) {
     return j["configs"].contains(c) ? j["configs"][c]["median_s"].get<double>() : std::numeric_limits<double>::quiet_NaN();
   };
@@ -348,18 +309,17 @@ void add_ratios_and_targets(nlohmann::json& j) {
   if (!std::isnan(e) && !std::isnan(f)) j["ratios"]["compiled_fp32_speedup_vs_eager"] = e / f;
   if (!std::isnan(e) && !std::isnan(b)) j["ratios"]["compiled_bf16_speedup_vs_eager"] = e / b;
   if (!std::isnan(f) && !std::isnan(b)) j["ratios"]["bf16_speedup_vs_fp32"] = f / b;
-  const std::string name = j["workload"];
   auto target = [&](const std::string& what, double value, double limit, bool at_least) {
     j["targets"].push_back({{"target", what}, {"value", value}, {"limit", limit},
                             {"pass", at_least ? value >= limit : value <= limit}});
   };
   if (!std::isnan(e) && !std::isnan(f)) target("compiled fp32 >= 2x eager", e / f, 2.0, true);
-  if ((name == "W1" || name == "W2" || name == "K2") && !std::isnan(f) && !std::isnan(b))
+  if (w.target_bf16 && !std::isnan(f) && !std::isnan(b))
     target("bf16 >= 1.5x compiled fp32", f / b, 1.5, true);
-  if (name == "W1" && j["configs"].contains("fp32")) {
+  if (j["configs"].contains("fp32")) {
     const auto& c = j["configs"]["fp32"];
-    if (c["calls_s"].size() >= 50) target("compiled fp32 p99 <= 1.2x p50 over >= 50 calls", c["p99_over_p50"], 1.2, false);
-    if (c.contains("peak_rss_over_weights") && j.value("isolated", false))
+    if (w.target_tail && c["calls_s"].size() >= 50) target("compiled fp32 p99 <= 1.2x p50 over >= 50 calls", c["p99_over_p50"], 1.2, false);
+    if (w.target_rss && c.contains("peak_rss_over_weights") && j.value("isolated", false))
       target("compiled fp32 peak RSS <= 1.3x the weight file", c["peak_rss_over_weights"], 1.3, false);
   }
 }
@@ -430,18 +390,21 @@ struct Child {
 // round runs a share of every configuration's timed calls (the first configuration of a round
 // rotates), so a slow spell of the shared machine falls on all of them alike. rounds = 1: one
 // configuration after the other.
-nlohmann::json run_workload_isolated(const WorkloadSpec& w, const std::vector<std::string>& configs, int reps,
+nlohmann::json run_workload_isolated(const Workload& x, const std::vector<std::string>& configs, int reps,
                                      int rounds, const std::string& models_root, bool quiet, bool profile) {
+  const BenchWorkload& w = *x.w;
+  // Each child writes missing checkpoints itself (through its own writer process, so its peak RSS
+  // stays its forecast's): a failure to write then shows as that child's failure, named.
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   rounds = std::max(1, std::min(rounds, reps / 2));  // at least 2 timed calls a round
   auto command = [&](const std::string& cfg) {
-    return cat("'", self, "' bench --child --workload ", w.name, " --configs ", cfg, " --reps ", reps, " --rounds ",
+    return cat("'", self, "' bench --child --workload '", w.id, "'", " --configs ", cfg, " --reps ", reps, " --rounds ",
                rounds, " --models-dir '", models_root, "'", profile ? " --profile" : "", quiet ? " 2>/dev/null" : "");
   };
   std::vector<std::unique_ptr<Child>> children;
   std::vector<std::string> outputs(configs.size());
   if (rounds > 1) {
-    for (const auto& cfg : configs) children.push_back(std::make_unique<Child>(command(cfg), cat("the ", cfg, " run of ", w.name)));
+    for (const auto& cfg : configs) children.push_back(std::make_unique<Child>(command(cfg), cat("the ", cfg, " run of ", w.id)));
     for (auto& c : children) c->expect("ready");
     for (int k = 0; k < rounds; ++k)
       for (size_t i = 0; i < children.size(); ++i) {
@@ -451,7 +414,7 @@ nlohmann::json run_workload_isolated(const WorkloadSpec& w, const std::vector<st
       }
   } else {
     for (const auto& cfg : configs) {
-      children.push_back(std::make_unique<Child>(command(cfg), cat("the ", cfg, " run of ", w.name)));
+      children.push_back(std::make_unique<Child>(command(cfg), cat("the ", cfg, " run of ", w.id)));
       int st = 0;
       outputs[children.size() - 1] = children.back()->finish(&st);
       FCAST_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "bench: ", children.back()->what, " failed: ", command(cfg));
@@ -467,7 +430,7 @@ nlohmann::json run_workload_isolated(const WorkloadSpec& w, const std::vector<st
     }
     const nlohmann::json j = nlohmann::json::parse(outputs[i], nullptr, false);
     FCAST_CHECK(!j.is_discarded() && j.contains("configs") && j["configs"].contains(cfg),
-                "bench: the ", cfg, " run of ", w.name, " printed no result");
+                "bench: the ", cfg, " run of ", w.id, " printed no result");
     if (merged.is_null()) {
       merged = j;
       merged.erase("configs");
@@ -531,16 +494,27 @@ void print_workload(const nlohmann::json& j, int top_ops) {
 }  // namespace
 
 void register_bench(CLI::App& app) {
+  // Every workload the registered models declare, for the help and the errors.
+  std::string per_model;
+  for (const ModelEntry& e : model_registry()) {
+    std::string ids;
+    for (const BenchWorkload& w : e.bench)
+      if (!w.rss_check) ids += (ids.empty() ? "" : " ") + w.id;
+    if (!ids.empty()) per_model += (per_model.empty() ? "" : ", ") + ids + " (" + e.name + ")";
+  }
+  std::string default_reps;
+  for (const Workload& x : all_workloads())
+    if (!x.w->rss_check) default_reps += (default_reps.empty() ? "" : ", ") + x.w->id + " " + std::to_string(x.w->reps);
   auto* cmd = app.add_subcommand(
       "bench",
-      "Benchmarks on random weights at the published shapes. Standard workloads W1-W4 (Toto) and K1-K3 "
-      "(Kronos) print eager, compiled fp32 and compiled bf16 latencies from the same run, their ratios, peak RSS "
-      "and the performance targets (docs/PERFORMANCE.md); each configuration runs in its own process by default, so "
-      "its peak RSS is its own. toto-published-rss checks peak RSS of a published-shape Toto forecast against the "
-      "weight file.");
+      "Benchmarks on random weights at the published shapes. The standard workloads " + per_model +
+          " print eager, compiled fp32 and compiled bf16 latencies from the same run, their ratios, peak RSS "
+          "and the performance targets (docs/PERFORMANCE.md); each configuration runs in its own process by default, "
+          "so its peak RSS is its own. RSS checks (" + workload_ids(true) +
+          ") check peak RSS of a published-shape forecast against the weight files.");
   auto workloads = std::make_shared<std::vector<std::string>>();
   auto configs = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"eager", "fp32", "bf16"});
-  auto model = std::make_shared<std::string>("out/models/toto-base-random");
+  auto model = std::make_shared<std::string>();
   auto models_root = std::make_shared<std::string>("out/models");
   auto ratio = std::make_shared<double>(1.5);
   auto reps = std::make_shared<int>(0);
@@ -548,20 +522,22 @@ void register_bench(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   auto isolate = std::make_shared<bool>(true);
   auto child = std::make_shared<bool>(false);
+  auto write_only = std::make_shared<bool>(false);
   auto profile = std::make_shared<bool>(false);
   auto top = std::make_shared<int>(8);
   auto check = std::make_shared<bool>(false);
   cmd->add_option("--workload", *workloads,
-                  "workloads to run: W1 W2 W3 W4 K1 K2 K3, all, or toto-published-rss (repeatable; default: all)");
+                  "workloads to run: " + workload_ids(false) + ", all, or an RSS check: " + workload_ids(true) +
+                      " (repeatable; default: all)");
   cmd->add_option("--configs", *configs, "configurations to compare: eager, fp32 (compiled), bf16 (compiled)")
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--reps", *reps,
-                  "steady-state calls per configuration after the first call (0: the workload's default: 50 for W1 "
-                  "and W4, 10 for W3, 3 for K2, 5 otherwise)")
+                  "steady-state calls per configuration after the first call (0: the workload's default: " +
+                      default_reps + ")")
       ->capture_default_str();
   cmd->add_option("--models-dir", *models_root,
-                  "where random published-shape checkpoints are written/reused for W*/K* workloads")
+                  "where random published-shape checkpoints are written/reused (<models-dir>/<model>-...-random)")
       ->capture_default_str();
   cmd->add_option("--rounds", *rounds,
                   "isolated runs: the configurations' timed calls are interleaved in this many rounds (each "
@@ -579,39 +555,53 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--top", *top, "--profile: ops shown per configuration")->capture_default_str();
   cmd->add_flag("--check-targets", *check, "exit 1 when a performance target of a measured workload is missed");
   cmd->add_flag("--child", *child, "internal: one configuration of an isolated run; prints its JSON")->group("");
-  cmd->add_option("--model", *model, "toto-published-rss: checkpoint folder; a random one at the published shape is "
-                                     "written there if absent")
-      ->capture_default_str();
-  cmd->add_option("--max-rss-ratio", *ratio, "toto-published-rss: fail (exit 1) if peak RSS exceeds this multiple of "
-                                             "the weight file")
+  cmd->add_flag("--write-checkpoints", *write_only, "internal: write the workloads' random checkpoints and exit")
+      ->group("");
+  cmd->add_option("--model", *model,
+                  "RSS checks: the checkpoint folder (of the model's first part); a random one at the published shape "
+                  "is written there if absent (default: under --models-dir)");
+  cmd->add_option("--max-rss-ratio", *ratio, "RSS checks: fail (exit 1) if peak RSS exceeds this multiple of "
+                                             "the weight files")
       ->capture_default_str();
   cmd->add_flag("--json", *json, "print one JSON object per workload");
   cmd->callback([=] {
-    std::vector<std::string> names = *workloads;
-    if (names.empty() || (names.size() == 1 && names[0] == "all")) names = {"W1", "W2", "W3", "W4", "K1", "K2", "K3"};
+    const std::vector<Workload> known = all_workloads();
+    std::vector<Workload> chosen;
+    if (workloads->empty() || (workloads->size() == 1 && (*workloads)[0] == "all")) {
+      for (const Workload& x : known)
+        if (!x.w->rss_check) chosen.push_back(x);
+    } else {
+      for (const auto& n : *workloads) {
+        auto it = std::find_if(known.begin(), known.end(), [&](const Workload& x) { return x.w->id == n; });
+        FCAST_CHECK(it != known.end(), "unknown workload '", n, "'; valid: ", workload_ids(false), " all ",
+                    workload_ids(true));
+        chosen.push_back(*it);
+      }
+    }
     for (const auto& c : *configs)
       FCAST_CHECK(c == "eager" || c == "fp32" || c == "bf16", "unknown configuration '", c, "'; valid: eager, fp32, bf16");
     FCAST_CHECK(*reps >= 0, "--reps must be at least 1 (or 0 for the workload's default)");
     FCAST_CHECK(*rounds >= 1, "--rounds must be at least 1");
     FCAST_CHECK(*top >= 0, "--top must not be negative");
+    if (*write_only) {
+      for (const Workload& x : chosen) write_checkpoints(x, *models_root, x.w->rss_check ? *model : "");
+      return;
+    }
     bool missed = false;
-    for (const auto& n : names) {
-      if (n == "toto-published-rss") {
-        const int rc = toto_published_rss(*model, *ratio, *json);
+    for (const Workload& x : chosen) {
+      if (x.w->rss_check) {
+        const int rc = rss_check(x, *models_root, *model, *ratio, *json);
         if (rc) throw CLI::RuntimeError(rc);
         continue;
       }
-      const auto specs = workload_specs();
-      auto it = std::find_if(specs.begin(), specs.end(), [&](const WorkloadSpec& w) { return w.name == n; });
-      FCAST_CHECK(it != specs.end(), "unknown workload '", n, "'; valid: W1 W2 W3 W4 K1 K2 K3 all toto-published-rss");
-      const int r = *reps > 0 ? *reps : it->reps;
+      const int r = *reps > 0 ? *reps : x.w->reps;
       if (*child) {
-        std::cout << run_workload(*it, *configs, r, *rounds, *models_root, false, *profile).dump() << std::endl;
+        std::cout << run_workload(x, *configs, r, *rounds, *models_root, false, *profile).dump() << std::endl;
         continue;
       }
-      nlohmann::json j = *isolate ? run_workload_isolated(*it, *configs, r, *rounds, *models_root, *json, *profile)
-                                  : run_workload(*it, *configs, r, 1, *models_root, *json, *profile);
-      add_ratios_and_targets(j);
+      nlohmann::json j = *isolate ? run_workload_isolated(x, *configs, r, *rounds, *models_root, *json, *profile)
+                                  : run_workload(x, *configs, r, 1, *models_root, *json, *profile);
+      add_ratios_and_targets(j, *x.w);
       if (j.contains("targets"))
         for (const auto& t : j["targets"]) missed = missed || !t["pass"].get<bool>();
       if (*json)

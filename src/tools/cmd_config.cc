@@ -1,4 +1,4 @@
-// `fcast config`: the effective compile settings for Toto and Kronos and where each came from
+// `fcast config`: the effective compile settings of every registered model and where each came from
 // (default, env VAR or flag --x), resolved exactly as `fcast predict` resolves them.
 #include <iomanip>
 #include <iostream>

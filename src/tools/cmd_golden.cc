@@ -1,4 +1,4 @@
-// `fcast golden DIR`: runs every case of a golden folder (Toto or Kronos layout) and compares
+// `fcast golden DIR`: runs every case of a golden folder (any registered model with a golden runner) and compares
 // every output tensor at the manifest's tolerances.
 #include <filesystem>
 #include <cstdlib>

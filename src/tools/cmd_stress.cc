@@ -1,6 +1,7 @@
 // `fcast stress`: the compile stress test and production check (docs/STRESS_TEST.md). For each
-// iteration, model (Toto, Kronos) and mode (eager, compiled) it loads the model, forecasts a block
-// of walk-forward windows of a real market series against the held-out bars, and records
+// iteration, registered model (models/registry.h) and mode (eager, compiled) it loads the model,
+// forecasts a block of walk-forward windows of a real market series against the held-out bars
+// through one session (stress::SessionRunner), and records
 // accuracy, load / first-call / steady-state latency, peak RSS and the executor's plan counters.
 // Reports are rewritten atomically after every record, so an interrupted run leaves valid ones.
 #include <omp.h>
@@ -15,8 +16,8 @@
 
 #include "core/error.h"
 #include "io/file.h"
+#include "models/registry.h"
 #include "runtime/compile_settings.h"
-#include "runtime/executor_factory.h"
 #include "tools/commands.h"
 #include "tools/stress/metrics.h"
 #include "tools/stress/perturb.h"
@@ -42,14 +43,15 @@ extern "C" void on_stop_signal(int sig) {
 struct StressArgs {
   std::string mode = "quick";
   int iterations = -1;
-  std::string model = "both";
+  std::string model = "both";  // a registered name, or all / both (every registered model)
   int64_t context_length = 512;
   int64_t num_samples = 128;
   int64_t prediction_length = 1;
   int64_t windows = 6;
   std::vector<std::string> data;
   std::string output_dir = "stress_results";
-  std::string toto_model, kronos_model, kronos_tokenizer, models_cache;
+  std::map<std::string, std::string> dirs;  // "<model>-<part>" (the --<model>-<part> flag) -> folder
+  std::string models_cache;
   std::string compile_mode, compile_backend, precision, compiled_models_dir;
   uint64_t seed = 0;
   int threads = 0;
@@ -73,13 +75,13 @@ void check_signal() {
   if (const int s = g_signal.load()) throw Interrupted{s};
 }
 
-ExecutorStats sum_stats(const std::vector<std::shared_ptr<Executor>>& ex) {
+ExecutorStats sum_stats(const std::vector<Executor*>& ex) {
   ExecutorStats t;
-  for (const auto& e : ex) {
-    t += e->stats();
-  }
+  for (Executor* e : ex) t += e->stats();
   return t;
 }
+
+std::string checkpoint_flag(const ModelEntry& e, const ModelPart& p) { return cat("--", e.name, "-", p.name); }
 
 CompileSettings stress_settings(const CompileFamily& f, const StressArgs& a, const std::string& out_dir) {
   CompileOverrides ov;
@@ -101,29 +103,32 @@ CompileSettings stress_settings(const CompileFamily& f, const StressArgs& a, con
   return s;
 }
 
+// One model under test: its entry, compile settings (compiled mode) and checkpoint folders.
+struct ModelRun {
+  const ModelEntry* entry = nullptr;
+  std::string label;  // "Toto"
+  CompileSettings settings;
+  ModelPaths paths;
+};
+
 struct Context {
   StressArgs args;
   RunInfo info;
   std::vector<MarketSeries> series;
-  CompileSettings toto_settings, kronos_settings;
-  std::string toto_dir, kronos_dir, tokenizer_dir;
+  std::vector<ModelRun> models;
   std::optional<double> perturb;
   std::vector<IterationRecord> records;
   Clock::time_point start;
 };
 
-std::shared_ptr<Executor> compiled_executor(const Context& c, const CompileSettings& s, const std::string& identity) {
-  std::shared_ptr<Executor> e = make_executor(s, identity);
-  if (c.perturb) perturb_outputs(*e, *c.perturb);
-  return e;
-}
-
-IterationRecord run_mode(Context& c, bool kronos, bool compiled, int iteration, const MarketSeries& s,
+// Eager and compiled are two loads of the model (settings.enabled off / on), each with one
+// session; the compiled one's executors get the test perturbation when it is switched on.
+IterationRecord run_mode(Context& c, const ModelRun& m, bool compiled, int iteration, const MarketSeries& s,
                          const std::vector<Window>& windows) {
   const StressArgs& a = c.args;
   IterationRecord r;
-  r.model_name = kronos ? "Kronos" : "Toto";
-  const CompileSettings& cs = kronos ? c.kronos_settings : c.toto_settings;
+  r.model_name = m.label;
+  const CompileSettings& cs = m.settings;
   r.compiled = compiled;
   r.compile_mode = compiled ? to_string(cs.mode) : "eager";
   r.iteration = iteration;
@@ -134,21 +139,14 @@ IterationRecord run_mode(Context& c, bool kronos, bool compiled, int iteration, 
   r.num_samples = a.num_samples;
 
   reset_peak_rss();
-  std::vector<std::shared_ptr<Executor>> execs;
-  std::unique_ptr<TotoRunner> toto;
-  std::unique_ptr<KronosRunner> kr;
+  CompileSettings settings = cs;
+  settings.enabled = compiled;
   const auto t_load = Clock::now();
-  if (!kronos) {
-    toto::TotoWeights w = toto::load_toto(c.toto_dir);
-    execs.push_back(compiled ? compiled_executor(c, cs, w.identity) : std::make_shared<EagerExecutor>());
-    toto = std::make_unique<TotoRunner>(std::move(w), execs[0]);
-  } else {
-    kronos::KronosPredictorWeights pw = kronos::load_kronos_predictor(c.kronos_dir);
-    kronos::KronosTokenizerWeights tw = kronos::load_kronos_tokenizer(c.tokenizer_dir);
-    execs.push_back(compiled ? compiled_executor(c, cs, pw.identity) : std::make_shared<EagerExecutor>());
-    execs.push_back(compiled ? compiled_executor(c, cs, tw.identity) : std::make_shared<EagerExecutor>());
-    kr = std::make_unique<KronosRunner>(std::move(pw), std::move(tw), execs[0], execs[1], a.context_length);
-  }
+  SessionRunner runner(m.entry->load(m.paths, settings));
+  const std::vector<Executor*> execs = runner.session().executors();
+  FCAST_CHECK(!execs.empty(), m.entry->name, ": the session has no executor");
+  if (compiled && c.perturb)
+    for (Executor* e : execs) perturb_outputs(*e, *c.perturb);
   r.perf.load_ms = ms_since(t_load);
   r.perf.executor = execs[0]->name();
 
@@ -156,11 +154,11 @@ IterationRecord run_mode(Context& c, bool kronos, bool compiled, int iteration, 
     ForecastSettings fs{a.context_length, a.prediction_length, a.num_samples,
                         a.seed + static_cast<uint64_t>(iteration) * 1000 + w};
     const auto t0 = Clock::now();
-    const ForecastOut f = kronos ? kr->forecast(s, windows[w], fs) : toto->forecast(s, windows[w], fs);
+    const ForecastOut f = runner.forecast(s, windows[w], fs);
     const double ms = ms_since(t0);
     if (w == 0) {
       r.perf.first_call_ms = ms;
-      for (auto& e : execs) e->mark_warm();  // from here every plan build is a recompile
+      for (Executor* e : execs) e->mark_warm();  // from here every plan build is a recompile
     } else {
       r.perf.steady_ms.push_back(ms);
     }
@@ -236,8 +234,11 @@ void run_stress(const StressArgs& in) {
   c.start = Clock::now();
   FCAST_CHECK(a.mode == "quick" || a.mode == "full" || a.mode == "production-check", "--mode must be quick, full or ",
               "production-check, got '", a.mode, "'");
-  FCAST_CHECK(a.model == "toto" || a.model == "kronos" || a.model == "both", "--model must be toto, kronos or both, got '",
-              a.model, "'");
+  std::vector<const ModelEntry*> selected;
+  for (const ModelEntry& e : model_registry())
+    if (a.model == "all" || a.model == "both" || a.model == e.name) selected.push_back(&e);
+  FCAST_CHECK(!selected.empty(), "--model must be a registered model (", model_names(),
+              ") or all (also spelled both), got '", a.model, "'");
   if (a.iterations < 0) a.iterations = a.mode == "quick" ? 3 : a.mode == "full" ? 10 : 20;
   FCAST_CHECK(a.iterations >= 1, "--iterations must be >= 1, got ", a.iterations);
   FCAST_CHECK(a.context_length >= 16, "--context-length must be >= 16, got ", a.context_length);
@@ -249,38 +250,42 @@ void run_stress(const StressArgs& in) {
               a.windows);
   FCAST_CHECK(a.threads >= 0, "--threads must be >= 0, got ", a.threads);
   if (a.threads > 0) omp_set_num_threads(a.threads);
-  const bool want_toto = a.model != "kronos", want_kronos = a.model != "toto";
 
   std::error_code ec;
   fs::create_directories(a.output_dir, ec);
   FCAST_CHECK(fs::is_directory(a.output_dir, ec), "--output-dir '", a.output_dir, "' cannot be created: ", ec.message());
   c.perturb = perturbation_from_env();
   // Settings first: a bad --compile-mode is reported before any checkpoint is written.
-  c.toto_settings = stress_settings(find_model("toto").compile, a, a.output_dir);
-  c.kronos_settings = stress_settings(find_model("kronos").compile, a, a.output_dir);
+  for (const ModelEntry* e : selected) {
+    ModelRun m;
+    m.entry = e;
+    m.label = model_label(*e);
+    m.settings = stress_settings(e->compile, a, a.output_dir);
+    c.models.push_back(std::move(m));
+  }
 
-  // Checkpoints: the given folders, or random-weight ones written once under the cache folder.
-  const bool need_default = (want_toto && a.toto_model.empty()) ||
-                            (want_kronos && (a.kronos_model.empty() || a.kronos_tokenizer.empty()));
-  DefaultModels dm;
-  if (need_default) {
-    const fs::path root = a.models_cache.empty() ? fs::path(a.output_dir) / "models" : fs::path(a.models_cache);
-    std::cerr << "[stress] no model folder given: using RANDOM-weight tiny checkpoints under " << root.string()
-              << " (written on first use)\n";
-    dm = ensure_default_models(root, want_toto && a.toto_model.empty(),
-                               want_kronos && (a.kronos_model.empty() || a.kronos_tokenizer.empty()));
-  }
-  c.toto_dir = a.toto_model.empty() ? dm.toto : a.toto_model;
-  c.kronos_dir = a.kronos_model.empty() ? dm.kronos_model : a.kronos_model;
-  c.tokenizer_dir = a.kronos_tokenizer.empty() ? dm.kronos_tokenizer : a.kronos_tokenizer;
-  if (want_toto) check_model_dir(c.toto_dir, "--toto-model");
-  if (want_kronos) {
-    check_model_dir(c.kronos_dir, "--kronos-model");
-    check_model_dir(c.tokenizer_dir, "--kronos-tokenizer");
-  }
+  // Checkpoints: the given folders, or the model's random-weight test checkpoint written once
+  // under the cache folder (for the parts not given).
+  const fs::path root = a.models_cache.empty() ? fs::path(a.output_dir) / "models" : fs::path(a.models_cache);
   bool random = false;
-  if (want_toto) random = random || has_random_marker(c.toto_dir);
-  if (want_kronos) random = random || has_random_marker(c.kronos_dir) || has_random_marker(c.tokenizer_dir);
+  for (ModelRun& m : c.models) {
+    bool all_given = true;
+    for (const ModelPart& p : m.entry->parts) {
+      auto it = a.dirs.find(cat(m.entry->name, "-", p.name));
+      if (it != a.dirs.end() && !it->second.empty()) m.paths[p.name] = it->second;
+      else all_given = false;
+    }
+    if (!all_given) {
+      std::cerr << "[stress] no " << m.entry->name << " folder given: using a RANDOM-weight " << m.entry->test_preset
+                << " checkpoint under " << root.string() << " (written on first use)\n";
+      const ModelPaths written = ensure_random_checkpoint(*m.entry, root.string());
+      for (const auto& [part, dir] : written) m.paths.emplace(part, dir);  // given folders stay
+    }
+    for (const ModelPart& p : m.entry->parts) {
+      check_model_dir(m.paths[p.name], checkpoint_flag(*m.entry, p).c_str());
+      random = random || has_random_marker(m.paths[p.name]);
+    }
+  }
 
   // Data: every series long enough for the context plus one block of held-out bars.
   const std::vector<std::string> files = a.data.empty() ? default_data_files() : a.data;
@@ -293,22 +298,19 @@ void run_stress(const StressArgs& in) {
   RunInfo& info = c.info;
   info.mode = a.mode;
   info.iterations = a.iterations;
-  if (want_toto) info.models.push_back("toto");
-  if (want_kronos) info.models.push_back("kronos");
+  for (const ModelRun& m : c.models) {
+    info.models.push_back(m.entry->name);
+    info.checkpoints[m.entry->name] = m.paths;
+  }
   info.context_length = a.context_length;
   info.prediction_length = a.prediction_length;
   info.num_samples = a.num_samples;
   info.windows = a.windows;
-  const CompileSettings& shown = want_toto ? c.toto_settings : c.kronos_settings;
+  const CompileSettings& shown = c.models.front().settings;
   info.compile_mode = to_string(shown.mode);
   info.compile_backend = to_string(shown.backend);
   info.precision = to_string(shown.precision);
   info.compiled_models_dir = shown.models_dir;
-  if (want_toto) info.toto_model = c.toto_dir;
-  if (want_kronos) {
-    info.kronos_model = c.kronos_dir;
-    info.kronos_tokenizer = c.tokenizer_dir;
-  }
   info.random_weights = random;
   for (const auto& s : c.series) info.series.push_back(cat(s.label, " (", s.rows(), " bars)"));
   info.skipped = skipped;
@@ -317,12 +319,16 @@ void run_stress(const StressArgs& in) {
   info.perturbation = c.perturb.value_or(0.0);
   info.rate_speed = !a.no_speed_verdict;
 
-  if (random)
+  if (random) {
+    std::string flags;
+    for (const ModelRun& m : c.models)
+      for (const ModelPart& p : m.entry->parts) flags += (flags.empty() ? "" : " / ") + checkpoint_flag(*m.entry, p);
     std::cerr << "\n################################################################################\n"
               << "#  RANDOM WEIGHTS: accuracy figures (MAE, RMSE, MAPE) mean nothing as forecasts. #\n"
               << "#  Compiled-vs-eager agreement, latency, memory and recompiles are still real.   #\n"
-              << "#  Pass trained checkpoints with --toto-model / --kronos-model / --kronos-tokenizer. #\n"
+              << "#  Pass trained checkpoints with " << flags << ".\n"
               << "################################################################################\n\n";
+  }
   if (c.perturb)
     std::cerr << "[stress] TEST SWITCH: " << kPerturbEnv << "=" << *c.perturb << ": compiled outputs are scaled by "
               << 1 + *c.perturb << "\n";
@@ -351,10 +357,10 @@ void run_stress(const StressArgs& in) {
       const MarketSeries& s = c.series[static_cast<size_t>(it) % c.series.size()];
       const int64_t round = it / static_cast<int64_t>(c.series.size());
       const std::vector<Window> windows = walk_forward(s, a.context_length, a.prediction_length, a.windows, round);
-      for (const std::string& m : info.models)
+      for (const ModelRun& m : c.models)
         for (bool compiled : {false, true}) {
           check_signal();
-          IterationRecord r = run_mode(c, m == "kronos", compiled, it + 1, s, windows);
+          IterationRecord r = run_mode(c, m, compiled, it + 1, s, windows);
           ++steps_done;
           const double el = std::chrono::duration<double>(Clock::now() - c.start).count();
           std::cerr << "[stress] " << steps_done << "/" << steps_total << " iteration " << it + 1 << "/"
@@ -411,7 +417,8 @@ void register_stress(CLI::App& app) {
   auto a = std::make_shared<StressArgs>();
   auto* cmd = app.add_subcommand(
       "stress",
-      "Compile stress test: eager vs compiled Toto and Kronos on walk-forward windows of real market data. Measures "
+      "Compile stress test: eager vs compiled forecasts of every registered model (" + model_names() +
+          ") on walk-forward windows of real market data. Measures "
       "MAE/RMSE/MAPE against held-out bars, the sample spread, load / first-call / steady-state latency (p50, p99), "
       "peak RSS, plans built, recompiles after warm-up and cache hits; rates MAE delta, recompiles and speedup as "
       "PASS/WARN/FAIL and writes JSON, markdown and HTML reports. production-check exits 2 on any FAIL and writes "
@@ -419,9 +426,12 @@ void register_stress(CLI::App& app) {
   cmd->add_option("--mode", a->mode, "quick (3 iterations) | full (10) | production-check (20, exit 2 on FAIL)")
       ->capture_default_str();
   cmd->add_option("--iterations", a->iterations, "iterations (overrides the mode's count)");
-  cmd->add_option("--model", a->model, "toto | kronos | both")->capture_default_str();
+  std::string names;
+  for (const ModelEntry& e : model_registry()) names += e.name + " | ";
+  cmd->add_option("--model", a->model, names + "all (every registered model; also spelled both)")
+      ->capture_default_str();
   cmd->add_option("--context-length", a->context_length, "bars of history per forecast")->capture_default_str();
-  cmd->add_option("--num-samples", a->num_samples, "sample paths per forecast (Toto num_samples, Kronos sample_count)")
+  cmd->add_option("--num-samples", a->num_samples, "sample paths per forecast (ForecastRequest::num_samples)")
       ->capture_default_str();
   cmd->add_option("--prediction-length", a->prediction_length, "bars forecast per window")->capture_default_str();
   cmd->add_option("--forecasts", a->windows,
@@ -431,17 +441,16 @@ void register_stress(CLI::App& app) {
                   "market CSV files (long-format files give one series per symbol); default: the bundled real data "
                   "in tests/data/market (MSTR, SUIUSDT, TSLA, WIKI-AAPL adjusted, 5 hourly crypto symbols)");
   cmd->add_option("--output-dir", a->output_dir, "where the reports go")->capture_default_str();
-  cmd->add_option("--toto-model", a->toto_model,
-                  "Toto checkpoint folder; default: a RANDOM-weight tiny Toto written under --models-cache");
-  cmd->add_option("--kronos-model", a->kronos_model,
-                  "Kronos predictor folder; default: a RANDOM-weight kronos-tiny written under --models-cache");
-  cmd->add_option("--kronos-tokenizer", a->kronos_tokenizer,
-                  "Kronos tokenizer folder; default: a RANDOM-weight kronos-tokenizer-tiny under --models-cache");
+  // --<model>-<part> for every part of every registered model (--toto-model, --kronos-tokenizer, ...).
+  for (const ModelEntry& e : model_registry())
+    for (const ModelPart& p : e.parts)
+      cmd->add_option(checkpoint_flag(e, p), a->dirs[cat(e.name, "-", p.name)],
+                      cat(p.help, "; default: a RANDOM-weight ", e.test_preset, " checkpoint written under --models-cache"));
   cmd->add_option("--models-cache", a->models_cache, "where the default random checkpoints are written; default: "
                                                      "OUTPUT_DIR/models");
   cmd->add_option("--compile-mode", a->compile_mode,
-                  "compiled mode: default | reduce-overhead | max-autotune (default: TOTO_COMPILE_MODE / "
-                  "KRONOS_COMPILE_MODE, else max-autotune)");
+                  "compiled mode: default | reduce-overhead | max-autotune (default: each model's *_COMPILE_MODE "
+                  "variable, else max-autotune)");
   cmd->add_option("--compile-backend", a->compile_backend,
                   "compiled backend: inductor | aot_eager (default: the *_COMPILE_BACKEND variables, else inductor)");
   cmd->add_option("--precision", a->precision, "compiled precision: fp32 | bf16 (default: REAL_TESTING / FAST_TESTING, "

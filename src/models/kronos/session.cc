@@ -106,6 +106,37 @@ ModelEntry registry_entry() {
   e.warm_up.context_lengths = {512};
   e.warm_up.num_samples = {1};
   e.warm_up.horizon = 8;
+  {
+    // The standard workloads of docs/PERFORMANCE.md: Kronos-small with Tokenizer-base on random
+    // 5-minute OHLCV bars. Sampling options are all given, so a change of defaults cannot move them.
+    const std::vector<BenchCheckpoint> small = {{"model", "kronos-small", 1, "kronos-small-random"},
+                                                {"tokenizer", "kronos-tokenizer-base", 2, "kronos-tokenizer-base-random"}};
+    auto workload = [&](std::string id, std::string what, int64_t series, int64_t context, int64_t horizon,
+                        int64_t samples, std::map<std::string, std::string> options, int reps) {
+      BenchWorkload w;
+      w.id = std::move(id);
+      w.description = std::move(what);
+      w.checkpoints = small;
+      w.market_bars = true;
+      w.series = series;
+      w.context = context;
+      w.horizon = horizon;
+      w.samples = samples;
+      w.options = std::move(options);
+      w.reps = reps;
+      w.data_seed = 11;
+      return w;
+    };
+    const std::map<std::string, std::string> greedy = {{"temperature", "1"}, {"top_k", "1"}, {"top_p", "1"}};
+    e.bench.push_back(workload("K1", "Kronos-small + Tokenizer-base, context 512, pred_len 8, greedy, 1 sample", 1,
+                               512, 8, 1, greedy, 5));
+    e.bench.push_back(workload("K2", "Kronos-small, context 400, pred_len 120, T 1.0, top_p 0.9, 5 samples", 1, 400,
+                               120, 5, {{"temperature", "1"}, {"top_k", "0"}, {"top_p", "0.9"}}, 3));
+    e.bench.back().target_bf16 = true;
+    // One request of 16 series of one length: the session batches them as predict_batch did.
+    e.bench.push_back(workload("K3", "Kronos-small, predict_batch of 16 series, context 256, pred_len 24, greedy", 16,
+                               256, 24, 1, greedy, 5));
+  }
   e.detect = detect_part;
   e.load = [](const ModelPaths& paths, const CompileSettings& s) -> std::shared_ptr<LoadedModel> {
     auto m = paths.find("model"), t = paths.find("tokenizer");

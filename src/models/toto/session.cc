@@ -53,6 +53,41 @@ ModelEntry registry_entry() {
   e.warm_up.context_lengths = {512};
   e.warm_up.num_samples = {256};
   e.warm_up.horizon = 64;
+  {
+    // The standard workloads of docs/PERFORMANCE.md at the Toto-Open-Base-1.0 shape; all sample
+    // paths of a call run as one batch (samples_per_batch = num_samples).
+    const std::vector<BenchCheckpoint> base = {{"model", "toto-open-base-1.0", 1, "toto-base-random"}};
+    auto workload = [&](std::string id, std::string what, int64_t variates, int64_t context, int64_t horizon,
+                        int64_t samples, int reps) {
+      BenchWorkload w;
+      w.id = std::move(id);
+      w.description = std::move(what);
+      w.checkpoints = base;
+      w.variates = variates;
+      w.context = context;
+      w.horizon = horizon;
+      w.samples = samples;
+      if (samples > 0) w.options["samples_per_batch"] = std::to_string(samples);
+      w.reps = reps;
+      return w;
+    };
+    // W1 and W4: the p99 target is over 50 calls.
+    e.bench.push_back(workload("W1", "Toto-Open-Base-1.0 shape, 1 variate, context 512, prediction 1, 128 samples",
+                               1, 512, 1, 128, 50));
+    e.bench.back().target_bf16 = e.bench.back().target_tail = e.bench.back().target_rss = true;
+    e.bench.push_back(workload("W2", "Toto, context 2048, prediction 256 (prefill + 3 decode steps), 256 samples", 1,
+                               2048, 256, 256, 5));
+    e.bench.back().target_bf16 = true;
+    e.bench.push_back(workload("W3", "Toto, 5 variates, context 512, prediction 128, 64 samples", 5, 512, 128, 64, 10));
+    e.bench.push_back(workload("W4", "Toto mean forecast at W1's shape", 1, 512, 1, 0, 50));
+    // Issue 2's published-shape check: load by mmap, forecast, peak RSS against the weight file.
+    BenchWorkload rss = workload("toto-published-rss",
+                                 "Toto-Open-Base-1.0 shape (random weights), context 512, 64 steps, 256 samples", 1,
+                                 512, 64, 256, 0);
+    rss.rss_check = true;
+    rss.data_seed = 3;
+    e.bench.push_back(rss);
+  }
   e.detect = [](const std::string& dir, std::string& part, std::string& why) {
     const std::string cfg = (std::filesystem::path(dir) / "config.json").string();
     std::error_code ec;

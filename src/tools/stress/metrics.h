@@ -121,7 +121,7 @@ struct PerformanceMetrics {
 };
 
 struct IterationRecord {
-  std::string model_name;    // "Toto" | "Kronos"
+  std::string model_name;    // the registered name, capitalised ("Toto"): the report label
   std::string compile_mode;  // "eager" or the compiled mode, e.g. "max-autotune"
   bool compiled = false;     // the label that the summary keys on (never the mode's spelling)
   int iteration = 0;

@@ -9,23 +9,35 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
+#include <cctype>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "io/file.h"
+#include "models/registry.h"
+#include "runtime/compile_cli.h"
 #include "tools/stress/metrics.h"
 
 namespace fcast::stress {
 
+// The environment assignments that switch one model's compilation on or off (its compile
+// family's variables, found by the caller), for recommended.env.
+struct CompileSwitches {
+  std::vector<std::string> on;   // "TOTO_DISABLE_COMPILE=0", "TOTO_COMPILE=1", ... (mode and backend appended)
+  std::string mode_var, backend_var;  // the variables that set the compiled mode and backend ("" when none)
+  std::vector<std::string> off;  // "TOTO_DISABLE_COMPILE=1"
+};
+
 struct RunInfo {
   std::string mode = "quick";  // quick | full | production-check
   int iterations = 0, completed_iterations = 0;
-  std::vector<std::string> models;  // "toto", "kronos"
+  std::vector<std::string> models;  // registered model names, in registry order
   int64_t context_length = 512, prediction_length = 1, num_samples = 128, windows = 0;
   std::string compile_mode, compile_backend, precision, compiled_models_dir;
-  std::string toto_model, kronos_model, kronos_tokenizer;
+  std::map<std::string, std::map<std::string, std::string>> checkpoints;  // model name -> part -> folder
   bool random_weights = false;
   std::vector<std::string> series;   // "MSTR (path)"
   std::vector<std::string> skipped;  // series too short, with the reason
@@ -115,10 +127,17 @@ inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vecto
                   {"backend", info.compile_backend},
                   {"precision", info.precision},
                   {"compiled_models_dir", info.compiled_models_dir}};
-  j["checkpoints"] = {{"toto", info.toto_model},
-                      {"kronos_model", info.kronos_model},
-                      {"kronos_tokenizer", info.kronos_tokenizer},
-                      {"random_weights", info.random_weights}};
+  // checkpoints.<model>.<part>: e.g. checkpoints.kronos.tokenizer (the --kronos-tokenizer folder).
+  nlohmann::ordered_json ck = nlohmann::ordered_json::object();
+  for (const std::string& m : info.models) {
+    auto it = info.checkpoints.find(m);
+    if (it == info.checkpoints.end()) continue;
+    nlohmann::ordered_json parts = nlohmann::ordered_json::object();
+    for (const auto& [part, dir] : it->second) parts[part] = dir;
+    ck[m] = parts;
+  }
+  ck["random_weights"] = info.random_weights;
+  j["checkpoints"] = ck;
   j["series"] = info.series;
   j["skipped_series"] = info.skipped;
   j["started_at"] = info.started_at;
@@ -523,6 +542,52 @@ inline void write_reports(const std::string& dir, const RunInfo& info, const std
   write_file_atomic(dir + "/" + html_file(info.mode), html_report(info, records, s, verdict));
 }
 
+// The report label of a model: its registered name capitalised ("toto" -> "Toto"), as the
+// reports and recommended.env have always shown it.
+inline std::string model_label(const ModelEntry& e) {
+  std::string l = e.name;
+  if (!l.empty()) l[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(l[0])));
+  return l;
+}
+
+// The variables that switch a model's compilation on and off, found by asking the compile
+// settings resolver what each of the model's variables does (so that a model's variable names
+// live only in its compile family): a variable that turns compilation off when true is a kill
+// switch, one that turns it off when false an enable switch; likewise the first variable that
+// sets the mode / backend (the first one wins when several are set).
+inline CompileSwitches compile_switches(const ModelEntry& e) {
+  auto resolve = [&](const std::string& var, const std::string& value, bool compiled) -> std::optional<CompileSettings> {
+    Environment env;
+    env.vars[var] = value;
+    CompileOverrides ov;
+    if (compiled) ov.compile = true;
+    try {
+      return resolve_compile_settings(e.compile, env, ov);
+    } catch (const std::exception&) {
+      return std::nullopt;  // a value this variable does not take: not the kind probed for
+    }
+  };
+  std::string disable, enable, mode, backend;
+  for (const std::string& v : compile_env_vars(e.compile)) {
+    auto on = resolve(v, "1", false), off = resolve(v, "0", false);
+    if (disable.empty() && on && !on->enabled) disable = v;
+    else if (enable.empty() && off && !off->enabled && on && on->enabled) enable = v;
+    auto m = resolve(v, "default", true);
+    if (mode.empty() && m && m->mode == CompileMode::Default && m->source["mode"] != "default") mode = v;
+    auto b = resolve(v, "aot_eager", true);
+    if (backend.empty() && b && b->backend == CompileBackend::AotEager && b->source["backend"] != "default")
+      backend = v;
+  }
+  CompileSwitches s;
+  if (!disable.empty()) s.on.push_back(disable + "=0");
+  if (!enable.empty()) s.on.push_back(enable + "=1");
+  s.mode_var = mode;
+  s.backend_var = backend;
+  if (!disable.empty()) s.off.push_back(disable + "=1");
+  else if (!enable.empty()) s.off.push_back(enable + "=0");
+  return s;
+}
+
 // The recommended configuration as environment assignments: compile a model only where every
 // check passed and compiled was not slower; otherwise run it eager, with the reasons as comments.
 inline std::string recommended_env(const RunInfo& info, const std::vector<ModelSummary>& s) {
@@ -533,7 +598,10 @@ inline std::string recommended_env(const RunInfo& info, const std::vector<ModelS
   if (info.perturbation != 0) o << "# NOTE: FCAST_TEST_PERTURB_COMPILED was set: this run tested a broken compiled path.\n";
   bool any_compiled = false;
   for (const auto& m : s) {
-    const bool toto = m.model_name == "Toto";
+    // The registered model of this summary's label, and its compile family's switches.
+    std::optional<CompileSwitches> sw;
+    for (const ModelEntry& e : model_registry())
+      if (model_label(e) == m.model_name) sw = compile_switches(e);
     o << "\n# " << m.model_name << ": " << tier_name(m.tier) << "\n";
     const bool use = m.tier == Tier::Pass && (!info.rate_speed || m.speedup >= 1.0);
     if (m.tier == Tier::Info) {
@@ -545,14 +613,18 @@ inline std::string recommended_env(const RunInfo& info, const std::vector<ModelS
     if (use) {
       any_compiled = true;
       o << "# compiled passed every check" << (info.rate_speed ? " and was faster than eager" : "") << "\n";
-      if (toto) o << "TOTO_DISABLE_COMPILE=0\nTOTO_COMPILE=1\nTOTO_COMPILE_MODE=" << info.compile_mode
-                  << "\nTOTO_COMPILE_BACKEND=" << info.compile_backend << "\n";
-      else o << "KRONOS_COMPILE=1\nKRONOS_COMPILE_MODE=" << info.compile_mode << "\nKRONOS_COMPILE_BACKEND="
-             << info.compile_backend << "\n";
+      if (!sw) {
+        o << "# (no compile switches known for " << m.model_name << ")\n";
+      } else {
+        for (const auto& line : sw->on) o << line << "\n";
+        if (!sw->mode_var.empty()) o << sw->mode_var << "=" << info.compile_mode << "\n";
+        if (!sw->backend_var.empty()) o << sw->backend_var << "=" << info.compile_backend << "\n";
+      }
     } else {
       if (m.tier == Tier::Pass) o << "# compiled passed, but was not faster than eager (speedup " << fixed(m.speedup, 2) << "x)\n";
-      if (toto) o << "TOTO_DISABLE_COMPILE=1\n";
-      else o << "KRONOS_COMPILE=0\n";
+      if (!sw) o << "# (no compile switches known for " << m.model_name << ")\n";
+      else
+        for (const auto& line : sw->off) o << line << "\n";
     }
   }
   if (any_compiled) {

@@ -1,11 +1,10 @@
 // The stress test's workload: real market series (the bundled tests/data/market files by default),
-// walk-forward forecast windows over their held-out bars, the model checkpoints (random-weight
-// ones written on first use when none are given) and one forecast per model family that returns
-// the mean, the sample spread and the quantile band of the close.
+// walk-forward forecast windows over their held-out bars, and one forecast of any registered model
+// (through its session) that returns the mean, the sample spread and the quantile band of the close.
 //
 //   std::vector<MarketSeries> series = load_series(default_data_files(), 512 + 1 * 6);
 //   std::vector<Window> w = walk_forward(series[0], /*context=*/512, /*horizon=*/1, /*windows=*/6, /*round=*/0);
-//   TotoRunner toto(load_toto(dir), executor);  ForecastOut f = toto.forecast(series[0], w[0], opts);
+//   SessionRunner run(find_model("toto").load(paths, settings));  ForecastOut f = run.forecast(series[0], w[0], opts);
 #pragma once
 #include <unistd.h>
 
@@ -22,18 +21,14 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "io/csv.h"
-#include "models/kronos/predictor.h"
 #include "models/registry.h"
-#include "models/toto/forecaster.h"
-#include "models/toto/weights.h"
 #include "runtime/executor.h"
 
 namespace fcast::stress {
 
 namespace fs = std::filesystem;
-
-constexpr const char* kRandomWeightsMarker = "RANDOM_WEIGHTS.txt";  // as `fcast init-model` writes
 
 // One univariate-close (plus OHLCV for Kronos) series of one symbol.
 struct MarketSeries {
@@ -196,25 +191,6 @@ struct ForecastOut {
   std::vector<double> mean, std, q10, q90;  // per step
 };
 
-inline void sample_stats(std::vector<double> v, double& sd, double& q10, double& q90) {
-  const size_t n = v.size();
-  double m = 0;
-  for (double x : v) m += x;
-  m /= static_cast<double>(std::max<size_t>(n, 1));
-  double ss = 0;
-  for (double x : v) ss += (x - m) * (x - m);
-  sd = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;
-  std::sort(v.begin(), v.end());
-  auto q = [&](double p) {
-    if (v.empty()) return 0.0;
-    const double pos = p * static_cast<double>(n - 1);
-    const size_t lo = static_cast<size_t>(std::floor(pos)), hi = std::min(lo + 1, n - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
-  };
-  q10 = q(0.1);
-  q90 = q(0.9);
-}
-
 struct ForecastSettings {
   int64_t context = 512, horizon = 1, num_samples = 128;
   uint64_t seed = 0;
@@ -223,7 +199,8 @@ struct ForecastSettings {
 // Any registered model through its forecasting session (models/registry.h): the request holds
 // the window's context of the model's market variates (those the file has), its timestamps and
 // the held-out bars' timestamps; the result's close is what the stress test rates. Options the
-// model declares: max_context is set to the context length (Kronos sees the whole context).
+// model declares: max_context is set to the context length (the model sees the whole context) and
+// samples_per_batch to num_samples (all paths in one batch).
 class SessionRunner {
  public:
   explicit SessionRunner(std::shared_ptr<LoadedModel> model) : model_(std::move(model)), session_(model_->new_session()) {}
@@ -250,6 +227,8 @@ class SessionRunner {
     r.quantiles = {0.1, 0.9};
     for (const ModelOption& o : e.options)
       if (o.name == "max_context") r.options["max_context"] = std::to_string(C);
+      else if (o.name == "samples_per_batch" && fs.num_samples > 0)
+        r.options["samples_per_batch"] = std::to_string(fs.num_samples);
     const ForecastResult res = session_->forecast(r);
     const SeriesForecast& f = res.series.at(0);
     size_t close = f.variate_names.size();
@@ -273,162 +252,7 @@ class SessionRunner {
   std::unique_ptr<ForecastSession> session_;
 };
 
-// Toto on the close: samples_per_batch = num_samples (one batch), the KV cache on.
-class TotoRunner {
- public:
-  TotoRunner(toto::TotoWeights w, std::shared_ptr<Executor> exec) : model_(std::move(w), exec), forecaster_(model_) {}
-  ForecastOut forecast(const MarketSeries& s, const Window& w, const ForecastSettings& fs) {
-    const int64_t C = fs.context;
-    Tensor series = Tensor::empty(DType::F32, {1, 1, C});
-    const auto& close = s.close();
-    for (int64_t t = 0; t < C; ++t) series.data<float>()[t] = static_cast<float>(close[w.origin - C + t]);
-    toto::ForecastOptions o;
-    o.prediction_length = fs.horizon;
-    o.num_samples = fs.num_samples;
-    o.samples_per_batch = fs.num_samples;
-    o.seed = fs.seed;
-    const toto::Forecast f = forecaster_.forecast(series, nullptr, nullptr, o);
-    ForecastOut out;
-    const Tensor& mean = f.mean();
-    for (int64_t k = 0; k < fs.horizon; ++k) {
-      out.mean.push_back(mean.data<float>()[k]);
-      std::vector<double> v;
-      if (f.has_samples()) {
-        const int64_t N = f.num_samples();
-        for (int64_t n = 0; n < N; ++n) v.push_back(f.samples().data<float>()[k * N + n]);
-      } else {
-        v.push_back(mean.data<float>()[k]);
-      }
-      double sd = 0, a = 0, b = 0;
-      sample_stats(v, sd, a, b);
-      out.std.push_back(sd);
-      out.q10.push_back(a);
-      out.q90.push_back(b);
-    }
-    return out;
-  }
-  toto::TotoModel& model() { return model_; }
-
- private:
-  toto::TotoModel model_;
-  toto::TotoForecaster forecaster_;
-};
-
-// Kronos on OHLCV bars with the reference's sampling defaults (T = 1, top_p = 0.9) and
-// sample_count = num_samples; the per-path values come from the generation trace, so the
-// sample spread is the paths' own (KronosPredictor itself returns only their average).
-// Files without open/high/low get the production wrapper's fill (copied from close).
-class KronosRunner {
- public:
-  KronosRunner(kronos::KronosPredictorWeights pw, kronos::KronosTokenizerWeights tw,
-               std::shared_ptr<Executor> model_exec, std::shared_ptr<Executor> tokenizer_exec, int64_t max_context)
-      : model_(std::make_shared<kronos::KronosModel>(std::move(pw), model_exec)),
-        tok_(std::make_shared<kronos::KronosTokenizer>(std::move(tw), tokenizer_exec)),
-        predictor_(model_, tok_, options(max_context)) {}
-
-  ForecastOut forecast(const MarketSeries& s, const Window& w, const ForecastSettings& fs) {
-    const int64_t C = fs.context, H = fs.horizon;
-    kronos::KronosSeries ks;
-    ks.timestamps.assign(s.timestamps.begin() + (w.origin - C), s.timestamps.begin() + w.origin);
-    const auto& close = s.close();
-    auto slice = [&](const std::vector<double>& v) {
-      return std::vector<double>(v.begin() + (w.origin - C), v.begin() + w.origin);
-    };
-    const bool ohlc = s.columns.count("open") && s.columns.count("high") && s.columns.count("low");
-    for (const char* c : {"open", "high", "low"}) ks.columns[c] = slice(ohlc ? s.columns.at(c) : close);
-    ks.columns["close"] = slice(close);
-    if (s.columns.count("volume")) ks.columns["volume"] = slice(s.columns.at("volume"));
-    if (s.columns.count("amount")) ks.columns["amount"] = slice(s.columns.at("amount"));
-    if (!ohlc) {
-      std::vector<double> vol = ks.columns.count("volume") ? ks.columns["volume"] : std::vector<double>(C, 0.0);
-      ks.columns["volume"] = vol;
-      if (!ks.columns.count("amount")) {
-        std::vector<double> a(C);
-        for (int64_t r = 0; r < C; ++r) a[r] = vol[r] * ks.columns["close"][r];
-        ks.columns["amount"] = a;
-      }
-    }
-    std::vector<int64_t> future(s.timestamps.begin() + w.origin, s.timestamps.begin() + w.origin + H);
-    const kronos::PreparedSeries p = kronos::prepare_series(ks, future, 5.0, s.label);
-    kronos::SamplingParams sp;
-    sp.sample_count = fs.num_samples;
-    sp.seed = fs.seed;
-    kronos::GenerationTrace trace;
-    const auto result = predictor_.generate({p}, H, sp, &trace);
-    ForecastOut out;
-    const int64_t R = trace.rows_per_series, Wf = trace.final_window;
-    constexpr int kClose = 3;
-    const float scale = p.std[kClose] + 1e-5f;
-    for (int64_t t = 0; t < H; ++t) {
-      out.mean.push_back(result[0].at(t, kClose));
-      std::vector<double> v;
-      for (int64_t r = 0; r < R; ++r)
-        v.push_back(static_cast<double>(trace.final_decoded[static_cast<size_t>((r * Wf + (Wf - H + t)) * 6 + kClose)]) *
-                        scale +
-                    p.mean[kClose]);
-      double sd = 0, a = 0, b = 0;
-      sample_stats(v, sd, a, b);
-      out.std.push_back(sd);
-      out.q10.push_back(a);
-      out.q90.push_back(b);
-    }
-    return out;
-  }
-
- private:
-  static kronos::KronosPredictorOptions options(int64_t max_context) {
-    kronos::KronosPredictorOptions o;
-    o.max_context = max_context;
-    o.log = [](const std::string&) {};  // column-fill notes repeat every call; the workload is documented
-    return o;
-  }
-  std::shared_ptr<kronos::KronosModel> model_;
-  std::shared_ptr<kronos::KronosTokenizer> tok_;
-  kronos::KronosPredictor predictor_;
-};
-
-// Random-weight checkpoints for runs without model directories: written once under `root`
-// (tiny presets: a stress run on 2 cores stays within minutes), with the marker file.
-struct DefaultModels {
-  std::string toto, kronos_model, kronos_tokenizer;
-};
-
-inline void write_marker(const fs::path& dir, const std::string& what) {
-  std::ofstream m(dir / kRandomWeightsMarker);
-  m << "RANDOM weights (" << what << ") written by `fcast stress` for a run without model directories.\n"
-    << "This is not a trained model: forecasts and accuracy figures made with it mean nothing.\n";
-}
-
-inline bool checkpoint_present(const fs::path& dir) {
-  std::error_code ec;
-  return fs::exists(dir / "config.json", ec) && fs::exists(dir / "model.safetensors", ec);
-}
-
-inline DefaultModels ensure_default_models(const fs::path& root, bool need_toto, bool need_kronos) {
-  DefaultModels d;
-  d.toto = (root / "toto-tiny-random").string();
-  d.kronos_model = (root / "kronos-tiny-random").string();
-  d.kronos_tokenizer = (root / "kronos-tokenizer-tiny-random").string();
-  if (need_toto && !checkpoint_present(d.toto)) {
-    toto::write_random_toto(toto::toto_preset("tiny"), 0, d.toto);
-    write_marker(d.toto, "Toto preset tiny, seed 0");
-  }
-  if (need_kronos && !checkpoint_present(d.kronos_model)) {
-    kronos::write_random_kronos_predictor(kronos::kronos_predictor_preset("kronos-tiny"), 0, d.kronos_model);
-    write_marker(d.kronos_model, "Kronos predictor preset kronos-tiny, seed 0");
-  }
-  if (need_kronos && !checkpoint_present(d.kronos_tokenizer)) {
-    kronos::write_random_kronos_tokenizer(kronos::kronos_tokenizer_preset("kronos-tokenizer-tiny"), 1,
-                                          d.kronos_tokenizer);
-    write_marker(d.kronos_tokenizer, "Kronos tokenizer preset kronos-tokenizer-tiny, seed 1");
-  }
-  return d;
-}
-
-inline bool has_random_marker(const std::string& dir) {
-  std::error_code ec;
-  return fs::exists(fs::path(dir) / kRandomWeightsMarker, ec);
-}
+inline bool has_random_marker(const std::string& dir) { return has_random_weights_marker(dir); }
 
 inline void check_model_dir(const std::string& dir, const char* flag) {
   std::error_code ec;
@@ -436,6 +260,57 @@ inline void check_model_dir(const std::string& dir, const char* flag) {
   for (const char* f : {"config.json", "model.safetensors"})
     FCAST_CHECK(fs::exists(fs::path(dir) / f, ec), flag, " '", dir, "' has no ", f,
                 " (expected a checkpoint folder with config.json and model.safetensors)");
+}
+
+// A bench workload's request (fcast bench, models/registry.h BenchWorkload): `series` random series of `context` steps, either random OHLCV bars
+// (5-minute bars, named by the model's market variates) or `variates` random walks, all drawn
+// from the workload's data seed, so every run and version forecasts the same numbers.
+inline ForecastRequest bench_request(const ModelEntry& e, const BenchWorkload& w) {
+  ForecastRequest r;
+  r.horizon = w.horizon;
+  r.num_samples = w.samples;
+  r.seed = 0;
+  r.options = w.options;
+  r.quantiles.clear();  // the timed work is the forecast; summaries of the paths are not asked for
+  Rng walk(w.data_seed);
+  for (int64_t b = 0; b < w.series; ++b) {
+    SeriesInput in;
+    in.id = cat("series", b);
+    if (w.market_bars) {
+      Rng rng(w.data_seed + static_cast<uint64_t>(b));
+      std::map<std::string, std::vector<double>> col;
+      double c = 100;
+      for (int64_t t = 0; t < w.context; ++t) {
+        in.timestamps.push_back(1700000000 + 300 * t);
+        const double o = c;
+        c = o * (1 + 0.002 * rng.normal());
+        col["open"].push_back(o);
+        col["high"].push_back(std::max(o, c) * 1.001);
+        col["low"].push_back(std::min(o, c) * 0.999);
+        col["close"].push_back(c);
+        col["volume"].push_back(1000 + 100 * rng.uniform());
+        col["amount"].push_back(col["volume"].back() * c);
+      }
+      for (int64_t t = 0; t < w.horizon; ++t) in.future_timestamps.push_back(in.timestamps.back() + 300 * (t + 1));
+      for (const std::string& v : e.market_variates) {
+        auto it = col.find(v);
+        FCAST_CHECK(it != col.end(), "bench: ", e.name, " forecasts from a market column '", v,
+                    "' that random bars do not have");
+        in.variate_names.push_back(v);
+        in.values.push_back(it->second);
+      }
+    } else {
+      for (int64_t v = 0; v < w.variates; ++v) {
+        const int64_t row = b * w.variates + v;
+        std::vector<double> x;
+        float level = 100.0f + 10.0f * static_cast<float>(row);
+        for (int64_t t = 0; t < w.context; ++t) x.push_back(level += static_cast<float>(walk.normal()));
+        in.values.push_back(std::move(x));
+      }
+    }
+    r.series.push_back(std::move(in));
+  }
+  return r;
 }
 
 }  // namespace fcast::stress
