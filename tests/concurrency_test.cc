@@ -7,6 +7,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <thread>
 
 #include "core/rng.h"
@@ -210,4 +213,49 @@ TEST(Concurrency, SessionsShareOnePackedCopy) {
   const size_t plans = store.size();
   EXPECT_GT(plans, 0u);
   for (auto& s : more) EXPECT_EQ(dynamic_cast<CompiledExecutor*>(s->executors()[0])->plan_count(), plans);
+}
+
+namespace {
+
+int64_t rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  return -1;
+}
+
+}  // namespace
+
+// Resident memory of N sessions = one copy of the (packed) weights + N sets of arenas and caches:
+// on a Kronos-small-shaped random checkpoint (about 110 MB of packed weights) each further
+// session adds its own plan arenas and KV caches, well under another packed copy. The
+// measurement is printed (RecordProperty and stdout).
+TEST(Concurrency, MoreSessionsAddCachesNotWeights) {
+  const std::string root = ::testing::TempDir() + "/fcast_sessions_rss";
+  const ModelEntry& e = find_model("kronos");
+  const ModelPaths paths = e.write_random("kronos-small", 1, {{"model", root + "/model"}, {"tokenizer", root + "/tok"}});
+  CompileSettings s = compiled(Precision::FP32);
+  s.mode = CompileMode::Default;
+  auto m = e.load(paths, s);
+  auto reqs = kronos_requests();
+  std::vector<std::unique_ptr<ForecastSession>> sessions;
+  sessions.push_back(m->new_session());
+  sessions.back()->forecast(reqs[0]);
+  const int64_t rss1 = rss_bytes(), packed = m->packed_weight_bytes();
+  ASSERT_GT(packed, 50'000'000);
+  for (int i = 0; i < 3; ++i) {
+    sessions.push_back(m->new_session());
+    sessions.back()->forecast(reqs[0]);
+  }
+  const int64_t rss4 = rss_bytes();
+  std::cout << "[ measured ] packed weights " << packed / 1e6 << " MB; RSS with 1 session " << rss1 / 1e6
+            << " MB, with 4 sessions " << rss4 / 1e6 << " MB (+" << (rss4 - rss1) / 1e6 << " MB)\n";
+  RecordProperty("packed_mb", std::to_string(packed / 1e6));
+  RecordProperty("rss_1_session_mb", std::to_string(rss1 / 1e6));
+  RecordProperty("rss_4_sessions_mb", std::to_string(rss4 / 1e6));
+  EXPECT_EQ(m->packed_weight_bytes(), packed);
+  // A packed copy per session would add `packed` per session.
+  EXPECT_LT((rss4 - rss1) / 3, packed / 2);
+  std::filesystem::remove_all(root);
 }
