@@ -74,13 +74,13 @@ TEST(CompiledKernels, NormsSoftmaxAndEpilogues) {
   auto x = rnd(M * N, 20, -30, 30);
   std::vector<float> got = x, want(M * N);
   cpu::apply_epilogue(got.data(), M, N,
-                      {{Epilogue::Softplus, 0}, {Epilogue::ClampMin, 1.0f}, {Epilogue::AddScalar, 2.0f}}, 0, nullptr);
+                      {{cpu::EpilogueKind::Softplus, 0}, {cpu::EpilogueKind::ClampMin, 1.0f}, {cpu::EpilogueKind::AddScalar, 2.0f}}, 0, nullptr);
   ref::softplus(x.data(), want.data(), M * N);
   ref::clamp_min(want.data(), 1.0f, want.data(), M * N);
   ref::add_scalar(want.data(), 2.0f, want.data(), M * N);
   expect_close(got, want, 2e-6, "softplus+clamp_min+add_scalar");
   std::vector<float> g = x, out(M * N / 2), want2(M * N / 2);
-  float* r = cpu::apply_epilogue(g.data(), M, N, {{Epilogue::SwiGLU, 0}, {Epilogue::Softmax, 0}}, 0, out.data());
+  float* r = cpu::apply_epilogue(g.data(), M, N, {{cpu::EpilogueKind::SwiGLU, 0}, {cpu::EpilogueKind::Softmax, 0}}, 0, out.data());
   EXPECT_EQ(r, out.data());
   ref::swiglu(x.data(), want2.data(), M, N / 2);
   ref::softmax(want2.data(), want2.data(), M, N / 2);
@@ -98,14 +98,14 @@ TEST(CompiledKernels, VectorSiluKernelsMatchReference) {
     ref::silu_mul(a.data(), b.data(), want.data(), n);
     expect_close(got, want, 2e-6, cat("silu_mul n=", n));
     got = a;
-    cpu::apply_epilogue(got.data(), 1, n, {{Epilogue::Silu, 0}}, 0, nullptr);
+    cpu::apply_epilogue(got.data(), 1, n, {{cpu::EpilogueKind::Silu, 0}}, 0, nullptr);
     ref::silu(a.data(), want.data(), n);
     expect_close(got, want, 2e-6, cat("silu n=", n));
   }
   const int64_t M = 7, F = 40;
   auto g = rnd(M * 2 * F, 62, -20, 20);
   std::vector<float> work = g, got(M * F), want(M * F);
-  cpu::apply_epilogue(work.data(), M, 2 * F, {{Epilogue::SwiGLU, 0}}, 0, got.data());
+  cpu::apply_epilogue(work.data(), M, 2 * F, {{cpu::EpilogueKind::SwiGLU, 0}}, 0, got.data());
   ref::swiglu(g.data(), want.data(), M, F);
   expect_close(got, want, 2e-6, "swiglu F=40");
 }

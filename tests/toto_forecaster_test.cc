@@ -230,3 +230,24 @@ TEST(TotoModel, CacheMisuseIsAnError) {
   EXPECT_EQ(cache.length, 4);
   EXPECT_THROW(m.forward(s, mask, ids, {}, &cache), Error);  // not exactly one new patch
 }
+
+// A graph is built once per geometry and kept: the decode steps of a forecast run one graph
+// object again and again (the compiled executor then finds its plan by Graph::uid, without
+// hashing), and a second forecast of the same shape builds nothing.
+TEST(TotoForecaster, DecodeStepsReuseOneGraph) {
+  for (const char* spec : {"eager", "inductor"}) {
+    TotoModel m = tiny_a();
+    if (std::string(spec) != "eager") m.set_executor(make_executor_from_spec(spec, m.weights().identity));
+    TotoForecaster fc(m);
+    ForecastOptions o;
+    o.prediction_length = 8 * m.config().patch_size;  // 8 decode steps
+    o.num_samples = 4;
+    o.samples_per_batch = 4;
+    const Tensor s = case_series(40);
+    fc.forecast(s, nullptr, nullptr, o);
+    const int64_t built = m.graphs_built();
+    EXPECT_LE(built, 3) << spec << ": context prefill, sample decode, and at most one more geometry";
+    fc.forecast(s, nullptr, nullptr, o);
+    EXPECT_EQ(m.graphs_built(), built) << spec;
+  }
+}

@@ -38,6 +38,19 @@ uint64_t content_checksum(const void* data, size_t n) {
   return fnv1a64(&len, sizeof len, h);
 }
 
+cpu::EpilogueKind kernel_epilogue(Epilogue e) {
+  switch (e) {
+    case Epilogue::Silu: return cpu::EpilogueKind::Silu;
+    case Epilogue::Softplus: return cpu::EpilogueKind::Softplus;
+    case Epilogue::ClampMin: return cpu::EpilogueKind::ClampMin;
+    case Epilogue::AddScalar: return cpu::EpilogueKind::AddScalar;
+    case Epilogue::Scale: return cpu::EpilogueKind::Scale;
+    case Epilogue::SwiGLU: return cpu::EpilogueKind::SwiGLU;
+    case Epilogue::Softmax: return cpu::EpilogueKind::Softmax;
+  }
+  fail("internal error: epilogue ", static_cast<int>(e), " has no kernel");
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -66,6 +79,7 @@ struct CpuBackend::Bound : BoundPlan {
   std::vector<ValueId> arena_views;   // values viewing the arena (re-viewed per call in default mode)
   std::vector<std::unique_ptr<cpu::MatmulKernel>> mm;  // per step (kernel handles: per session)
   std::vector<const void*> packed;    // per step: weights in the kernel's layout (shared)
+  std::vector<std::vector<cpu::EpilogueStep>> epilogue;  // per step (Matmul): the chain in the kernels' terms
   std::vector<std::vector<const Tensor*>> ref_in;      // per step (Reference)
   bool ready = false;                 // views bound at least once
 };
@@ -215,6 +229,7 @@ std::unique_ptr<BoundPlan> CpuBackend::bind(const Graph& g, const Plan& plan, Bi
   b->mm.resize(ns);
   b->packed.assign(ns, nullptr);
   b->ref_in.resize(ns);
+  b->epilogue.resize(ns);
   int64_t scratch = 0;
   std::vector<std::pair<size_t, std::string>> to_pack;  // (step, packed-weight key) packed below
   for (size_t k = 0; k < ns; ++k) {
@@ -235,6 +250,7 @@ std::unique_ptr<BoundPlan> CpuBackend::bind(const Graph& g, const Plan& plan, Bi
       }
       scratch = std::max<int64_t>(scratch, static_cast<int64_t>(kern->scratch_bytes()));
       b->plan_.steps[k].impl = kern->impl();
+      for (const EpilogueOp& e : s.epilogue) b->epilogue[k].push_back({kernel_epilogue(e.op), e.arg});
       b->mm[k] = std::move(kern);
     } else if (s.kind == StepKind::Rotary) {
       const int64_t H = s.i[2], D = s.i[5], S = s.i[4];
@@ -366,7 +382,7 @@ TensorMap CpuBackend::run(BoundPlan& bound_plan, const Graph& g, const TensorMap
         const size_t first = (!s.epilogue.empty() && s.epilogue[0].op == Epilogue::Silu) ? 1 : 0;
         float* y = f32(s.tmp != kNone ? s.tmp : s.out);
         b.mm[k]->run(f32(s.in[0]), b.packed[k], f32(s.in[2]), y, scratch, bound);
-        if (first < s.epilogue.size()) cpu::apply_epilogue(y, s.i[0], s.i[2], s.epilogue, first, f32(s.out));
+        if (first < s.epilogue.size()) cpu::apply_epilogue(y, s.i[0], s.i[2], b.epilogue[k], first, f32(s.out));
         break;
       }
       case StepKind::AddRMSNorm:

@@ -46,33 +46,33 @@ void silu_mul(const float* a, const float* b, float* y, int64_t n) {
   parallel_ranges(n, [&](int64_t lo, int64_t hi) { silu_mul_range(a + lo, b + lo, y + lo, hi - lo); });
 }
 
-float* apply_epilogue(float* y, int64_t M, int64_t N, const std::vector<EpilogueOp>& ops, size_t first, float* out) {
+float* apply_epilogue(float* y, int64_t M, int64_t N, const std::vector<EpilogueStep>& ops, size_t first, float* out) {
   float* cur = y;
   int64_t W = N;
   for (size_t k = first; k < ops.size(); ++k) {
-    const EpilogueOp e = ops[k];
+    const EpilogueStep e = ops[k];
     const int64_t n = M * W;
     switch (e.op) {
-      case Epilogue::Silu:
+      case EpilogueKind::Silu:
         parallel_ranges(n, [&](int64_t lo, int64_t hi) { silu_mul_range(cur + lo, nullptr, cur + lo, hi - lo); });
         break;
-      case Epilogue::Softplus:
+      case EpilogueKind::Softplus:
 #pragma omp parallel for simd schedule(static) if (big(n))
         for (int64_t i = 0; i < n; ++i) cur[i] = cur[i] > 20.0f ? cur[i] : std::log1p(std::exp(cur[i]));
         break;
-      case Epilogue::ClampMin:
+      case EpilogueKind::ClampMin:
         for (int64_t i = 0; i < n; ++i) cur[i] = std::isnan(cur[i]) ? cur[i] : (cur[i] < e.arg ? e.arg : cur[i]);
         break;
-      case Epilogue::AddScalar:
+      case EpilogueKind::AddScalar:
 #pragma omp simd
         for (int64_t i = 0; i < n; ++i) cur[i] += e.arg;
         break;
-      case Epilogue::Scale:
+      case EpilogueKind::Scale:
 #pragma omp simd
         for (int64_t i = 0; i < n; ++i) cur[i] *= e.arg;
         break;
-      case Epilogue::Softmax: softmax(cur, cur, M, W); break;
-      case Epilogue::SwiGLU: {
+      case EpilogueKind::Softmax: softmax(cur, cur, M, W); break;
+      case EpilogueKind::SwiGLU: {
         const int64_t F = W / 2;
 #pragma omp parallel for schedule(static) if (big(M * F))
         for (int64_t m = 0; m < M; ++m) silu_mul_range(cur + m * W, cur + m * W + F, out + m * F, F);

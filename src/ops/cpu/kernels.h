@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "graph/plan.h"
 #include "ops/cpu/isa.h"
 #include "ops/reference/kernels.h"
 
@@ -75,7 +74,13 @@ class MatmulKernel {
 // ---- elementwise.cc ----
 // Applies an epilogue chain to y[M, N] in place; a SwiGLU writes its [M, N/2] result to `out`
 // and the rest of the chain continues there. Returns the final buffer.
-float* apply_epilogue(float* y, int64_t M, int64_t N, const std::vector<EpilogueOp>& ops, size_t first, float* out);
+// The kernels' own vocabulary (independent of the plan format, graph/plan.h; the backend maps it).
+enum class EpilogueKind : uint8_t { Silu, Softplus, ClampMin, AddScalar, Scale, SwiGLU, Softmax };
+struct EpilogueStep {
+  EpilogueKind op;
+  float arg = 0;
+};
+float* apply_epilogue(float* y, int64_t M, int64_t N, const std::vector<EpilogueStep>& ops, size_t first, float* out);
 void f32_to_bf16(const float* x, uint16_t* y, int64_t n);
 // y = silu(a) * b elementwise (y may alias a or b).
 void silu_mul(const float* a, const float* b, float* y, int64_t n);
