@@ -39,7 +39,7 @@ std::string q(const std::string& s) { return test::shell_quote(s); }
 
 std::string toto_args(const std::string& model, const std::string& input) {
   return "predict toto --model " + q(model) + " --input " + q(input) +
-         " --context 64 --prediction-length 48 --num-samples 0 --no-compile";
+         " --context 64 --prediction-length 96 --num-samples 0 --no-compile";
 }
 std::string kronos_args(const std::string& model, const std::string& input) {
   return "predict kronos --model " + q(model) + " --tokenizer " + q(kKronosTok) + " --input " + q(input) +
