@@ -519,6 +519,21 @@ TEST(Safetensors, OverlappingTensors) {
   EXPECT_NO_THROW(SafetensorsFile::open(path));
 }
 
+TEST(Safetensors, TensorNamedTwiceIsAnError) {
+  TempDir dir;
+  // JSON keeps the last of two equal keys: before the check the first 't' was silently lost.
+  expect_corrupt(dir,
+                 R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                 R"("u":{"dtype":"F32","shape":[2],"data_offsets":[8,16]},)"
+                 R"("t":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
+                 kGoodData, {"tensor 't'", "more than once"}, "duplicate tensor name");
+  // Equal keys at other depths are no tensor names and are left to the entry checks.
+  const std::string path = dir.file("nested.safetensors");
+  write_bytes(path, st_bytes(R"({"__metadata__":{"a":"1"},"t":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]}})",
+                             kGoodData));
+  EXPECT_NO_THROW(SafetensorsFile::open(path));
+}
+
 TEST(Safetensors, MissingFileAndDirectory) {
   TempDir dir;
   const std::string missing = dir.file("does_not_exist.safetensors");

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "io/file.h"
 
 namespace fcast {
 
@@ -300,6 +301,7 @@ MarketTable read_market_csv(const std::string& path, const CsvOptions& opt) {
   std::error_code ec;
   FCAST_CHECK(std::filesystem::exists(path, ec), "CSV file '", path, "' does not exist");
   FCAST_CHECK(!std::filesystem::is_directory(path, ec), "'", path, "' is a directory, not a CSV file");
+  require_regular_file(path);  // a FIFO or device would block or never end
   std::ifstream in(path, std::ios::binary);
   FCAST_CHECK(in.good(), "cannot open CSV file '", path, "' (permission denied?)");
   std::ostringstream buf;

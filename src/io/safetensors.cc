@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <nlohmann/json.hpp>
 
 namespace fcast {
@@ -26,11 +27,22 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   if (hlen > f.file_size_ - 8)
     fail(path, ": truncated: header claims ", hlen, " bytes but the file has only ", f.file_size_ - 8, " after the length");
   nlohmann::json header;
+  // JSON objects keep the last of repeated keys; a header naming one tensor twice is
+  // ambiguous (which bytes are the weight?) and is refused instead.
+  std::set<std::string> seen;
+  std::string repeated;
+  const auto note_keys = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key && repeated.empty() &&
+        !seen.insert(parsed.get<std::string>()).second)
+      repeated = parsed.get<std::string>();
+    return true;
+  };
   try {
-    header = nlohmann::json::parse(base + 8, base + 8 + hlen);
+    header = nlohmann::json::parse(base + 8, base + 8 + hlen, note_keys);
   } catch (const std::exception& e) {
     fail(path, ": header is not valid JSON (", e.what(), ")");
   }
+  if (!repeated.empty()) fail(path, ": tensor '", repeated, "' appears more than once in the header");
   if (!header.is_object()) fail(path, ": header must be a JSON object");
   const uint64_t data_size = f.file_size_ - 8 - hlen;
   f.data_ = base + 8 + hlen;

@@ -3,10 +3,12 @@
 //   SafetensorsFile f = SafetensorsFile::open("model.safetensors");
 //   Tensor w = f.get("model.unembed.weight");   // zero-copy view into the mapping
 //
-// Validation on open: the 8-byte header length fits the file, the header is well-formed
-// JSON whose entries have known dtypes, non-negative shapes and data_offsets that lie inside
-// the data area, agree with dtype x shape, and do not overlap. A truncated file is reported
-// as such. Every failure is an fcast::Error naming the file and the tensor.
+// Validation on open: the file is a regular file (a FIFO or device is refused without
+// blocking), the 8-byte header length fits the file (and 100 MB), the header is well-formed
+// JSON naming each tensor once, whose entries have known dtypes, non-negative shapes and
+// data_offsets that lie inside the data area, agree with dtype x shape, and do not overlap.
+// A truncated file is reported as such. Every failure is an fcast::Error naming the file and
+// the tensor. Only the header is read on open; tensor bytes are paged in when used.
 #pragma once
 #include <map>
 #include <memory>
@@ -51,8 +53,7 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-// Writes `tensors` (in the given order) to `path` atomically: a temporary file in the same
-// directory, fsync, rename.
+// Writes `tensors` (in the given order) to `path` with write_file_atomic (io/file.h).
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

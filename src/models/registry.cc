@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
 #include "core/error.h"
+#include "io/file.h"
 #include "models/kronos/session.h"
 #include "models/toto/session.h"
 
@@ -83,10 +83,8 @@ bool has_random_weights_marker(const std::string& dir) {
 
 void write_random_weights_marker(const std::string& dir, const std::string& what) {
   const std::string path = (std::filesystem::path(dir) / kRandomWeightsMarker).string();
-  std::ofstream m(path);
-  m << "RANDOM weights (" << what << ").\n"
-    << "This is not a trained model: forecasts and accuracy figures made with it mean nothing.\n";
-  FCAST_CHECK(m.good(), "cannot write ", path);
+  write_file_atomic(path, cat("RANDOM weights (", what, ").\n",
+                              "This is not a trained model: forecasts and accuracy figures made with it mean nothing.\n"));
 }
 
 void check_request_options(const ForecastRequest& r, const ModelEntry& e) {

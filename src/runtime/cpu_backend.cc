@@ -136,7 +136,7 @@ std::string CpuBackend::choose_matmul_variant(int64_t M, int64_t K, int64_t N, b
   auto it = autotune_.find(key);
   if (it != autotune_.end()) return it->second;
   if (kernel_cache_) {
-    if (auto hit = kernel_cache_->load({"autotune", "", key}); hit && (*hit == "packed" || *hit == "plain")) {
+    if (auto hit = kernel_cache_->load({"autotune", "", key}, /*max_payload=*/16); hit && (*hit == "packed" || *hit == "plain")) {
       ++c.cache_hits;
       return autotune_[key] = *hit;
     }
@@ -211,7 +211,7 @@ Tensor CpuBackend::pack_weight(const cpu::MatmulKernel& k, const std::string& na
                         " dtype=", bf16 ? "bf16" : "fp32", " layout=", k.weights_layout(), " bytes=", bytes,
                         " cpu=", cpu::cpu_features().text())};
   {
-    std::optional<std::string> blob = packed_cache_->load(ck);
+    std::optional<std::string> blob = packed_cache_->load(ck, /*max_payload=*/bytes);
     if (blob && blob->size() == bytes) {
       std::memcpy(t.raw(), blob->data(), bytes);
       ++packed_hits_;

@@ -13,13 +13,13 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <vector>
-
 
 #include "core/error.h"
 #include "core/hash.h"
 #include "graph/plan.h"
-#include "io/safetensors.h"
+#include "io/file.h"
 #include "ops/cpu/kernels.h"
 
 namespace fcast {
@@ -33,6 +33,8 @@ namespace fs = std::filesystem;
 constexpr char kMagic[8] = {'\x89', 'F', 'C', 'A', 'S', 'T', '\r', '\n'};
 constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kFixedPrefix = 16;  // magic + format version + header length
+// Far above any real header (a few strings: versions, CPU features, identity, signature).
+constexpr uint32_t kMaxHeader = 16u << 20;
 
 void put_u32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -85,34 +87,6 @@ std::string sanitize_kind(const std::string& kind) {
   return k;
 }
 
-// Reads a whole file. Returns false with errno-style text in `why`; `absent` when it does not exist.
-bool read_whole(const std::string& path, std::string& out, std::string& why, bool& absent) {
-  absent = false;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    absent = errno == ENOENT || errno == ENOTDIR;
-    why = cat("cannot open (", std::strerror(errno), ")");
-    return false;
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    why = "not a regular file";
-    ::close(fd);
-    return false;
-  }
-  out.resize(static_cast<size_t>(st.st_size));
-  size_t done = 0;
-  while (done < out.size()) {
-    const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // the file shrank under us: the size checks below report it
-    done += static_cast<size_t>(n);
-  }
-  out.resize(done);
-  ::close(fd);
-  return true;
-}
-
 std::string encode_entry(const CacheKey& key, const std::string& payload) {
   std::string h(kMagic, sizeof kMagic);
   put_u32(h, kFormatVersion);
@@ -131,17 +105,23 @@ std::string encode_entry(const CacheKey& key, const std::string& payload) {
   return h + payload;
 }
 
-// Validates `bytes` against `key`; returns the payload or sets `why`.
-std::optional<std::string> decode_entry(const std::string& bytes, const CacheKey& key, std::string& why) {
-  if (bytes.size() < kFixedPrefix) {
-    why = cat("truncated: ", bytes.size(), " bytes, shorter than the ", kFixedPrefix, "-byte prefix");
+// Reads the entry in `f` and validates it against `key`; returns the payload or sets `why`.
+// The file is read in three steps, each checked before the next is read: the 16-byte prefix,
+// the header, then the payload, whose length must match the file and stay within
+// `max_payload`. A large file that is not an entry (or not this entry) costs a few reads.
+std::optional<std::string> read_entry(const RegularFile& f, const CacheKey& key, uint64_t max_payload,
+                                      std::string& why) {
+  const uint64_t size = f.size();
+  if (size < kFixedPrefix) {
+    why = cat("truncated: ", size, " bytes, shorter than the ", kFixedPrefix, "-byte prefix");
     return std::nullopt;
   }
-  if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) {
+  const std::string prefix_bytes = f.read(0, kFixedPrefix);
+  if (std::memcmp(prefix_bytes.data(), kMagic, sizeof kMagic) != 0) {
     why = "not an fcast cache file (bad magic)";
     return std::nullopt;
   }
-  Reader prefix(bytes, 8, kFixedPrefix);
+  Reader prefix(prefix_bytes, 8, kFixedPrefix);
   uint32_t version = 0, header_len = 0;
   prefix.u32(version);
   prefix.u32(header_len);
@@ -149,18 +129,19 @@ std::optional<std::string> decode_entry(const std::string& bytes, const CacheKey
     why = cat("foreign format version ", version, " (this build reads version ", kFormatVersion, ")");
     return std::nullopt;
   }
-  if (header_len < kFixedPrefix + 8 || header_len > bytes.size()) {
-    why = cat("truncated or corrupt header (header length ", header_len, ", file size ", bytes.size(), ")");
+  if (header_len < kFixedPrefix + 8 || header_len > size || header_len > kMaxHeader) {
+    why = cat("truncated or corrupt header (header length ", header_len, ", file size ", size, ")");
     return std::nullopt;
   }
+  const std::string header = f.read(0, header_len);
   const size_t sum_at = header_len - 8;
-  Reader r(bytes, kFixedPrefix, sum_at);
+  Reader r(header, kFixedPrefix, sum_at);
   std::string engine, cpu, kind, identity, signature;
   uint64_t sig_hash = 0, payload_len = 0, payload_sum = 0, header_sum = 0;
   const bool parsed = r.str(engine) && r.str(cpu) && r.str(kind) && r.str(identity) && r.u64(sig_hash) &&
                       r.str(signature) && r.u64(payload_len) && r.u64(payload_sum) && r.pos() == sum_at;
-  Reader(bytes, sum_at, header_len).u64(header_sum);
-  if (header_sum != fnv1a64(bytes.data(), sum_at)) {
+  Reader(header, sum_at, header_len).u64(header_sum);
+  if (header_sum != fnv1a64(header.data(), sum_at)) {
     why = "header checksum mismatch (corrupt header)";
     return std::nullopt;
   }
@@ -189,17 +170,23 @@ std::optional<std::string> decode_entry(const std::string& bytes, const CacheKey
               " (a name collision or a stale entry)");
     return std::nullopt;
   }
-  const uint64_t have = bytes.size() - header_len;
+  const uint64_t have = size - header_len;
   if (have != payload_len) {
     why = have < payload_len ? cat("truncated: ", have, " of ", payload_len, " payload bytes")
                              : cat(have - payload_len, " unexpected bytes after the ", payload_len, "-byte payload");
     return std::nullopt;
   }
-  if (fnv1a64(bytes.data() + header_len, static_cast<size_t>(payload_len)) != payload_sum) {
+  if (payload_len > max_payload) {
+    why = cat("payload of ", payload_len, " bytes, more than the ", max_payload, " bytes a '", key.kind,
+              "' entry may hold");
+    return std::nullopt;
+  }
+  std::string payload = f.read(header_len, payload_len);
+  if (fnv1a64(payload.data(), payload.size()) != payload_sum) {
     why = "payload checksum mismatch (corrupt payload)";
     return std::nullopt;
   }
-  return bytes.substr(header_len);
+  return payload;
 }
 
 void log_line(const std::string& msg) { std::cerr << "fcast: plan cache: " + msg + "\n" << std::flush; }
@@ -236,22 +223,24 @@ std::string PlanCache::path_for(const CacheKey& key) const {
   return (fs::path(dir_) / k / (hex64(fnv1a64(id)) + "." + k)).string();
 }
 
-std::optional<std::string> PlanCache::load(const CacheKey& key) {
+std::optional<std::string> PlanCache::load(const CacheKey& key, uint64_t max_payload) {
   if (!enabled_) return std::nullopt;
   const std::string path = path_for(key);
   std::string why;
   std::optional<std::string> payload;
-  try {
-    std::string bytes;
-    bool absent = false;
-    if (read_whole(path, bytes, why, absent)) {
-      payload = decode_entry(bytes, key, why);
-    } else if (absent) {
-      why.clear();  // a cold miss is normal and not logged
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+    // A cold miss is normal and not logged.
+  } else {
+    try {
+      payload = read_entry(RegularFile(path), key, max_payload, why);
+    } catch (const std::exception& e) {
+      // RegularFile's messages (a FIFO, a directory, a file that shrank) start with the path,
+      // which the log line names anyway.
+      payload.reset();
+      why = e.what();
+      if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
     }
-  } catch (const std::exception& e) {
-    payload.reset();
-    why = cat("unreadable (", e.what(), ")");
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -283,18 +272,29 @@ std::optional<std::string> PlanCache::load(const CacheKey& key) {
 void PlanCache::store(const CacheKey& key, const std::string& payload) {
   if (!enabled_) return;
   const std::string path = path_for(key);
+  std::string why;
   try {
     std::error_code ec;
     fs::create_directories(fs::path(path).parent_path(), ec);
-    if (ec) {
-      log_line(cat("cannot store ", path, ": cannot create its folder (", ec.message(),
-                   "); continuing without persisting it"));
-      return;
-    }
-    write_file_atomic(path, encode_entry(key, payload));
+    if (ec)
+      why = cat("cannot create its folder (", ec.message(), ")");
+    else
+      write_file_atomic(path, encode_entry(key, payload));
   } catch (const std::exception& e) {
-    log_line(cat("cannot store ", path, ": ", e.what(), "; continuing without persisting it"));
+    why = e.what();
+    if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
   }
+  if (why.empty()) return;
+  // A read-only or full cache folder fails every store the same way: it is reported once per
+  // folder and process, not once per entry.
+  static std::mutex reported_mu;
+  static std::set<std::string> reported;
+  {
+    std::lock_guard<std::mutex> lock(reported_mu);
+    if (!reported.insert(dir_).second) return;
+  }
+  log_line(cat("cannot store ", path, ": ", why, "; continuing without persisting it (further entries that cannot be "
+               "stored under ", dir_, " are not reported)"));
 }
 
 }  // namespace fcast

@@ -2,7 +2,9 @@
 // TORCHINDUCTOR_CACHE_DIR for autotune choices). Every file carries magic, format version,
 // engine version, CPU features, the model identity and a checksum; writes are atomic, several
 // processes may share a directory, and any mismatch or corruption is a logged miss (never a
-// crash, never a wrong result). The format is documented in docs/CACHE_FORMAT.md.
+// crash, never a wrong result). Entries are read without blocking (a FIFO or device in place
+// of an entry is a miss) and in steps: prefix, header, then the payload only once the header
+// matches and its length fits the file. The format is documented in docs/CACHE_FORMAT.md.
 //
 //   PlanCache cache(settings.models_dir, settings.persistent_cache);
 //   CacheKey key{"plan", model_identity, signature_text};
@@ -24,8 +26,13 @@ struct CacheKey {
 class PlanCache {
  public:
   PlanCache(std::string dir, bool enabled = true);
-  std::optional<std::string> load(const CacheKey& key);     // counts a hit or a miss
-  void store(const CacheKey& key, const std::string& payload);  // atomic; failures are logged, not thrown
+  // Counts a hit or a miss. An entry whose payload is longer than `max_payload` is a miss
+  // found from its header alone: callers that know the size of what they cache pass it.
+  static constexpr uint64_t kMaxPayload = 1ull << 30;
+  std::optional<std::string> load(const CacheKey& key, uint64_t max_payload = kMaxPayload);
+  // Atomic (write_file_atomic). Failures are logged, not thrown: the first one per cache
+  // folder and process, so a read-only folder gives one line, not one per entry.
+  void store(const CacheKey& key, const std::string& payload);
   int64_t hits() const { return hits_; }
   int64_t misses() const { return misses_; }
   const std::string& dir() const { return dir_; }

@@ -6,13 +6,13 @@
 
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "core/error.h"
 #include "io/csv.h"
+#include "io/file.h"
 #include "models/registry.h"
 #include "tools/commands.h"
 #include "tools/compile_flags.h"
@@ -68,6 +68,8 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
     r.options[o.substr(0, eq)] = o.substr(eq + 1);
   }
   FCAST_CHECK(!a.input.empty(), "missing --input FILE.csv");
+  // Before any work: a forecast must not be computed only to find it cannot be written.
+  if (!a.output.empty() && a.output != "-") check_output_file(a.output);
   MarketTable t = read_market_csv(a.input, CsvOptions{a.symbol});
   t.keep_last(a.context);
   SeriesInput s;
@@ -105,11 +107,7 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
   if (a.output.empty() || a.output == "-") {
     std::cout << out.str() << std::flush;
   } else {
-    std::ofstream file(a.output, std::ios::binary);
-    FCAST_CHECK(file.good(), "cannot write --output '", a.output, "'");
-    file << out.str();
-    file.close();
-    FCAST_CHECK(file.good(), "error writing --output '", a.output, "'");
+    write_file_atomic(a.output, out.str());
   }
 }
 

@@ -129,6 +129,8 @@ void run_predict_kronos(const PredictKronosArgs& a) {
     format = ext == ".json" ? "json" : "csv";
   }
   FCAST_CHECK(format == "csv" || format == "json", "--format must be csv or json, got '", format, "'");
+  // Before any work: a forecast must not be computed only to find it cannot be written.
+  if (!a.output.empty() && a.output != "-") check_output_file(a.output);
   SamplingParams sp;
   sp.temperature = a.temperature;
   sp.top_k = a.top_k;

@@ -9,13 +9,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 
 #include "core/error.h"
 #include "io/csv.h"
+#include "io/file.h"
 #include "models/toto/forecaster.h"
 #include "models/toto/weights.h"
 #include "models/registry.h"
@@ -173,6 +173,8 @@ void run_predict_toto(const PredictTotoArgs& a) {
   std::string format = lower(a.format);
   if (format.empty()) format = lower(fs::path(a.output).extension().string()) == ".json" ? "json" : "csv";
   FCAST_CHECK(format == "csv" || format == "json", "--format must be csv or json, got '", a.format, "'");
+  // Before any work: a forecast must not be computed only to find it cannot be written.
+  if (!a.output.empty() && a.output != "-") check_output_file(a.output);
   if (a.threads > 0) omp_set_num_threads(a.threads);
   // Resolved first, so a bad compile flag or variable is reported before any work is done.
   const CompileSettings settings = resolve_cli_settings(find_model("toto").compile, a.compile);
@@ -276,11 +278,7 @@ void run_predict_toto(const PredictTotoArgs& a) {
   if (a.output.empty() || a.output == "-") {
     std::cout << out.str() << std::flush;
   } else {
-    std::ofstream file(a.output, std::ios::binary);
-    FCAST_CHECK(file.good(), "cannot write --output '", a.output, "'");
-    file << out.str();
-    file.close();
-    FCAST_CHECK(file.good(), "error writing --output '", a.output, "'");
+    write_file_atomic(a.output, out.str());
   }
   std::cerr << "fcast: toto forecast of " << V << " variate(s) x " << H << " steps from " << T << " context rows ("
             << (a.num_samples > 0 ? std::to_string(a.num_samples) + " samples" : std::string("mean forecast"))

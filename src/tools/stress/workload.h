@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/csv.h"
+#include "io/file.h"
 #include "models/registry.h"
 #include "runtime/executor.h"
 
@@ -81,6 +82,7 @@ inline std::string lower_ascii(std::string s) {
 // The distinct values of a long-format file's `symbol` column, in order of appearance; empty
 // when the file has no such column.
 inline std::vector<std::string> symbols_in(const std::string& path) {
+  require_regular_file(path);  // a FIFO or device would block or never end
   std::ifstream in(path);
   FCAST_CHECK(in.good(), "cannot open ", path);
   std::string line;
