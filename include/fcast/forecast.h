@@ -36,6 +36,15 @@ struct SeriesInput {
                                              //   continued at the median interval of `timestamps`
 };
 
+// Caps on the work one request may ask for. A horizon or a sample count a few zeros too long
+// would otherwise run for hours and exhaust memory before anything fails; a caller that means
+// it raises the cap. Errors name the cap and how to raise it. The `fcast` commands take them
+// from --max-horizon / --max-samples, else FCAST_MAX_HORIZON / FCAST_MAX_SAMPLES.
+struct ForecastLimits {
+  int64_t max_horizon = 4096;  // most steps forecast (models may have a lower limit of their own)
+  int64_t max_samples = 4096;  // most sample paths per series
+};
+
 struct ForecastRequest {
   std::vector<SeriesInput> series;
   int64_t horizon = 64;                      // steps to forecast (> 0)
@@ -44,6 +53,7 @@ struct ForecastRequest {
                                              //   Kronos: one sampled path)
   std::vector<double> quantiles = {0.1, 0.5, 0.9};  // levels in [0, 1]
   uint64_t seed = 0;                         // same seed, same numbers
+  ForecastLimits limits;                     // horizon and num_samples must stay within these
   // Model-specific options by name (each model's registry entry lists its own, with defaults),
   // e.g. Toto "samples_per_batch", Kronos "temperature", "top_k", "top_p", "max_context".
   std::map<std::string, std::string> options;

@@ -112,11 +112,25 @@ std::string series_label(const ForecastRequest& r, size_t k) {
   return id.empty() ? cat("series #", k) : cat("series '", id, "'");
 }
 
+void check_forecast_limits(const ForecastLimits& l, const std::string& horizon_what, int64_t horizon,
+                           const std::string& samples_what, int64_t samples) {
+  FCAST_CHECK(l.max_horizon >= 1 && l.max_samples >= 1, "the forecast caps must be positive (max_horizon ",
+              l.max_horizon, ", max_samples ", l.max_samples, ")");
+  FCAST_CHECK(horizon <= l.max_horizon, horizon_what, " ", horizon, " exceeds the horizon cap of ", l.max_horizon,
+              " (a guard against unbounded work); raise it with --max-horizon N or FCAST_MAX_HORIZON=N "
+              "(ForecastRequest::limits.max_horizon in the API)");
+  FCAST_CHECK(samples <= l.max_samples, samples_what, " ", samples, " exceeds the sample cap of ", l.max_samples,
+              " (a guard against unbounded work); raise it with --max-samples N or FCAST_MAX_SAMPLES=N "
+              "(ForecastRequest::limits.max_samples in the API)");
+}
+
 void check_request(const ForecastRequest& r, const ModelEntry& e, int64_t max_horizon) {
   check_request_options(r, e);
   FCAST_CHECK(r.horizon > 0, e.name, ": horizon must be positive, got ", r.horizon);
-  FCAST_CHECK(r.horizon <= max_horizon, e.name, ": horizon ", r.horizon, " exceeds the limit of ", max_horizon);
+  FCAST_CHECK(r.horizon <= max_horizon, e.name, ": horizon ", r.horizon, " exceeds ", e.name, "'s limit of ",
+              max_horizon);
   FCAST_CHECK(r.num_samples >= 0, e.name, ": num_samples must be >= 0 (0 = point forecast), got ", r.num_samples);
+  check_forecast_limits(r.limits, e.name + ": horizon", r.horizon, e.name + ": num_samples", r.num_samples);
   for (double q : r.quantiles)
     FCAST_CHECK(q >= 0.0 && q <= 1.0, e.name, ": quantile level ", q, " is outside [0, 1]");
   FCAST_CHECK(!r.series.empty(), e.name, ": the request holds no series");

@@ -162,7 +162,14 @@ void write_random_weights_marker(const std::string& dir, const std::string& what
 std::string request_option(const ForecastRequest& r, const ModelEntry& e, const std::string& name);
 // Checks that the request names only options the entry declares (a typo is an error, listing them).
 void check_request_options(const ForecastRequest& r, const ModelEntry& e);
-// Checks what every model needs of a request: horizon > 0 (at most `max_horizon`), samples >= 0,
+// Checks a horizon and a sample count against the caps of `limits` (include/fcast/forecast.h).
+// `horizon_what` / `samples_what` name the values in errors ("--prediction-length", "toto: horizon");
+// the error names the cap and how to raise it (ForecastLimits, --max-horizon / --max-samples,
+// FCAST_MAX_HORIZON / FCAST_MAX_SAMPLES). The caps themselves must be positive.
+void check_forecast_limits(const ForecastLimits& limits, const std::string& horizon_what, int64_t horizon,
+                           const std::string& samples_what, int64_t samples);
+// Checks what every model needs of a request: horizon > 0 (at most `max_horizon`, the model's own
+// limit, and r.limits.max_horizon), 0 <= samples <= r.limits.max_samples,
 // quantile levels in [0, 1], at least one series, each with equally long finite variates and,
 // when given, as many timestamps (increasing) and `horizon` future stamps. Errors name the series.
 void check_request(const ForecastRequest& r, const ModelEntry& e, int64_t max_horizon);

@@ -19,18 +19,18 @@ std::shared_ptr<Executor> make_executor(const CompileSettings& s, const std::str
   return std::make_shared<CompiledExecutor>(s, model_identity);
 }
 
-std::shared_ptr<Executor> make_executor_from_spec(const std::string& spec, const std::string& model_identity) {
-  if (spec.empty() || spec == "eager") return std::make_shared<EagerExecutor>();
+std::optional<CompileSettings> parse_executor_spec(const std::string& spec, const std::string& what) {
+  if (spec.empty() || spec == "eager") return std::nullopt;
   std::vector<std::string> parts;
   std::stringstream ss(spec);
   for (std::string p; std::getline(ss, p, ':');) parts.push_back(p);
   CompileSettings s;
   s.persistent_cache = false;
   s.mode = CompileMode::Default;
-  FCAST_CHECK(parts.size() <= 3, "executor spec '", spec, "': expected BACKEND[:MODE][:PRECISION]");
+  FCAST_CHECK(parts.size() <= 3, what, ": expected eager or BACKEND[:MODE][:PRECISION]");
   if (parts[0] == "inductor") s.backend = CompileBackend::Inductor;
   else if (parts[0] == "aot_eager") s.backend = CompileBackend::AotEager;
-  else fail("executor spec '", spec, "': backend '", parts[0], "' is not one of eager, inductor, aot_eager");
+  else fail(what, ": backend '", parts[0], "' is not one of eager, inductor, aot_eager");
   for (size_t i = 1; i < parts.size(); ++i) {
     const std::string& p = parts[i];
     if (p == "default") s.mode = CompileMode::Default;
@@ -38,10 +38,16 @@ std::shared_ptr<Executor> make_executor_from_spec(const std::string& spec, const
     else if (p == "max-autotune") s.mode = CompileMode::MaxAutotune;
     else if (p == "fp32") s.precision = Precision::FP32;
     else if (p == "bf16") s.precision = Precision::BF16;
-    else fail("executor spec '", spec, "': '", p, "' is not a mode (default, reduce-overhead, max-autotune) or a ",
+    else fail(what, ": '", p, "' is not a mode (default, reduce-overhead, max-autotune) or a ",
               "precision (fp32, bf16)");
   }
-  return std::make_shared<CompiledExecutor>(s, model_identity);
+  return s;
+}
+
+std::shared_ptr<Executor> make_executor_from_spec(const std::string& spec, const std::string& model_identity) {
+  const std::optional<CompileSettings> s = parse_executor_spec(spec, "executor spec '" + spec + "'");
+  if (!s) return std::make_shared<EagerExecutor>();
+  return std::make_shared<CompiledExecutor>(*s, model_identity);
 }
 
 std::shared_ptr<Executor> golden_executor(const std::string& model_identity) {

@@ -2,6 +2,7 @@
 // otherwise the compiled executor (plans, memory arena, fused kernels, persistent cache).
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "runtime/compile_settings.h"
@@ -18,6 +19,10 @@ std::shared_ptr<Executor> make_executor(const CompileSettings& s, const std::str
 // Persistent caching is off (goldens and tests must not depend on a cache folder). Throws
 // fcast::Error listing the valid values for a bad spec.
 std::shared_ptr<Executor> make_executor_from_spec(const std::string& spec, const std::string& model_identity);
+
+// The settings of a spec as above; nullopt for "eager" or an empty spec. `what` is how errors
+// quote the spec (--compile 'x', FCAST_GOLDEN_EXECUTOR='x').
+std::optional<CompileSettings> parse_executor_spec(const std::string& spec, const std::string& what);
 
 // The golden runners' executor: FCAST_GOLDEN_EXECUTOR (a spec as above; unset or "eager" = eager).
 std::shared_ptr<Executor> golden_executor(const std::string& model_identity);

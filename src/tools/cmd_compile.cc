@@ -248,7 +248,7 @@ void register_compile(CLI::App& app) {
     c->add_option("--prediction-length,--pred-len", a->horizon,
                   "Future steps (default: " + std::to_string(e.warm_up.horizon) + ")");
     c->add_option("--variates", a->variates, "Series forecast jointly (columns) (default: 1)");
-    c->add_option("--seed", a->seed, "Seed of the dummy series and the sampling (default: 0)");
+    add_seed_option(c, a->seed, "Seed of the dummy series and the sampling, 0 to 2^64 - 1 (default: 0)");
     bool kv = false;
     for (const ModelOption& o : e.options) {
       c->add_option(flag_of(o.name), a->options[o.name], o.help + " (default: " + o.default_value + ")");

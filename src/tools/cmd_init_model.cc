@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "models/registry.h"
 #include "tools/commands.h"
+#include "tools/compile_flags.h"
 
 namespace fcast::tools {
 
@@ -70,7 +71,7 @@ void register_init_model(CLI::App& app) {
         e.name, "Write a RANDOM-weight " + e.name + " checkpoint (config.json + model.safetensors in the published "
                     "layout) for tests and benchmarks; " + e.summary);
     cmd->add_option("--preset", a->preset, "Model shape, one of: " + presets + " (default: " + e.test_preset + ")");
-    cmd->add_option("--seed", a->seed, "Seed of the random weights (default: 0)");
+    add_seed_option(cmd, a->seed, "Seed of the random weights, 0 to 2^64 - 1 (default: 0)");
     for (const ModelPart& p : e.parts)
       cmd->add_option(out_flag(p), a->out[p.name],
                       "Output folder of the '" + p.name + "' part (" + p.help + "); created if missing" +

@@ -29,6 +29,7 @@ struct GenericPredictArgs {
   int threads = 0;
   std::vector<std::string> options;  // NAME=VALUE
   CompileCliValues compile;
+  LimitCliValues limits;
 };
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -55,6 +56,9 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
   r.horizon = a.horizon;
   r.num_samples = a.num_samples;
   r.seed = a.seed;
+  r.limits = resolve_limits(Environment::from_process(), a.limits);
+  // Before the CSV is read: a capped request must fail at once (check_request checks it again).
+  check_forecast_limits(r.limits, "--prediction-length", r.horizon, "--num-samples", r.num_samples);
   r.quantiles.clear();
   for (const std::string& q : split_commas(a.quantiles)) {
     double v = 0;
@@ -128,13 +132,14 @@ void register_generic_predict(CLI::App& predict, const ModelEntry& e) {
   cmd->add_option("--prediction-length", a->horizon, "Future steps (default: 64)");
   cmd->add_option("--num-samples", a->num_samples, "Sample paths; 0 = point forecast (default: 0)");
   cmd->add_option("--quantiles", a->quantiles, "Comma-separated quantile levels (default: 0.1,0.5,0.9)");
-  cmd->add_option("--seed", a->seed, "Sampling seed (default: 0)");
+  add_seed_option(cmd, a->seed, "Sampling seed, 0 to 2^64 - 1 (default: 0)");
   std::string opts;
   for (const ModelOption& o : e.options) opts += (opts.empty() ? "" : "; ") + o.name + " (" + o.default_value + "): " + o.help;
   cmd->add_option("--option", a->options, "Model option NAME=VALUE, repeatable: " + (opts.empty() ? "none" : opts));
   cmd->add_option("--output", a->output, "Output file; '-' or empty for stdout (default: stdout)");
   cmd->add_option("--threads", a->threads, "OpenMP threads; 0 = default (default: 0)");
   add_compile_flags(cmd, a->compile);
+  add_limit_flags(cmd, a->limits);
   cmd->callback([&e, a] { run_generic_predict(e, *a); });
 }
 

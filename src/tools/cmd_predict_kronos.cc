@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "core/error.h"
@@ -38,7 +39,7 @@ const char* kWeightsHint =
 struct PredictKronosArgs {
   std::string model, tokenizer, input, symbol, future_timestamps, output, format;
   int64_t pred_len = 0;
-  int64_t lookback = -1;  // -1: max_context
+  std::optional<int64_t> lookback;  // unset: max_context
   int64_t max_context = 512;
   double temperature = 1.0;
   int64_t top_k = 0;
@@ -48,6 +49,7 @@ struct PredictKronosArgs {
   double clip = 5.0;
   bool no_kv_cache = false;
   CompileCliValues compile;  // --compile/--no-compile, --compile-mode, ... (tools/compile_flags.h)
+  LimitCliValues limits;     // --max-horizon, --max-samples
   bool stats = false;        // --stats: executor counters as the last line of stdout
 };
 
@@ -123,6 +125,9 @@ void run_predict_kronos(const PredictKronosArgs& a) {
   FCAST_CHECK(a.max_context >= 1, "--max-context must be >= 1, got ", a.max_context);
   FCAST_CHECK(a.pred_len <= a.max_context, "--pred-len ", a.pred_len, " exceeds --max-context ", a.max_context,
               ": Kronos decodes only the last max_context tokens (raise --max-context or lower --pred-len)");
+  FCAST_CHECK(!a.lookback || *a.lookback >= 0, "--lookback must be >= 0 (0 = every row), got ", a.lookback.value_or(0));
+  check_forecast_limits(resolve_limits(Environment::from_process(), a.limits), "--pred-len", a.pred_len,
+                        "--sample-count", a.sample_count);
   std::string format = a.format;
   if (format.empty()) {
     const std::string ext = fs::path(a.output).extension().string();
@@ -142,7 +147,7 @@ void run_predict_kronos(const PredictKronosArgs& a) {
   CsvOptions co;
   co.symbol = a.symbol;
   MarketTable table = read_market_csv(a.input, co);
-  const int64_t lookback = a.lookback < 0 ? a.max_context : a.lookback;
+  const int64_t lookback = a.lookback.value_or(a.max_context);
   if (lookback > 0) table.keep_last(lookback);
   FCAST_CHECK(table.rows() >= 2, a.input, ": ", table.rows(), " usable row(s); Kronos needs at least 2 rows of history",
               a.symbol.empty() ? "" : cat(" for symbol ", a.symbol));
@@ -256,7 +261,7 @@ void register_predict_kronos(CLI::App& predict) {
                   "Kronos-mini)");
   cmd->add_option("--input", a->input, "market CSV (time column + price columns; names are case-insensitive)")->required();
   cmd->add_option("--pred-len", a->pred_len, "future bars to forecast (1 .. max-context)")->required();
-  cmd->add_option("--lookback", a->lookback,
+  cmd->add_option_function<int64_t>("--lookback", [a](const int64_t& n) { a->lookback = n; },
                   "context rows taken from the end of the CSV; default: --max-context; 0 = every row (the whole "
                   "context is tokenized, so long files are slow)");
   cmd->add_option("--max-context", a->max_context,
@@ -273,7 +278,7 @@ void register_predict_kronos(CLI::App& predict) {
   cmd->add_option("--sample-count", a->sample_count,
                   "sample paths per series; their decoded values are averaged")
       ->capture_default_str();
-  cmd->add_option("--seed", a->seed, "random seed: the same seed gives the same forecast")->capture_default_str();
+  add_seed_option(cmd, a->seed, "random seed, 0 to 2^64 - 1: the same seed gives the same forecast (default: 0)");
   cmd->add_option("--clip", a->clip, "normalised inputs are clipped to [-clip, clip]")->capture_default_str();
   cmd->add_option("--symbol", a->symbol, "symbol to select in long-format CSVs with a symbol column (default: none; required when the file "
                   "holds several symbols)");
@@ -290,6 +295,7 @@ void register_predict_kronos(CLI::App& predict) {
                 "cache_misses, fallbacks_to_eager; predictor and tokenizer summed) as one JSON object on the last "
                 "line of stdout");
   add_compile_flags(cmd, a->compile);
+  add_limit_flags(cmd, a->limits);
   cmd->callback([a] { run_predict_kronos(*a); });
 }
 

@@ -54,6 +54,7 @@ struct PredictTotoArgs {
   std::string format;
   int threads = 0;
   CompileCliValues compile;  // --compile/--no-compile, --compile-mode, ... (tools/compile_flags.h)
+  LimitCliValues limits;     // --max-horizon, --max-samples
   bool stats = false;        // --stats: executor counters as the last line of stdout
 };
 
@@ -131,6 +132,8 @@ Prepared prepare(const PredictTotoArgs& a) {
   FCAST_CHECK(a.num_samples >= 0, "--num-samples must be >= 0 (0 = mean forecast), got ", a.num_samples);
   FCAST_CHECK(a.context >= 2, "--context must be at least 2 rows, got ", a.context);
   FCAST_CHECK(a.threads >= 0, "--threads must be >= 0 (0 = OpenMP default), got ", a.threads);
+  check_forecast_limits(resolve_limits(Environment::from_process(), a.limits), "--prediction-length",
+                        a.prediction_length, "--num-samples", a.num_samples);
   p.fo.prediction_length = a.prediction_length;
   p.fo.num_samples = a.num_samples;
   p.fo.seed = a.seed;
@@ -316,7 +319,7 @@ void register_predict_toto(CLI::App& predict) {
   cmd->add_option("--quantiles", a->quantiles,
                   "Comma-separated quantile levels in [0, 1] written as columns q<level>; empty for none "
                   "(default: 0.1,0.5,0.9)");
-  cmd->add_option("--seed", a->seed, "Sampling seed: the same seed gives the same numbers (default: 0)");
+  add_seed_option(cmd, a->seed, "Sampling seed, 0 to 2^64 - 1: the same seed gives the same numbers (default: 0)");
   cmd->add_flag("--no-kv-cache", a->no_kv_cache,
                 "Recompute the whole context at every decoding step instead of using the KV cache (default: "
                 "cache on)");
@@ -328,6 +331,7 @@ void register_predict_toto(CLI::App& predict) {
                 "Print the executor counters (mode, backend, dtype, compiled, plans_built, recompiles, cache_hits, "
                 "cache_misses, fallbacks_to_eager) as one JSON object on the last line of stdout");
   add_compile_flags(cmd, a->compile);
+  add_limit_flags(cmd, a->limits);
   cmd->footer(
       "Output: one row per future step and variate: timestamp (continued at the median interval of the input, "
       "date only for daily data), variate, step, mean, median, std, q<level>... JSON adds the model, input and "

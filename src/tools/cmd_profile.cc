@@ -140,7 +140,7 @@ void run_profile(const ProfileArgs& a) {
               " rows --context-length needs");
   const MarketSeries& s = series.front();
   const Window w = walk_forward(s, a.context_length, a.prediction_length, 1, 0).front();
-  const ForecastSettings fs{a.context_length, a.prediction_length, a.num_samples, 0};
+  const ForecastSettings fs{a.context_length, a.prediction_length, a.num_samples, 0, ForecastLimits{}};
 
   CompileOverrides ov;
   ov.compile = true;  // profile always compiles: read the compiled-only variables even under *_DISABLE_COMPILE

@@ -19,6 +19,7 @@
 #include "models/registry.h"
 #include "runtime/compile_settings.h"
 #include "tools/commands.h"
+#include "tools/compile_flags.h"
 #include "tools/stress/metrics.h"
 #include "tools/stress/perturb.h"
 #include "tools/stress/report.h"
@@ -56,6 +57,8 @@ struct StressArgs {
   uint64_t seed = 0;
   int threads = 0;
   bool no_speed_verdict = false;
+  LimitCliValues limits;  // --max-horizon, --max-samples
+  ForecastLimits caps;    // resolved from `limits` and the environment in run_stress
 };
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
@@ -152,7 +155,7 @@ IterationRecord run_mode(Context& c, const ModelRun& m, bool compiled, int itera
 
   for (size_t w = 0; w < windows.size(); ++w) {
     ForecastSettings fs{a.context_length, a.prediction_length, a.num_samples,
-                        a.seed + static_cast<uint64_t>(iteration) * 1000 + w};
+                        a.seed + static_cast<uint64_t>(iteration) * 1000 + w, a.caps};
     const auto t0 = Clock::now();
     const ForecastOut f = runner.forecast(s, windows[w], fs);
     const double ms = ms_since(t0);
@@ -244,6 +247,8 @@ void run_stress(const StressArgs& in) {
   FCAST_CHECK(a.context_length >= 16, "--context-length must be >= 16, got ", a.context_length);
   FCAST_CHECK(a.num_samples >= 2, "--num-samples must be >= 2 (the sample spread needs two paths), got ", a.num_samples);
   FCAST_CHECK(a.prediction_length >= 1, "--prediction-length must be >= 1, got ", a.prediction_length);
+  a.caps = resolve_limits(Environment::from_process(), a.limits);
+  check_forecast_limits(a.caps, "--prediction-length", a.prediction_length, "--num-samples", a.num_samples);
   FCAST_CHECK(a.prediction_length <= a.context_length, "--prediction-length ", a.prediction_length,
               " exceeds --context-length ", a.context_length);
   FCAST_CHECK(a.windows >= 2, "--forecasts must be >= 2 (one first call and at least one steady-state call), got ",
@@ -457,10 +462,11 @@ void register_stress(CLI::App& app) {
                                                "else fp32)");
   cmd->add_option("--compiled-models-dir", a->compiled_models_dir,
                   "persistent plan cache (default: COMPILED_MODELS_DIR, else OUTPUT_DIR/compiled_models)");
-  cmd->add_option("--seed", a->seed, "sampling seed (the same in both modes)")->capture_default_str();
+  add_seed_option(cmd, a->seed, "sampling seed (the same in both modes), 0 to 2^64 - 1 (default: 0)");
   cmd->add_option("--threads", a->threads, "OpenMP threads (0 = OMP_NUM_THREADS or all cores)")->capture_default_str();
   cmd->add_flag("--no-speed-verdict", a->no_speed_verdict,
                 "report the speedup without rating it (for shared CI machines, where timings are noise)");
+  add_limit_flags(cmd, a->limits);
   cmd->callback([a] { run_stress(*a); });
 }
 

@@ -1,8 +1,14 @@
 // Registration points of the `fcast` subcommands; each lives in its own file.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
+
+#include "runtime/compile_settings.h"
+#include "runtime/executor.h"
 
 namespace fcast {
 struct ModelEntry;
@@ -29,8 +35,18 @@ struct GoldenTally {
   int passed = 0;
   int failed = 0;
 };
-GoldenTally run_toto_golden(const std::string& dir, const nlohmann::json& manifest);    // golden_toto.cc
-GoldenTally run_kronos_golden(const std::string& dir, const nlohmann::json& manifest);  // golden_kronos.cc
+// The executors of one golden pass: eager, or compiled with `compiled`; every executor made is
+// kept, so the caller can read their counters (cmd_golden.cc checks that a second pass loads
+// every plan from the persistent cache the first pass wrote).
+struct GoldenExecutors {
+  std::optional<CompileSettings> compiled;  // nullopt: eager
+  std::vector<std::shared_ptr<Executor>> made;
+  std::shared_ptr<Executor> make(const std::string& model_identity);  // cmd_golden.cc
+};
+GoldenTally run_toto_golden(const std::string& dir, const nlohmann::json& manifest,
+                            GoldenExecutors& executors);  // golden_toto.cc
+GoldenTally run_kronos_golden(const std::string& dir, const nlohmann::json& manifest,
+                              GoldenExecutors& executors);  // golden_kronos.cc
 
 // Tool pieces a registered model may add to what the registry gives every model
 // (models/registry.h): a `predict` subcommand of its own (otherwise `predict MODEL` is the
@@ -38,7 +54,7 @@ GoldenTally run_kronos_golden(const std::string& dir, const nlohmann::json& mani
 struct ModelTools {
   void (*register_predict)(CLI::App& predict) = nullptr;
   bool (*golden_accepts)(const nlohmann::json& manifest) = nullptr;
-  GoldenTally (*run_golden)(const std::string& dir, const nlohmann::json& manifest) = nullptr;
+  GoldenTally (*run_golden)(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors) = nullptr;
 };
 // The pieces of the registered model `name` (all null when it has none); model_tools.cc.
 const ModelTools& model_tools(const std::string& name);

@@ -1,6 +1,60 @@
 #include "tools/compile_flags.h"
 
+#include <charconv>
+#include <limits>
+
+#include "core/error.h"
+
 namespace fcast::tools {
+
+namespace {
+constexpr int64_t kMaxCap = int64_t{1} << 40;
+
+int64_t cap_value(const std::optional<std::string>& flag, const char* flag_name, const Environment& env,
+                  const char* var, int64_t dflt) {
+  if (flag) return parse_int(*flag, cat(flag_name, " '", *flag, "'"), 1, kMaxCap, "a valid cap");
+  if (auto v = env_string(env, var)) return parse_int(*v, env_quote(var, *v), 1, kMaxCap, "a valid cap");
+  return dflt;
+}
+}  // namespace
+
+void add_limit_flags(CLI::App* cmd, LimitCliValues& v) {
+  const ForecastLimits d;
+  const std::string g = "Limits (guards against unbounded work; each wins over its environment variable)";
+  cmd->add_option_function<std::string>(
+         "--max-horizon", [&v](const std::string& s) { v.max_horizon = s; },
+         cat("Cap on the forecast horizon in steps; a longer horizon is an error (default: ", d.max_horizon,
+             "; env FCAST_MAX_HORIZON)"))
+      ->group(g);
+  cmd->add_option_function<std::string>(
+         "--max-samples", [&v](const std::string& s) { v.max_samples = s; },
+         cat("Cap on the sample paths per series; more is an error (default: ", d.max_samples,
+             "; env FCAST_MAX_SAMPLES)"))
+      ->group(g);
+}
+
+ForecastLimits resolve_limits(const Environment& env, const LimitCliValues& v) {
+  ForecastLimits l;
+  l.max_horizon = cap_value(v.max_horizon, "--max-horizon", env, "FCAST_MAX_HORIZON", l.max_horizon);
+  l.max_samples = cap_value(v.max_samples, "--max-samples", env, "FCAST_MAX_SAMPLES", l.max_samples);
+  return l;
+}
+
+void add_seed_option(CLI::App* cmd, uint64_t& seed, const std::string& help) {
+  cmd->add_option_function<std::string>(
+      "--seed",
+      [&seed](const std::string& s) {
+        const char* b = s.data();
+        const char* e = b + s.size();
+        uint64_t v = 0;
+        const auto r = std::from_chars(b, e, v);  // unsigned: no sign accepted
+        FCAST_CHECK(b != e && r.ec == std::errc() && r.ptr == e, "--seed '", s,
+                    "' is not a valid seed; valid values: integers from 0 to ",
+                    std::numeric_limits<uint64_t>::max());
+        seed = v;
+      },
+      help);
+}
 
 void add_compile_flags(CLI::App* cmd, CompileCliValues& v) {
   const std::string g = "Compile options (each wins over its environment variable; see `fcast config`)";

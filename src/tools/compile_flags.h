@@ -5,11 +5,15 @@
 //   add_compile_flags(cmd, *flags);                          // at registration
 //   CompileSettings s = resolve_cli_settings(entry.compile, *flags);  // in the callback
 #pragma once
+#include <fcast/forecast.h>
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/env.h"
 #include "runtime/compile_cli.h"
 #include "runtime/executor.h"
 
@@ -20,6 +24,19 @@ namespace fcast::tools {
 // --torch-logs, --context-buckets, --hybrid-min-batch, --persistent-cache/--no-persistent-cache.
 // `v` must outlive the parse (hold it in a shared_ptr captured by the callback).
 void add_compile_flags(CLI::App* cmd, CompileCliValues& v);
+
+// --max-horizon N / --max-samples N: the caps on one forecast's work (ForecastLimits), each
+// winning over FCAST_MAX_HORIZON / FCAST_MAX_SAMPLES; unset: the ForecastLimits defaults.
+struct LimitCliValues {
+  std::optional<std::string> max_horizon, max_samples;
+};
+void add_limit_flags(CLI::App* cmd, LimitCliValues& v);
+// Throws fcast::Error naming the flag or variable for a value that is not an integer in [1, 2^40].
+ForecastLimits resolve_limits(const Environment& env, const LimitCliValues& v);
+
+// --seed as an unsigned 64-bit integer: a negative or out-of-range value is an error naming the
+// flag (CLI11 alone would wrap "-1" to 2^64 - 1). `help` should state the default.
+void add_seed_option(CLI::App* cmd, uint64_t& seed, const std::string& help);
 
 // resolve_compile_cli over the process environment.
 CompileSettings resolve_cli_settings(const CompileFamily& family, const CompileCliValues& v);

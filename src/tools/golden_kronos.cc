@@ -6,9 +6,10 @@
 
 namespace fcast::tools {
 
-GoldenTally run_kronos_golden(const std::string& dir, const nlohmann::json& manifest) {
+GoldenTally run_kronos_golden(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors) {
   GoldenTally t;
   kronos::GoldenOptions opt;
+  opt.make_executor = [&executors](const std::string& identity) { return executors.make(identity); };
   kronos::run_kronos_golden_cases(dir, manifest, opt, [&](const kronos::GoldenCaseResult& r) {
     std::cout << r.line() << std::endl;
     (r.passed ? t.passed : t.failed) += 1;

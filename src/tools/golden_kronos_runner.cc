@@ -192,6 +192,9 @@ struct CaseEnv {
   Tolerances tol;
   Models& models;
 
+  std::shared_ptr<Executor> executor_for(const std::string& identity) const {
+    return opt.make_executor ? opt.make_executor(identity) : golden_executor(identity);  // FCAST_GOLDEN_EXECUTOR
+  }
   const nlohmann::json& model_entry() const {
     FCAST_CHECK(c.contains("models") && c["models"].is_string(), "case has no 'models' key");
     const std::string key = c["models"].get<std::string>();
@@ -207,7 +210,7 @@ struct CaseEnv {
     if (!t) {
       KronosTokenizerWeights w = load_kronos_tokenizer(path);
       const std::string identity = w.identity;
-      t = std::make_shared<KronosTokenizer>(std::move(w), golden_executor(identity));  // FCAST_GOLDEN_EXECUTOR
+      t = std::make_shared<KronosTokenizer>(std::move(w), executor_for(identity));
     }
     return t;
   }
@@ -224,7 +227,7 @@ struct CaseEnv {
     if (!p) {
       KronosPredictorWeights w = load_kronos_predictor(path);
       const std::string identity = w.identity;
-      p = std::make_shared<KronosModel>(std::move(w), golden_executor(identity));  // FCAST_GOLDEN_EXECUTOR
+      p = std::make_shared<KronosModel>(std::move(w), executor_for(identity));
     }
     return p;
   }

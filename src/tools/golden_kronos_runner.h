@@ -16,6 +16,7 @@
 // probability table and the output) and run a chi-square test of first-step draws.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "core/rng.h"
 #include "models/kronos/model.h"
 #include "models/kronos/sampling.h"
+#include "runtime/executor.h"
 
 namespace fcast::kronos {
 
@@ -33,6 +35,9 @@ struct GoldenOptions {
   int64_t chi_square_draws = 20000;
   double chi_square_alpha = 1e-3;  // fail when p < alpha (fixed seed: deterministic)
   uint64_t chi_square_seed = 20240618;
+  // Makes each loaded network's executor from its weights' identity; empty: golden_executor
+  // (FCAST_GOLDEN_EXECUTOR).
+  std::function<std::shared_ptr<Executor>(const std::string& identity)> make_executor;
 };
 
 struct GoldenCaseResult {

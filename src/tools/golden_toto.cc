@@ -161,7 +161,8 @@ void pad_like_forecaster(const Tensor& raw, const Tensor& raw_mask, int64_t P, T
 
 class TotoCaseRunner {
  public:
-  TotoCaseRunner(std::string dir, const nlohmann::json& manifest) : dir_(std::move(dir)), m_(manifest) {
+  TotoCaseRunner(std::string dir, const nlohmann::json& manifest, GoldenExecutors& executors)
+      : dir_(std::move(dir)), m_(manifest), executors_(executors) {
     // Numbers only, and no built-in fallback: a golden run at a made-up tolerance proves nothing.
     FCAST_CHECK(m_.contains("recommended_tolerances_fp32") && m_["recommended_tolerances_fp32"].is_object(), dir_,
                 "/manifest.json: no 'recommended_tolerances_fp32' object");
@@ -282,7 +283,7 @@ class TotoCaseRunner {
     if (it != models_.end()) return *it->second;
     toto::TotoWeights w = toto::load_toto((fs::path(dir_) / "models" / name).string());
     const std::string identity = w.identity;
-    auto m = std::make_unique<TotoModel>(std::move(w), golden_executor(identity));  // FCAST_GOLDEN_EXECUTOR
+    auto m = std::make_unique<TotoModel>(std::move(w), executors_.make(identity));
     return *models_.emplace(name, std::move(m)).first->second;
   }
 
@@ -447,15 +448,16 @@ class TotoCaseRunner {
 
   std::string dir_;
   const nlohmann::json& m_;
+  GoldenExecutors& executors_;
   double single_ = 1e-4, multi_ = 5e-4;
   std::map<std::string, std::unique_ptr<TotoModel>> models_;
 };
 
 }  // namespace
 
-GoldenTally run_toto_golden(const std::string& dir, const nlohmann::json& manifest) {
+GoldenTally run_toto_golden(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors) {
   GoldenTally t;
-  TotoCaseRunner runner(dir, manifest);
+  TotoCaseRunner runner(dir, manifest, executors);
   for (auto it = manifest.at("files").begin(); it != manifest.at("files").end(); ++it) {
     Comparison c;
     const auto t0 = std::chrono::steady_clock::now();

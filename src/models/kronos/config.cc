@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <limits>
 
 #include "core/error.h"
 #include "io/safetensors.h"
@@ -25,14 +27,24 @@ int64_t get_int(const nlohmann::json& j, const char* key, const std::string& src
   FCAST_CHECK(j.contains(key), src, ": required key '", key, "' is missing");
   const auto& v = j.at(key);
   FCAST_CHECK(v.is_number_integer(), src, ": key '", key, "' must be an integer, got ", v.dump());
+  // JSON integers above 2^63 - 1 parse as unsigned; get<int64_t> would wrap them to negatives.
+  FCAST_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
+              src, ": key '", key, "' = ", v.dump(), " does not fit a 64-bit signed integer");
   return v.get<int64_t>();
+}
+
+void check_range(int64_t v, const char* key, int64_t lo, int64_t hi, const std::string& src) {
+  FCAST_CHECK(v >= lo && v <= hi, src, ": ", key, " = ", v, " must lie in [", lo, ", ", hi,
+              "] (fcast's cap; the published checkpoints are far below it)");
 }
 
 double get_real(const nlohmann::json& j, const char* key, double dflt, const std::string& src) {
   if (!j.contains(key)) return dflt;
   const auto& v = j.at(key);
   FCAST_CHECK(v.is_number(), src, ": key '", key, "' must be a number, got ", v.dump());
-  return v.get<double>();
+  const double x = v.get<double>();
+  FCAST_CHECK(std::isfinite(x), src, ": key '", key, "' must be a finite number, got ", v.dump());
+  return x;
 }
 
 nlohmann::json parse_json_file(const std::string& path) {
@@ -108,10 +120,15 @@ void KronosTokenizerConfig::validate(const std::string& src) const {
               "(open, high, low, close, volume, amount)");
   FCAST_CHECK(d_model > 0 && n_heads > 0 && ff_dim > 0, src, ": d_model, n_heads and ff_dim must be positive (got ",
               d_model, ", ", n_heads, ", ", ff_dim, ")");
+  check_range(d_model, "d_model", 1, kMaxKronosWidth, src);
+  check_range(n_heads, "n_heads", 1, kMaxKronosWidth, src);
+  check_range(ff_dim, "ff_dim", 1, kMaxKronosWidth, src);
   FCAST_CHECK(d_model % n_heads == 0, src, ": d_model ", d_model, " is not divisible by n_heads ", n_heads);
   FCAST_CHECK(head_dim() % 2 == 0, src, ": head dimension ", head_dim(), " must be even for rotary embeddings");
   FCAST_CHECK(n_enc_layers >= 1 && n_dec_layers >= 1, src, ": n_enc_layers and n_dec_layers must be >= 1 (the model ",
               "has n - 1 blocks each); got ", n_enc_layers, " and ", n_dec_layers);
+  check_range(n_enc_layers, "n_enc_layers", 1, kMaxKronosLayers + 1, src);
+  check_range(n_dec_layers, "n_dec_layers", 1, kMaxKronosLayers + 1, src);
   FCAST_CHECK(s1_bits >= 1 && s2_bits >= 1 && s1_bits <= 30 && s2_bits <= 30, src, ": s1_bits and s2_bits must lie in ",
               "[1, 30]; got ", s1_bits, " and ", s2_bits);
   FCAST_CHECK(s1_bits == s2_bits, src, ": s1_bits (", s1_bits, ") != s2_bits (", s2_bits,
@@ -121,6 +138,8 @@ void KronosTokenizerConfig::validate(const std::string& src) const {
   check_dropout(ffn_dropout_p, "ffn_dropout_p", src);
   check_dropout(attn_dropout_p, "attn_dropout_p", src);
   check_dropout(resid_dropout_p, "resid_dropout_p", src);
+  for (auto [v, key] : {std::pair{beta, "beta"}, {gamma0, "gamma0"}, {gamma, "gamma"}, {zeta, "zeta"}})
+    FCAST_CHECK(std::isfinite(v), src, ": ", key, " = ", v, " must be a finite number");
 }
 
 nlohmann::ordered_json KronosTokenizerConfig::to_json() const {
@@ -174,6 +193,10 @@ void KronosPredictorConfig::validate(const std::string& src) const {
   FCAST_CHECK(d_model > 0 && n_heads > 0 && ff_dim > 0 && n_layers >= 1, src,
               ": d_model, n_heads, ff_dim and n_layers must be positive (got ", d_model, ", ", n_heads, ", ", ff_dim,
               ", ", n_layers, ")");
+  check_range(d_model, "d_model", 1, kMaxKronosWidth, src);
+  check_range(n_heads, "n_heads", 1, kMaxKronosWidth, src);
+  check_range(ff_dim, "ff_dim", 1, kMaxKronosWidth, src);
+  check_range(n_layers, "n_layers", 1, kMaxKronosLayers, src);
   FCAST_CHECK(d_model % n_heads == 0, src, ": d_model ", d_model, " is not divisible by n_heads ", n_heads);
   FCAST_CHECK(head_dim() % 2 == 0, src, ": head dimension ", head_dim(), " must be even for rotary embeddings");
   FCAST_CHECK(d_model % kDepHeads == 0 && dep_head_dim() % 2 == 0, src, ": d_model ", d_model,

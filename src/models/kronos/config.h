@@ -14,6 +14,13 @@
 
 namespace fcast::kronos {
 
+// Absolute caps on the size-like keys, far above every published shape (Kronos-base: 12 layers,
+// d_model 832, ff_dim 2048). They keep shape products inside int64 and refuse a mistyped config
+// before anything is allocated; the loaders then bound the layer counts by the blocks the
+// checkpoint actually holds. Integers must be JSON integers that fit int64; reals must be finite.
+inline constexpr int64_t kMaxKronosLayers = 1024;               // n_layers, n_enc_layers, n_dec_layers
+inline constexpr int64_t kMaxKronosWidth = int64_t{1} << 20;    // d_model, ff_dim, n_heads
+
 struct KronosTokenizerConfig {
   int64_t d_in = 6;            // must be 6 (open, high, low, close, volume, amount)
   int64_t d_model = 256;

@@ -4,7 +4,9 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 
+#include "core/checked.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/rng.h"
@@ -114,6 +116,23 @@ void check_dir(const std::string& dir, const char* what, const char* hub_name, c
               " directory holds config.json and model.safetensors)");
 }
 
+// A block count of config.json against the blocks the file holds (distinct `<prefix><i>.`
+// names), before a name list sized by the config is built: a mistyped layer count (10^9) must
+// cost nothing.
+void check_block_count(const SafetensorsFile& file, const std::string& prefix, int64_t want, const std::string& key,
+                       int64_t key_value, const std::string& cfg_path) {
+  std::set<std::string> blocks;
+  for (const TensorInfo& info : file.tensors()) {
+    if (info.name.rfind(prefix, 0) != 0) continue;
+    const size_t end = info.name.find('.', prefix.size());
+    blocks.insert(info.name.substr(prefix.size(), end == std::string::npos ? end : end - prefix.size()));
+  }
+  // More blocks in the file than in the config: the per-tensor check names the first extra one.
+  FCAST_CHECK(want <= static_cast<int64_t>(blocks.size()), cfg_path, ": ", key, " = ", key_value, " means ", want,
+              " block(s) but ", file.path(), " holds ", blocks.size(), " (", prefix,
+              "<i>.*); config.json does not belong to this checkpoint");
+}
+
 std::string identity_of(const nlohmann::ordered_json& cfg, const SafetensorsFile& file) {
   std::string table = cfg.dump();
   for (const TensorInfo& info : file.tensors())
@@ -157,7 +176,7 @@ std::vector<KronosTensorSpec> kronos_predictor_tensor_table(const KronosPredicto
   std::vector<KronosTensorSpec> t;
   t.push_back({"embedding.emb_s1.weight", DType::F32, {c.vocab_s1(), d}});
   t.push_back({"embedding.emb_s2.weight", DType::F32, {c.vocab_s2(), d}});
-  t.push_back({"embedding.fusion_proj.weight", DType::F32, {d, 2 * d}});
+  t.push_back({"embedding.fusion_proj.weight", DType::F32, {d, checked_mul(2, d, "2 * d_model")}});
   t.push_back({"embedding.fusion_proj.bias", DType::F32, {d}});
   for (int i = 0; i < 5; ++i)
     t.push_back({cat("time_emb.", kTimeTables[i], c.learn_te ? "_embed.weight" : "_embed.emb.weight"), DType::F32,
@@ -185,6 +204,8 @@ KronosTokenizerWeights load_kronos_tokenizer(const std::string& dir) {
   w.config = KronosTokenizerConfig::from_file(cfg_path);
   w.directory = dir;
   const SafetensorsFile file = SafetensorsFile::open((fs::path(dir) / "model.safetensors").string());
+  check_block_count(file, "encoder.", w.config.enc_blocks(), "n_enc_layers", w.config.n_enc_layers, cfg_path);
+  check_block_count(file, "decoder.", w.config.dec_blocks(), "n_dec_layers", w.config.n_dec_layers, cfg_path);
   auto table = kronos_tokenizer_tensor_table(w.config);
   auto got = read_checked(file, table, "(not part of a Kronos tokenizer with this config.json)");
   const auto& c = w.config;
@@ -225,6 +246,7 @@ KronosPredictorWeights load_kronos_predictor(const std::string& dir) {
   if (!c.learn_te && has_learned && !has_fixed)
     fail(file.path(), ": the file holds learned time tables (time_emb.*_embed.weight) but config.json says ",
          "learn_te: false; the checkpoint was saved with learn_te: true");
+  check_block_count(file, "transformer.", c.n_layers, "n_layers", c.n_layers, cfg_path);
   auto table = kronos_predictor_tensor_table(c);
   auto got = read_checked(file, table, "(not part of a Kronos predictor with this config.json)");
   w.emb_s1 = got["embedding.emb_s1.weight"];

@@ -1,5 +1,8 @@
 #include "models/toto/config.h"
 
+#include <cmath>
+#include <limits>
+
 #include "core/error.h"
 #include "io/safetensors.h"
 
@@ -16,7 +19,11 @@ template <class T>
 T get(const nlohmann::json& j, const char* key, const std::string& src) {
   if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
     FCAST_CHECK(j.contains(key), src, ": key '", key, "' is missing");
-    FCAST_CHECK(j.at(key).is_number_integer(), src, ": key '", key, "' must be an integer, got ", j.at(key).dump());
+    const nlohmann::json& v = j.at(key);
+    FCAST_CHECK(v.is_number_integer(), src, ": key '", key, "' must be an integer, got ", v.dump());
+    // JSON integers above 2^63 - 1 parse as unsigned; get<int64_t> would wrap them to negatives.
+    FCAST_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max()),
+                src, ": key '", key, "' = ", v.dump(), " does not fit a 64-bit signed integer");
   }
   try {
     return j.at(key).get<T>();
@@ -76,9 +83,19 @@ TotoConfig TotoConfig::from_file(const std::string& path) {
   return from_json(j, path);
 }
 
+namespace {
+void check_range(int64_t v, const char* key, int64_t hi, const std::string& src) {
+  FCAST_CHECK(v >= 1 && v <= hi, src, ": ", key, " = ", v, " must be positive and at most ", hi,
+              " (fcast's cap; the published checkpoint is far below it)");
+}
+}  // namespace
+
 void TotoConfig::validate(const std::string& src) const {
-  FCAST_CHECK(patch_size > 0 && embed_dim > 0 && num_layers > 0 && num_heads > 0 && mlp_hidden_dim > 0, src,
-              ": patch_size, embed_dim, num_layers, num_heads and mlp_hidden_dim must be positive");
+  check_range(patch_size, "patch_size", kMaxTotoPatch, src);
+  check_range(embed_dim, "embed_dim", kMaxTotoWidth, src);
+  check_range(num_layers, "num_layers", kMaxTotoLayers, src);
+  check_range(num_heads, "num_heads", kMaxTotoWidth, src);
+  check_range(mlp_hidden_dim, "mlp_hidden_dim", kMaxTotoWidth, src);
   FCAST_CHECK(stride == patch_size, src, ": stride (", stride, ") must equal patch_size (", patch_size,
               "); Toto's unembed, scaler and KV cache assume non-overlapping patches");
   FCAST_CHECK(embed_dim % num_heads == 0, src, ": embed_dim ", embed_dim, " is not divisible by num_heads ", num_heads);
@@ -91,7 +108,16 @@ void TotoConfig::validate(const std::string& src) const {
               (scaler_cls == kScalerStd || scaler_cls == kScalerCausal) ? " only" : "");
   FCAST_CHECK(output_distribution == kMixture || output_distribution == kStudentT, src,
               ": unknown output distribution '", output_distribution, "'; expected ", kMixture, " or ", kStudentT);
-  if (mixture()) FCAST_CHECK(k_components > 0, src, ": the mixture output needs output_distribution_kwargs.k_components > 0");
+  if (mixture()) {
+    FCAST_CHECK(k_components > 0, src, ": the mixture output needs output_distribution_kwargs.k_components > 0");
+    check_range(k_components, "output_distribution_kwargs.k_components", kMaxTotoComponents, src);
+  }
+  FCAST_CHECK(dropout >= 0.0 && dropout < 1.0, src, ": dropout = ", dropout, " must lie in [0, 1)");
+  // The scaler clamps the causal scale to [g * 10^-e, g * 10^e] (spec toto.md §4): e <= 0 makes
+  // the lower bound reach or pass the upper one, so every scale would be forced to g or worse.
+  FCAST_CHECK(std::isfinite(scale_factor_exponent) && scale_factor_exponent > 0.0, src,
+              ": scale_factor_exponent = ", scale_factor_exponent,
+              " must be a finite number > 0 (the scaler clamps scales to [g 10^-e, g 10^e]; published: 10)");
 }
 
 bool TotoConfig::mixture() const { return output_distribution == kMixture; }

@@ -6,6 +6,15 @@
 
 namespace fcast::toto {
 
+// Absolute caps on the size-like keys, far above every published shape (Toto-Open-Base-1.0: 12
+// layers, width 768, MLP 3072, patch 64, 24 components). They keep every shape product inside
+// int64 and refuse a mistyped config before anything is allocated; the loader then bounds the
+// layer count by the layers the checkpoint actually holds.
+inline constexpr int64_t kMaxTotoLayers = 1024;
+inline constexpr int64_t kMaxTotoWidth = int64_t{1} << 20;  // embed_dim, mlp_hidden_dim, num_heads
+inline constexpr int64_t kMaxTotoPatch = int64_t{1} << 16;  // patch_size
+inline constexpr int64_t kMaxTotoComponents = int64_t{1} << 16;
+
 struct TotoConfig {
   int64_t patch_size = 64;
   int64_t stride = 64;
@@ -23,7 +32,9 @@ struct TotoConfig {
   bool stabilize_with_global = true;
   double scale_factor_exponent = 10.0;
 
-  // Parses and validates; `source` names the file in error messages.
+  // Parses and validates; `source` names the file in error messages. Integers must be JSON
+  // integers that fit int64; every size lies within the caps above; dropout in [0, 1);
+  // scale_factor_exponent finite and > 0 (the scaler clamps to [g 10^-e, g 10^e], spec §4).
   static TotoConfig from_json(const nlohmann::json& j, const std::string& source);
   static TotoConfig from_file(const std::string& path);
   nlohmann::ordered_json to_json() const;

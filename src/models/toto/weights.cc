@@ -5,7 +5,9 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 
+#include "core/checked.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/rng.h"
@@ -16,6 +18,10 @@ namespace fs = std::filesystem;
 
 std::vector<std::pair<std::string, Shape>> toto_tensor_table(const TotoConfig& c) {
   const int64_t D = c.embed_dim, P = c.patch_size, F = c.mlp_hidden_dim, K = c.components();
+  // Checked: the config's caps keep these far inside int64, but the table must never hold a
+  // wrapped size whatever config it is given.
+  const int64_t D3 = checked_mul(3, D, "3 * embed_dim"), F2 = checked_mul(2, F, "2 * mlp_hidden_dim");
+  const int64_t PD = checked_mul(P, D, "patch_size * embed_dim");
   std::vector<std::pair<std::string, Shape>> t;
   t.push_back({"model.patch_embed.projection.weight", {D, P}});
   t.push_back({"model.patch_embed.projection.bias", {D}});
@@ -23,17 +29,17 @@ std::vector<std::pair<std::string, Shape>> toto_tensor_table(const TotoConfig& c
     const std::string p = cat("model.transformer.layers.", i, ".");
     t.push_back({p + "norm1.scale", {D}});
     t.push_back({p + "norm2.scale", {D}});
-    t.push_back({p + "attention.wQKV.weight", {3 * D, D}});
-    t.push_back({p + "attention.wQKV.bias", {3 * D}});
+    t.push_back({p + "attention.wQKV.weight", {D3, D}});
+    t.push_back({p + "attention.wQKV.bias", {D3}});
     t.push_back({p + "attention.wO.weight", {D, D}});
     t.push_back({p + "attention.wO.bias", {D}});
-    t.push_back({p + "mlp.0.w12.weight", {2 * F, D}});
-    t.push_back({p + "mlp.0.w12.bias", {2 * F}});
+    t.push_back({p + "mlp.0.w12.weight", {F2, D}});
+    t.push_back({p + "mlp.0.w12.bias", {F2}});
     t.push_back({p + "mlp.0.w3.weight", {D, F}});
     t.push_back({p + "mlp.0.w3.bias", {D}});
   }
-  t.push_back({"model.unembed.weight", {P * D, D}});
-  t.push_back({"model.unembed.bias", {P * D}});
+  t.push_back({"model.unembed.weight", {PD, D}});
+  t.push_back({"model.unembed.bias", {PD}});
   for (const char* h : {"df", "loc_proj", "scale_proj", "mixture_weights"}) {
     if (std::string(h) == "mixture_weights" && !c.mixture()) continue;
     t.push_back({cat("model.output_distribution.", h, ".weight"), {K, D}});
@@ -60,6 +66,22 @@ bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }
 
+// The layer count of config.json against the layers the file holds, before a name list sized
+// by the config is built: a mistyped num_layers (999999999) must cost nothing.
+void check_layer_count(const TotoConfig& c, const SafetensorsFile& file, const std::string& cfg_path) {
+  const std::string prefix = "model.transformer.layers.";
+  std::set<std::string> layers;
+  for (const TensorInfo& info : file.tensors()) {
+    if (info.name.rfind(prefix, 0) != 0) continue;
+    const size_t end = info.name.find('.', prefix.size());
+    layers.insert(info.name.substr(prefix.size(), end == std::string::npos ? end : end - prefix.size()));
+  }
+  // More layers in the file than in the config: the per-tensor check names the first extra one.
+  FCAST_CHECK(c.num_layers <= static_cast<int64_t>(layers.size()), cfg_path, ": num_layers = ", c.num_layers, " but ",
+              file.path(), " holds ", layers.size(), " layer(s) (", prefix,
+              "<i>.*); config.json does not belong to this checkpoint");
+}
+
 }  // namespace
 
 TotoWeights load_toto(const std::string& dir) {
@@ -76,6 +98,7 @@ TotoWeights load_toto(const std::string& dir) {
   w.directory = dir;
   SafetensorsFile file = SafetensorsFile::open(st_path);
   w.weight_file_bytes = file.file_size();
+  check_layer_count(w.config, file, cfg_path);
 
   std::map<std::string, Shape> expected;
   for (auto& [n, s] : toto_tensor_table(w.config)) expected[n] = s;

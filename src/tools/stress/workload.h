@@ -196,6 +196,7 @@ struct ForecastOut {
 struct ForecastSettings {
   int64_t context = 512, horizon = 1, num_samples = 128;
   uint64_t seed = 0;
+  ForecastLimits limits;  // the request's caps (--max-horizon, --max-samples)
 };
 
 // Any registered model through its forecasting session (models/registry.h): the request holds
@@ -226,6 +227,7 @@ class SessionRunner {
     r.horizon = H;
     r.num_samples = fs.num_samples;
     r.seed = fs.seed;
+    r.limits = fs.limits;
     r.quantiles = {0.1, 0.9};
     for (const ModelOption& o : e.options)
       if (o.name == "max_context") r.options["max_context"] = std::to_string(C);
