@@ -1,6 +1,10 @@
 // Market CSV reader: every file in tests/data/market, the calendar helpers, and every error
 // path on small temporary files.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -68,6 +72,12 @@ void expect_csv_error(const std::string& text, const std::vector<std::string>& p
   expect_error([&] { read_market_csv(f.path(), o); }, all);
 }
 
+CsvOptions keep(int64_t rows) {
+  CsvOptions o;
+  o.keep_last = rows;
+  return o;
+}
+
 std::string day(const MarketTable& t, int64_t row) { return format_timestamp(t.timestamps.at(row), false); }
 
 // ---- calendar helpers ----
@@ -85,7 +95,7 @@ TEST(Timestamp, TimeFractionAndOffset) {
   EXPECT_EQ(off, 0);
   EXPECT_EQ(parse_timestamp("2024-01-01 10:30"), 1704067200 + 10 * 3600 + 30 * 60);
   EXPECT_EQ(parse_timestamp("2024-01-01T10:30:15Z"), 1704067200 + 10 * 3600 + 30 * 60 + 15);
-  EXPECT_EQ(parse_timestamp("2021-11-21 14:37:52.060172"), parse_timestamp("2021-11-21 14:37:52"));
+  EXPECT_EQ(parse_timestamp("2021-11-21 14:37:52.000000"), parse_timestamp("2021-11-21 14:37:52"));
   EXPECT_EQ(parse_timestamp("2024-01-01 09:30:00-05:00", &off), 1704067200 + 14 * 3600 + 30 * 60);
   EXPECT_EQ(off, -5 * 3600);
   EXPECT_EQ(parse_timestamp("2024-01-01 05:30:00+05:30", &off), 1704067200);
@@ -357,6 +367,201 @@ TEST(MarketCsvErrors, SymbolWithoutSymbolColumn) {
 
 TEST(MarketCsvErrors, BinaryFile) {
   expect_csv_error(std::string("Date,Close\n\0\1\2", 14), {"NUL bytes"});
+}
+
+// ---- timestamps: whole seconds of the years 0001-9999 (issue 12, finding 7) ----
+
+TEST(Timestamp, SubSecondStampsAreRejectedNotTruncated) {
+  // Truncated, these two rows were "duplicates" naming two different stamps.
+  expect_csv_error("timestamp,close\n2024-01-01 10:00:00.1,1\n2024-01-01 10:00:00.5,2\n",
+                   {":2:", "'2024-01-01 10:00:00.1'", "fraction of a second", "whole seconds"});
+  expect_error([] { parse_timestamp("2021-11-21 14:37:52.060172"); }, {"fraction of a second"});
+  // A zero fraction (as pandas writes whole seconds) is fine.
+  EXPECT_EQ(parse_timestamp("2024-01-01 10:00:00.000"), parse_timestamp("2024-01-01 10:00:00"));
+  MarketTable t = read_text("timestamp,close\n2024-01-01 10:00:00.0,1\n2024-01-01 10:00:01.000000000,2\n");
+  EXPECT_EQ(t.timestamps[1] - t.timestamps[0], 1);
+}
+
+TEST(Timestamp, YearsOutside0001To9999AreRejected) {
+  expect_error([] { parse_timestamp("0000-06-01"); }, {"cannot parse timestamp", "0001-9999"});
+  expect_error([] { parse_timestamp("10000-01-01"); }, {"cannot parse timestamp", "0001-9999"});
+  expect_csv_error("date,close\n9999-12-30,1\n10000-01-01,2\n", {":3:", "'10000-01-01'", "0001-9999"});
+  EXPECT_EQ(parse_timestamp("0001-01-01"), kFirstTimestamp);
+  EXPECT_EQ(parse_timestamp("9999-12-31 23:59:59"), kLastTimestamp);
+  EXPECT_EQ(format_timestamp(kLastTimestamp, true), "9999-12-31 23:59:59");
+  EXPECT_EQ(format_timestamp(kFirstTimestamp, false), "0001-01-01");
+  // Never a five-digit (or negative) year on output.
+  expect_error([] { format_timestamp(kLastTimestamp + 1, true); }, {"outside the years 0001-9999"});
+  expect_error([] { format_timestamp(kFirstTimestamp - 1, false); }, {"outside the years 0001-9999"});
+  // The wall clock decides: 23:30 at -01:00 on 9999-12-31 is 10000-01-01 in UTC but writes fine.
+  int32_t off = 0;
+  const int64_t late = parse_timestamp("9999-12-31 23:30:00-01:00", &off);
+  EXPECT_GT(late, kLastTimestamp);
+  EXPECT_EQ(format_timestamp(late, true, off), "9999-12-31 23:30:00-01:00");
+}
+
+TEST(Timestamp, FutureStampsPast9999AreAnError) {
+  const int64_t last = parse_timestamp("9999-12-20");
+  EXPECT_NO_THROW(check_future_timestamps(last, 86400, 11, 0, "--prediction-length"));
+  expect_error([&] { check_future_timestamps(last, 86400, 12, 0, "--prediction-length"); },
+               {"--prediction-length 12", "9999-12-31", "only 11 steps fit"});
+  // No overflow for absurd counts or steps.
+  expect_error([&] { check_future_timestamps(last, 86400, int64_t{1} << 62, 0, "--pred-len"); }, {"--pred-len"});
+  expect_error([&] { check_future_timestamps(0, int64_t{1} << 62, 2, 0, "--pred-len"); }, {"only 0 steps fit"});
+}
+
+// ---- streaming: only the rows asked for are kept, every row is checked (finding 4) ----
+
+TEST(MarketCsvStreaming, KeepLastEqualsReadingWholeThenKeeping) {
+  for (const std::string& file : {kMarket + "MSTR.csv", kMarket + "WIKI-AAPL.csv", kMarket + "SUIUSDT.csv"})
+    for (int64_t n : {1, 2, 7, 512, 100000}) {
+      MarketTable whole = read_market_csv(file);
+      whole.keep_last(n);
+      const MarketTable kept = read_market_csv(file, keep(n));
+      EXPECT_EQ(kept.rows(), whole.rows()) << file << " " << n;
+      EXPECT_EQ(kept.timestamps, whole.timestamps) << file << " " << n;
+      EXPECT_EQ(kept.utc_offsets, whole.utc_offsets) << file << " " << n;
+      EXPECT_EQ(kept.lines, whole.lines) << file << " " << n;
+      EXPECT_EQ(kept.columns, whole.columns) << file << " " << n;
+      ASSERT_EQ(kept.values.size(), whole.values.size());
+      for (size_t c = 0; c < kept.values.size(); ++c)
+        for (int64_t r = 0; r < kept.rows(); ++r)
+          EXPECT_TRUE(kept.values[c][r] == whole.values[c][r] ||
+                      (std::isnan(kept.values[c][r]) && std::isnan(whole.values[c][r])));
+      EXPECT_EQ(kept.has_time_of_day, whole.has_time_of_day);
+    }
+  MarketTable btc = read_market_csv(kSelector, CsvOptions{"BTCUSD", 3});
+  EXPECT_EQ(btc.rows(), 3);
+  EXPECT_EQ(format_timestamp(btc.timestamps.back(), true), "2026-02-10 23:00:00");
+  expect_error([] { read_market_csv(kSelector, keep(3)); }, {"5 symbols"});
+}
+
+TEST(MarketCsvStreaming, LinesAndWholeSeriesFlags) {
+  // WIKI-AAPL is newest first: its first data line (2) is the newest row.
+  MarketTable t = read_market_csv(kMarket + "WIKI-AAPL.csv", keep(2));
+  EXPECT_EQ(t.lines, (std::vector<int64_t>{3, 2}));
+  // The time of day is judged on the whole series, not only the rows kept.
+  MarketTable d = read_text("date,close\n2024-01-01 10:00,1\n2024-01-02,2\n2024-01-03,3\n", keep(2));
+  EXPECT_TRUE(d.has_time_of_day);
+  EXPECT_EQ(d.lines, (std::vector<int64_t>{3, 4}));
+  EXPECT_NE(d.where(0).find(":3 (2024-01-02 00:00:00)"), std::string::npos) << d.where(0);
+}
+
+TEST(MarketCsvStreaming, RowsNotKeptAreStillChecked) {
+  const CsvOptions keep1 = keep(1);
+  expect_csv_error("Date,Close\n2024-01-01,1\n2024-13-02,2\n2024-01-03,3\n", {":3:", "month out of range"}, keep1);
+  expect_csv_error("Date,Close\n2024-01-01,x1\n2024-01-02,2\n2024-01-03,3\n", {":2:", "column 'close'", "'x1'"}, keep1);
+  expect_csv_error("Date,Close\n2024-01-01,1\n2024-01-02\n2024-01-03,3\n", {":3:", "expected 2 fields"}, keep1);
+  expect_csv_error("Date,Close\n2024-01-01,1\n2024-01-02,2\n2024-01-03,3\n2024-01-02,4\n2024-01-05,5\n",
+                   {"duplicate timestamp", "lines 3 and 5"}, keep1);
+  expect_csv_error("Date,Close\n2024-01-03,3\n2024-01-02,2\n2024-01-04,4\n",
+                   {":4:", "neither ascending nor descending", "started descending"}, keep1);
+  // Error precedence as for a whole-file check: the structure first, then the symbol choice.
+  expect_csv_error("Date,Close\n2024-13-01,1\n2024-01-02\n", {":3:", "expected 2 fields"}, keep1);
+  expect_csv_error("Date,Symbol,Close\n2024-13-01,A,1\n2024-01-01,B,2\n", {"2 symbols", "A, B"}, keep1);
+}
+
+TEST(MarketCsvStreaming, RangeCheckNamesLineAndColumn) {
+  MarketTable t = read_text("date,close,volume\n2024-01-01,1,5\n2024-01-02,1e300,6\n2024-01-03,3,-1e39\n");
+  expect_error([&] { t.check_float32_range("close"); },
+               {t.path, ":3 (2024-01-02)", "column 'close'", "1e+300", "out of float32 range"});
+  expect_error([&] { t.check_float32_range("VOLUME"); }, {":4 (2024-01-03)", "column 'volume'", "-1e+39"});
+  t.keep_last(1);
+  EXPECT_NO_THROW(t.check_float32_range("close"));
+}
+
+// Runs `f` in a child process whose address space may grow `extra_mb` beyond the parent's
+// current size, killed after `seconds`; the child's exit code (0: f returned true) or 128 + signal.
+int run_bounded(const std::function<bool()>& f, int64_t extra_mb, unsigned seconds) {
+  int64_t vm_kb = 0;
+  {
+    std::ifstream status("/proc/self/status");
+    std::string key;
+    while (status >> key)
+      if (key == "VmSize:") {
+        status >> vm_kb;
+        break;
+      }
+  }
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    if (vm_kb > 0 && extra_mb > 0) {
+      const rlim_t limit = static_cast<rlim_t>(vm_kb * 1024 + extra_mb * 1024 * 1024);
+      const rlimit rl{limit, limit};
+      ::setrlimit(RLIMIT_AS, &rl);
+    }
+    ::alarm(seconds);
+    int rc = 0;
+    try {
+      rc = f() ? 0 : 1;
+    } catch (const std::bad_alloc&) {
+      rc = 3;
+    } catch (...) {
+      rc = 2;
+    }
+    ::_exit(rc);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(MarketCsvStreaming, LargeFileInBoundedMemory) {
+  // 400k minute bars (about 25 MB): read whole they took several times the file; streamed, the
+  // reader holds one block and the 512 rows kept.
+  const int64_t rows = 400000;
+  const int64_t base = parse_timestamp("2000-01-01");
+  std::string text = "timestamp,open,high,low,close,volume\n";
+  text.reserve(static_cast<size_t>(rows) * 48);
+  for (int64_t r = 0; r < rows; ++r)
+    text += format_timestamp(base + 60 * r, true) + "," + std::to_string(r % 1000) + ".25,2.5,0.5,1.75,1000\n";
+  TempCsv f(text);
+  text.clear();
+  text.shrink_to_fit();
+  const int rc = run_bounded(
+      [&] {
+        const MarketTable t = read_market_csv(f.path(), keep(512));
+        return t.rows() == 512 && t.timestamps.back() == base + 60 * (rows - 1) && t.lines.back() == rows + 1 &&
+               t.column("open").back() == 999.25 && t.columns.size() == 5;
+      },
+      /*extra_mb=*/48, /*seconds=*/60);
+  EXPECT_EQ(rc, 0) << "1: wrong rows, 2: error, 3: out of memory, 128+: killed by a signal";
+}
+
+TEST(MarketCsvStreaming, WideFileInLinearTime) {
+  // 100k columns: the header check was quadratic (50 s); a timeout (not a timed assertion)
+  // turns a hang into a failure.
+  const int64_t cols = 100000;
+  std::string head = "date", row;
+  for (int64_t c = 0; c < cols; ++c) {
+    head += ",c" + std::to_string(c);
+    row += ",1";
+  }
+  TempCsv f(head + "\n2024-01-01" + row + "\n2024-01-02" + row + "\n2024-01-03" + row + "\n");
+  const int rc = run_bounded(
+      [&] {
+        const MarketTable t = read_market_csv(f.path(), keep(2));
+        return t.rows() == 2 && static_cast<int64_t>(t.columns.size()) == cols && t.column("c99999")[1] == 1.0;
+      },
+      /*extra_mb=*/0, /*seconds=*/20);
+  EXPECT_EQ(rc, 0) << "1: wrong table, 2: error, 128+" << SIGALRM << ": timed out";
+  expect_csv_error("date,a,b,a\n2024-01-01,1,2,3\n", {"'a' twice", "columns 2 and 4"});
+}
+
+TEST(MarketCsvStreaming, PipesAreRead) {
+  TempCsv f("date,close\n2024-01-01,1\n2024-01-02,2\n");
+  const std::string fifo = f.path() + ".fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const pid_t writer = ::fork();
+  if (writer == 0) {
+    std::ofstream(fifo) << "date,close\n2024-01-01,1\n2024-01-02,2\n";
+    ::_exit(0);
+  }
+  const MarketTable t = read_market_csv(fifo, keep(1));
+  ::waitpid(writer, nullptr, 0);
+  ::unlink(fifo.c_str());
+  EXPECT_EQ(t.rows(), 1);
+  EXPECT_EQ(t.column("close")[0], 2.0);
 }
 
 }  // namespace

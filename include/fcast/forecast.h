@@ -45,6 +45,15 @@ struct ForecastLimits {
   int64_t max_samples = 4096;  // most sample paths per series
 };
 
+// What a forecast does when a model's outputs hold non-finite values: NaN or Inf (and, for Toto,
+// values beyond +-float32 max / 2, which its reference replaces by 0) — a sign of inputs too close
+// to the float32 limit or of a damaged checkpoint.
+enum class NonFinitePolicy {
+  kError,  // forecast() throws, naming the model part and output and how many values (the default)
+  kWarn,   // the reference's behaviour (Toto: those values become 0; Kronos: they stay NaN/Inf), and
+           //   ForecastResult::metadata["nonfinite_values"] counts them (with "nonfinite_detail")
+};
+
 struct ForecastRequest {
   std::vector<SeriesInput> series;
   int64_t horizon = 64;                      // steps to forecast (> 0)
@@ -57,6 +66,7 @@ struct ForecastRequest {
   // Model-specific options by name (each model's registry entry lists its own, with defaults),
   // e.g. Toto "samples_per_batch", Kronos "temperature", "top_k", "top_p", "max_context".
   std::map<std::string, std::string> options;
+  NonFinitePolicy nonfinite = NonFinitePolicy::kError;  // see NonFinitePolicy; default kError
 };
 
 struct SeriesForecast {
@@ -71,7 +81,8 @@ struct SeriesForecast {
 struct ForecastResult {
   std::vector<SeriesForecast> series;   // in request order
   std::vector<double> quantile_levels;  // as requested
-  // model, identity, executor, random_weights ("true"/"false"), seconds, ...
+  // model, identity, executor, random_weights ("true"/"false"), seconds, nonfinite_values (a count,
+  // "0" unless NonFinitePolicy::kWarn let some through) and nonfinite_detail (where they came from), ...
   std::map<std::string, std::string> metadata;
 };
 

@@ -1,17 +1,24 @@
-// Market CSV reading: see csv.h for the contract. The whole file is read into memory (the
-// largest market file is about 1.2 MB), split into records by a small RFC 4180 tokenizer
-// (quoted fields may hold commas, doubled quotes and newlines), then checked column by column.
+// Market CSV reading: see csv.h for the contract. The file is read in blocks and split into
+// records by a small streaming RFC 4180 tokenizer (quoted fields may hold commas, doubled quotes
+// and newlines). Each record of the series is checked as it arrives and only the rows asked for
+// are kept (a ring of the last N; the first N of a newest-first file), so memory follows the rows
+// kept. Errors keep the precedence of a whole-file check: structure (field counts, quotes, NUL
+// bytes) at once; then the symbol choice, then timestamps, then their order, then numeric cells.
 #include "io/csv.h"
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <sstream>
+#include <memory>
+#include <set>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "core/error.h"
@@ -26,12 +33,14 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string trim(const std::string& s) {
+std::string_view trim_view(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
   while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
   return s.substr(b, e - b);
 }
+
+std::string trim(const std::string& s) { return std::string(trim_view(s)); }
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -40,83 +49,128 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 // Quoted for error messages, shortened so that a binary file does not flood the terminal.
-std::string show(const std::string& s) {
-  std::string t = s.size() > 40 ? s.substr(0, 40) + "..." : s;
+std::string show(std::string_view s) {
+  std::string t = s.size() > 40 ? std::string(s.substr(0, 40)) + "..." : std::string(s);
   return "'" + t + "'";
 }
 
+// One record; the field strings are reused from record to record (no allocation per cell).
 struct Record {
   int64_t line = 0;  // 1-based physical line where the record starts
+  size_t n = 0;      // fields in this record
   std::vector<std::string> fields;
+  const std::string& operator[](size_t i) const { return fields[i]; }
+  std::string& start_field() {
+    if (n == fields.size()) fields.emplace_back();
+    std::string& f = fields[n++];
+    f.clear();
+    return f;
+  }
 };
 
-// RFC 4180 records. CR, LF and CRLF all end a record outside quotes; blank lines are skipped.
-std::vector<Record> tokenize(const std::string& text, const std::string& path) {
-  std::vector<Record> out;
-  size_t i = 0;
-  const size_t n = text.size();
-  int64_t line = 1;
-  while (i < n) {
-    Record rec;
-    rec.line = line;
-    std::string field;
-    bool any = false;  // the record has content (a blank line has none)
-    for (;;) {
-      if (i < n && text[i] == '"') {
-        // A quoted field: everything up to the closing quote, "" is one quote.
-        const int64_t open_line = line;
-        ++i;
-        any = true;
-        for (;;) {
-          FCAST_CHECK(i < n, path, ":", open_line, ": a quoted field is not closed before the end of the file");
-          const char ch = text[i];
-          if (ch == '"') {
-            if (i + 1 < n && text[i + 1] == '"') {
-              field += '"';
-              i += 2;
-              continue;
-            }
-            ++i;
-            break;
-          }
-          if (ch == '\n') ++line;
-          field += ch;
-          ++i;
-        }
-        // Text between the closing quote and the next separator is kept verbatim (lenient).
-        while (i < n && text[i] != ',' && text[i] != '\n' && text[i] != '\r') field += text[i++];
-      } else {
-        while (i < n && text[i] != ',' && text[i] != '\n' && text[i] != '\r') field += text[i++];
-      }
-      if (i < n && text[i] == ',') {
-        rec.fields.push_back(std::move(field));
-        field.clear();
-        any = true;
-        ++i;
-        continue;
-      }
-      // End of record (newline or end of file).
-      if (!field.empty()) any = true;
-      rec.fields.push_back(std::move(field));
-      if (i < n && text[i] == '\r') ++i;
-      if (i < n && text[i] == '\n') ++i;
-      ++line;
-      break;
-    }
-    const bool blank = !any || (rec.fields.size() == 1 && trim(rec.fields[0]).empty());
-    if (!blank) out.push_back(std::move(rec));
+// RFC 4180 records read block by block. CR, LF and CRLF all end a record outside quotes; blank
+// lines are skipped. A UTF-8 byte order mark at the start is dropped; NUL bytes are an error.
+class RecordReader {
+ public:
+  explicit RecordReader(const std::string& path) : path_(path) {
+    file_.reset(std::fopen(path.c_str(), "rb"));
+    FCAST_CHECK(file_ != nullptr, "cannot open CSV file '", path, "': ", std::strerror(errno));
+    buf_.resize(kBlock);
+    if (fill() && len_ >= 3 && static_cast<unsigned char>(buf_[0]) == 0xEF &&
+        static_cast<unsigned char>(buf_[1]) == 0xBB && static_cast<unsigned char>(buf_[2]) == 0xBF)
+      pos_ = 3;
   }
-  return out;
-}
 
-bool is_missing(const std::string& cell) {
+  // The next non-blank record into `rec`; false at the end of the file.
+  bool next(Record& rec) {
+    for (;;) {
+      if (!more()) return false;
+      rec.line = line_;
+      rec.n = 0;
+      for (;;) {
+        std::string& field = rec.start_field();
+        if (more() && buf_[pos_] == '"') {
+          // A quoted field: everything up to the closing quote, "" is one quote.
+          const int64_t open_line = line_;
+          ++pos_;
+          for (;;) {
+            FCAST_CHECK(more(), path_, ":", open_line, ": a quoted field is not closed before the end of the file");
+            const char ch = buf_[pos_++];
+            if (ch == '"') {
+              if (more() && buf_[pos_] == '"') {
+                field += '"';
+                ++pos_;
+                continue;
+              }
+              break;
+            }
+            if (ch == '\n') ++line_;
+            field += ch;
+          }
+          // Text between the closing quote and the next separator is kept verbatim (lenient).
+        }
+        read_plain(field);
+        if (more() && buf_[pos_] == ',') {
+          ++pos_;
+          continue;
+        }
+        // End of record (newline or end of file).
+        if (more() && buf_[pos_] == '\r') ++pos_;
+        if (more() && buf_[pos_] == '\n') ++pos_;
+        ++line_;
+        break;
+      }
+      const bool blank = rec.n == 1 && trim_view(rec.fields[0]).empty();
+      if (!blank) return true;
+    }
+  }
+
+ private:
+  static constexpr size_t kBlock = size_t{1} << 20;
+
+  // Whether a byte is left, reading the next block when the current one is used up.
+  bool more() { return pos_ < len_ || fill(); }
+
+  bool fill() {
+    if (eof_) return false;
+    len_ = std::fread(buf_.data(), 1, buf_.size(), file_.get());
+    pos_ = 0;
+    FCAST_CHECK(!std::ferror(file_.get()), "error reading CSV file '", path_, "': ", std::strerror(errno));
+    if (len_ < buf_.size()) eof_ = true;
+    FCAST_CHECK(std::memchr(buf_.data(), '\0', len_) == nullptr, path_,
+                ": the file holds NUL bytes; is it really a text CSV?");
+    return len_ > 0;
+  }
+
+  // Appends the bytes up to the next comma, CR, LF or the end of the file.
+  void read_plain(std::string& field) {
+    while (more()) {
+      const size_t start = pos_;
+      while (pos_ < len_ && buf_[pos_] != ',' && buf_[pos_] != '\n' && buf_[pos_] != '\r') ++pos_;
+      field.append(buf_.data() + start, pos_ - start);
+      if (pos_ < len_) return;
+    }
+  }
+
+  std::string path_;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file_{nullptr, &std::fclose};
+  std::vector<char> buf_;
+  size_t pos_ = 0, len_ = 0;
+  bool eof_ = false;
+  int64_t line_ = 1;
+};
+
+bool is_missing(std::string_view cell) {
   if (cell.empty()) return true;
-  const std::string l = lower(cell);
-  return l == "nan" || l == "na" || l == "n/a" || l == "null" || l == "none";
+  if (cell.size() > 4) return false;
+  char l[5] = {};
+  for (size_t i = 0; i < cell.size(); ++i) l[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(cell[i])));
+  const std::string_view v(l, cell.size());
+  return v == "nan" || v == "na" || v == "n/a" || v == "null" || v == "none";
 }
 
 // Parses a whole cell as a double; false if anything other than a number is in it.
-bool parse_number(const std::string& cell, double* out) {
+bool parse_number(std::string_view cell, double* out) {
   const char* b = cell.data();
   const char* e = cell.data() + cell.size();
   if (b != e && *b == '+') ++b;
@@ -161,7 +215,8 @@ int64_t parse_timestamp(const std::string& raw, int32_t* utc_offset_out) {
   size_t i = 0;
   auto bad = [&](const char* why) -> void {
     fail("cannot parse timestamp ", show(raw), " (", why,
-         "); expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS[.ffffff]] with an optional Z or +HH:MM offset");
+         "); expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (years 0001-9999, whole seconds) with an optional Z or "
+         "+HH:MM offset");
   };
   // Reads exactly `width` digits.
   auto digits = [&](int width, const char* what) -> int64_t {
@@ -177,10 +232,11 @@ int64_t parse_timestamp(const std::string& raw, int32_t* utc_offset_out) {
     ++i;
   };
   const int64_t year = digits(4, "year must have four digits");
-  expect('-', "expected '-' after the year");
+  expect('-', "expected '-' after the year (years 0001-9999)");
   const int64_t month = digits(2, "month must have two digits");
   expect('-', "expected '-' after the month");
   const int64_t day = digits(2, "day must have two digits");
+  if (year < 1) bad("year 0000 is outside 0001-9999");
   if (month < 1 || month > 12) bad("month out of range");
   if (day < 1 || day > days_in_month(year, static_cast<int>(month))) bad("day out of range for the month");
   int64_t hour = 0, minute = 0, second = 0;
@@ -198,7 +254,13 @@ int64_t parse_timestamp(const std::string& raw, int32_t* utc_offset_out) {
         const size_t start = i;
         while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
         if (i == start || i - start > 9) bad("fraction of a second must have 1 to 9 digits");
-        // Sub-second parts are dropped: timestamps are whole seconds.
+        // Timestamps are whole seconds: the models' time inputs are no finer (Toto's interval is
+        // in seconds, Kronos's calendar features stop at the minute), and truncating would make
+        // rows less than a second apart look like duplicates. A zero fraction (.000) is fine.
+        if (s.find_first_not_of('0', start) < i)
+          fail("timestamp ", show(raw), " has a fraction of a second; fcast keeps timestamps in whole seconds (the ",
+               "models' time inputs are no finer, and rows less than a second apart could not be told apart): ",
+               "round the stamps to whole seconds");
       }
     }
     if (hour > 23 || minute > 59 || second > 59) bad("time of day out of range");
@@ -245,6 +307,11 @@ CivilTime civil_from_seconds(int64_t seconds) {
 }
 
 std::string format_timestamp(int64_t seconds, bool with_time, int32_t utc_offset) {
+  // Checked on the wall clock, which is what is written; a year of five digits (or a negative
+  // one) would not read back.
+  FCAST_CHECK(seconds >= kFirstTimestamp - utc_offset && seconds <= kLastTimestamp - utc_offset,
+              "timestamp ", seconds, " s since 1970-01-01 (UTC offset ", utc_offset,
+              " s) falls outside the years 0001-9999 that fcast reads and writes");
   const CivilTime c = civil_from_seconds(seconds + utc_offset);
   char buf[64];
   if (!with_time) {
@@ -259,6 +326,18 @@ std::string format_timestamp(int64_t seconds, bool with_time, int32_t utc_offset
     out += buf;
   }
   return out;
+}
+
+void check_future_timestamps(int64_t last, int64_t step, int64_t count, int32_t utc_offset, const std::string& what) {
+  if (count <= 0 || step <= 0) return;
+  const int64_t limit = kLastTimestamp - utc_offset;  // the last UTC second written as 9999-12-31 23:59:59
+  // Steps that stay inside the range, by division: last + count * step may overflow.
+  const int64_t fit = last > limit ? 0 : (limit - last) / step;
+  FCAST_CHECK(fit >= count, what, " ", count, " at an interval of ", step, " s after ",
+              last >= kFirstTimestamp - utc_offset && last <= limit ? format_timestamp(last, true, utc_offset)
+                                                                    : cat(last, " s"),
+              " runs past 9999-12-31 23:59:59 (only ", fit,
+              " steps fit); fcast reads and writes the years 0001-9999 only");
 }
 
 // ---- MarketTable ----
@@ -292,153 +371,285 @@ void MarketTable::keep_last(int64_t n) {
   const auto drop = static_cast<std::ptrdiff_t>(rows() - n);
   timestamps.erase(timestamps.begin(), timestamps.begin() + drop);
   utc_offsets.erase(utc_offsets.begin(), utc_offsets.begin() + drop);
+  if (static_cast<std::ptrdiff_t>(lines.size()) >= drop) lines.erase(lines.begin(), lines.begin() + drop);
   for (auto& v : values) v.erase(v.begin(), v.begin() + drop);
+}
+
+std::string MarketTable::where(int64_t row) const {
+  const std::string line = row < static_cast<int64_t>(lines.size()) ? cat(":", lines[row]) : "";
+  const int64_t local = timestamps[row] + utc_offsets[row];
+  const bool in_range = local >= kFirstTimestamp && local <= kLastTimestamp;
+  return cat(path, line, " (", in_range ? format_timestamp(timestamps[row], has_time_of_day, utc_offsets[row]) : "?", ")");
+}
+
+void MarketTable::check_float32_range(const std::string& name) const {
+  const std::vector<double>& v = column(name);
+  for (int64_t r = 0; r < rows(); ++r)
+    FCAST_CHECK(!std::isfinite(v[r]) || std::fabs(v[r]) <= std::numeric_limits<float>::max(), where(r), ": column '",
+                lower(trim(name)), "' holds ", v[r], ", out of float32 range (|x| <= 3.4e38; the models compute in float32)");
 }
 
 // ---- reading ----
 
+namespace {
+
+// The numbers of one numeric-column candidate: is it numeric, and where is its first text cell.
+struct ColumnScan {
+  int64_t numbers = 0;
+  int64_t first_text_line = -1;
+  std::string first_text;  // trimmed, shortened
+};
+
+// Distinct symbols of a long-format file, for the messages that list them (bounded: a file
+// with a different symbol on every row must not grow memory with the file).
+class SymbolSet {
+ public:
+  void add(const std::string& s) {
+    if (set_.count(s)) return;
+    if (set_.size() < kMaxKept) set_.insert(s);
+    else overflow_ = true;
+  }
+  std::string count() const { return overflow_ ? cat("more than ", kMaxKept) : cat(set_.size()); }
+  size_t size() const { return overflow_ ? kMaxKept + 1 : set_.size(); }
+  std::string list() const {
+    std::string out;
+    size_t k = 0;
+    for (const auto& s : set_) {
+      if (k++ == kMaxListed) return out + cat(", ... (", count(), " in all)");
+      out += (out.empty() ? "" : ", ") + s;
+    }
+    return out;
+  }
+
+ private:
+  static constexpr size_t kMaxKept = 100000, kMaxListed = 50;
+  std::set<std::string> set_;  // sorted, as the messages list them
+  bool overflow_ = false;
+};
+
+// The first line before `before` where the series (rows whose symbol is `symbol` when
+// symbol_col >= 0) has the stamp `ts`; -1 if none. Only on the error path: a second pass over
+// the file, so that a stamp seen again out of order is reported as a duplicate without keeping
+// every stamp.
+int64_t earlier_line_with_stamp(const std::string& path, int64_t time_col, int64_t symbol_col,
+                                const std::string& symbol, int64_t ts, int64_t before) {
+  RecordReader in(path);
+  Record rec;
+  if (!in.next(rec)) return -1;  // the header
+  while (in.next(rec) && rec.line < before) {
+    if (static_cast<int64_t>(rec.n) <= std::max(time_col, symbol_col)) continue;
+    if (symbol_col >= 0 && trim_view(rec[symbol_col]) != symbol) continue;
+    try {
+      if (parse_timestamp(rec[time_col]) == ts) return rec.line;
+    } catch (const Error&) {
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
 MarketTable read_market_csv(const std::string& path, const CsvOptions& opt) {
+  FCAST_CHECK(opt.keep_last >= 0, "read_market_csv: keep_last must be >= 0 (0 = every row), got ", opt.keep_last);
   std::error_code ec;
   FCAST_CHECK(std::filesystem::exists(path, ec), "CSV file '", path, "' does not exist");
   FCAST_CHECK(!std::filesystem::is_directory(path, ec), "'", path, "' is a directory, not a CSV file");
   require_regular_file(path);  // a FIFO or device would block or never end
-  std::ifstream in(path, std::ios::binary);
-  FCAST_CHECK(in.good(), "cannot open CSV file '", path, "' (permission denied?)");
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  FCAST_CHECK(!in.bad(), "error reading CSV file '", path, "'");
-  std::string text = buf.str();
-  if (text.size() >= 3 && static_cast<unsigned char>(text[0]) == 0xEF && static_cast<unsigned char>(text[1]) == 0xBB &&
-      static_cast<unsigned char>(text[2]) == 0xBF)
-    text.erase(0, 3);
-  FCAST_CHECK(text.find('\0') == std::string::npos, path, ": the file holds NUL bytes; is it really a text CSV?");
+  RecordReader in(path);
+  Record rec;
+  FCAST_CHECK(in.next(rec), path, ": the file is empty (expected a header line and data rows)");
 
-  std::vector<Record> recs = tokenize(text, path);
-  FCAST_CHECK(!recs.empty(), path, ": the file is empty (expected a header line and data rows)");
-
-  // Header.
-  const Record& head = recs[0];
+  // Header (a hash map: a file may have 100k columns).
+  const int64_t head_line = rec.line;
   std::vector<std::string> names;
-  for (size_t c = 0; c < head.fields.size(); ++c) {
-    std::string nm = lower(trim(head.fields[c]));
+  std::unordered_map<std::string, size_t> seen;
+  for (size_t c = 0; c < rec.n; ++c) {
+    std::string nm = lower(trim(rec[c]));
     if (nm.empty()) nm = cat("column", c + 1);
-    for (size_t p = 0; p < names.size(); ++p)
-      FCAST_CHECK(names[p] != nm, path, ":", head.line, ": the header names column '", nm, "' twice (columns ", p + 1,
-                  " and ", c + 1, ")");
-    names.push_back(nm);
+    const auto [it, fresh] = seen.emplace(nm, c);
+    FCAST_CHECK(fresh, path, ":", head_line, ": the header names column '", nm, "' twice (columns ", it->second + 1,
+                " and ", c + 1, ")");
+    names.push_back(std::move(nm));
   }
   const int64_t ncols = static_cast<int64_t>(names.size());
-  FCAST_CHECK(recs.size() > 1, path, ": the file has a header (", join(names), ") but no data rows");
+  FCAST_CHECK(in.next(rec), path, ": the file has a header (", join(names), ") but no data rows");
 
   int64_t time_col = -1, symbol_col = -1;
   for (int64_t c = 0; c < ncols; ++c) {
     if (time_col < 0 && is_time_name(names[c])) time_col = c;
     if (symbol_col < 0 && names[c] == "symbol") symbol_col = c;
   }
-  FCAST_CHECK(time_col >= 0, path, ":", head.line, ": no time column; expected one named date, timestamp, timestamps, ",
+  FCAST_CHECK(time_col >= 0, path, ":", head_line, ": no time column; expected one named date, timestamp, timestamps, ",
               "time, datetime or ds; the header has: ", join(names));
-
-  for (size_t r = 1; r < recs.size(); ++r)
-    FCAST_CHECK(static_cast<int64_t>(recs[r].fields.size()) == ncols, path, ":", recs[r].line, ": expected ", ncols,
-                " fields as in the header, found ", recs[r].fields.size());
+  FCAST_CHECK(symbol_col >= 0 || opt.symbol.empty(), path, ": a symbol ('", opt.symbol,
+              "') was given but the file has no symbol column; it holds a single series");
 
   MarketTable t;
   t.path = path;
   t.time_column = names[time_col];
 
-  // Rows of the chosen symbol (all rows for a wide file).
-  std::vector<const Record*> rows;
-  if (symbol_col >= 0) {
-    std::vector<std::string> symbols;
-    for (size_t r = 1; r < recs.size(); ++r) {
-      const std::string s = trim(recs[r].fields[symbol_col]);
-      if (std::find(symbols.begin(), symbols.end(), s) == symbols.end()) symbols.push_back(s);
-    }
-    std::sort(symbols.begin(), symbols.end());
-    std::string chosen;
-    if (!opt.symbol.empty()) {
-      for (const auto& s : symbols)
-        if (lower(s) == lower(trim(opt.symbol))) chosen = s;
-      FCAST_CHECK(!chosen.empty(), path, ": symbol '", opt.symbol, "' is not in the file; symbols: ", join(symbols));
-    } else {
-      FCAST_CHECK(symbols.size() == 1, path, ": the file holds ", symbols.size(),
-                  " symbols; choose one (--symbol): ", join(symbols));
-      chosen = symbols[0];
-    }
-    for (size_t r = 1; r < recs.size(); ++r)
-      if (trim(recs[r].fields[symbol_col]) == chosen) rows.push_back(&recs[r]);
-    t.symbol = chosen;
-  } else {
-    FCAST_CHECK(opt.symbol.empty(), path, ": a symbol ('", opt.symbol,
-                "') was given but the file has no symbol column; it holds a single series");
-    for (size_t r = 1; r < recs.size(); ++r) rows.push_back(&recs[r]);
-  }
-  const size_t nrows = rows.size();
+  // Numeric-column candidates: every column but the time and symbol columns.
+  std::vector<int64_t> cand;
+  for (int64_t c = 0; c < ncols; ++c)
+    if (c != time_col && c != symbol_col) cand.push_back(c);
+  const size_t K = cand.size();
+  std::vector<ColumnScan> scan(K);
 
-  // Timestamps.
-  t.timestamps.resize(nrows);
-  t.utc_offsets.resize(nrows);
-  for (size_t r = 0; r < nrows; ++r) {
-    const std::string& cell = rows[r]->fields[time_col];
-    FCAST_CHECK(!trim(cell).empty(), path, ":", rows[r]->line, ": empty timestamp in column '", t.time_column, "'");
-    try {
-      t.timestamps[r] = parse_timestamp(cell, &t.utc_offsets[r]);
-    } catch (const Error& e) {
-      fail(path, ":", rows[r]->line, ": column '", t.time_column, "': ", e.what());
-    }
-    const int64_t local = t.timestamps[r] + t.utc_offsets[r];
-    if (local - floor_div(local, 86400) * 86400 != 0) t.has_time_of_day = true;
-  }
+  // Kept rows: a ring of the last `cap` rows (ascending files) or the first `cap` (descending).
+  const size_t cap = opt.keep_last > 0 ? static_cast<size_t>(opt.keep_last) : std::numeric_limits<size_t>::max();
+  std::vector<int64_t> kept_ts, kept_line;
+  std::vector<int32_t> kept_off;
+  std::vector<double> kept_vals;  // [slot][K]
+  size_t head = 0;                // oldest slot once the ring is full
+  std::vector<double> row_vals(K);
 
-  // Duplicates first (they would otherwise read as an order error), naming both lines.
-  {
-    std::vector<size_t> idx(nrows);
-    for (size_t r = 0; r < nrows; ++r) idx[r] = r;
-    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return t.timestamps[a] < t.timestamps[b]; });
-    for (size_t k = 1; k < nrows; ++k)
-      FCAST_CHECK(t.timestamps[idx[k]] != t.timestamps[idx[k - 1]], path, ": duplicate timestamp ",
-                  show(trim(rows[idx[k]]->fields[time_col])), " on lines ", rows[idx[k - 1]]->line, " and ",
-                  rows[idx[k]]->line);
-  }
-  // Order: strictly ascending, or strictly descending (then reversed).
+  SymbolSet symbols;
+  const std::string want = lower(trim(opt.symbol));
+  std::string chosen;  // the series' symbol as spelled in the file
+  bool found = false;  // `chosen` is set (a symbol cell may be empty)
+
+  // Series state. Errors about timestamps and their order are remembered (the first of each)
+  // and raised after the whole file is read, so that a structural error or the symbol choice,
+  // which concern the whole file, take precedence as they did when the file was read whole.
+  int64_t n = 0;
+  int64_t prev_ts = 0, prev_line = 0;
+  std::string prev_cell;
   bool descending = false;
-  if (nrows >= 2) {
-    descending = t.timestamps[1] < t.timestamps[0];
-    for (size_t r = 1; r < nrows; ++r) {
-      const bool down = t.timestamps[r] < t.timestamps[r - 1];
-      FCAST_CHECK(down == descending, path, ":", rows[r]->line, ": timestamps are neither ascending nor descending: ",
-                  show(trim(rows[r]->fields[time_col])), " follows ", show(trim(rows[r - 1]->fields[time_col])),
-                  " (line ", rows[r - 1]->line, ") but the file started ", descending ? "descending" : "ascending");
+  std::string parse_error, order_error;
+  int64_t order_ts = 0, order_line = 0;
+  std::string order_cell;
+
+  do {
+    FCAST_CHECK(static_cast<int64_t>(rec.n) == ncols, path, ":", rec.line, ": expected ", ncols,
+                " fields as in the header, found ", rec.n);
+    if (symbol_col >= 0) {
+      const std::string s(trim_view(rec[symbol_col]));
+      symbols.add(s);
+      if (!found && (want.empty() || lower(s) == want)) {
+        chosen = s;
+        found = true;
+      }
+      if (!found || s != chosen) continue;
     }
+    if (!parse_error.empty()) continue;
+    const std::string& cell = rec[time_col];
+    int64_t ts = 0;
+    int32_t off = 0;
+    if (trim_view(cell).empty()) {
+      parse_error = cat(path, ":", rec.line, ": empty timestamp in column '", t.time_column, "'");
+      continue;
+    }
+    try {
+      ts = parse_timestamp(cell, &off);
+    } catch (const Error& e) {
+      parse_error = cat(path, ":", rec.line, ": column '", t.time_column, "': ", e.what());
+      continue;
+    }
+    if (!order_error.empty()) continue;  // later rows are checked for unparsable stamps only
+    const std::string_view this_cell = trim_view(cell);
+    if (n > 0) {
+      if (ts == prev_ts) {
+        order_error = cat(path, ": duplicate timestamp ", show(this_cell), " on lines ", prev_line, " and ", rec.line);
+        continue;
+      }
+      const bool down = ts < prev_ts;
+      if (n == 1) descending = down;
+      if (down != descending) {
+        order_error = cat(path, ":", rec.line, ": timestamps are neither ascending nor descending: ", show(this_cell),
+                          " follows ", show(prev_cell), " (line ", prev_line, ") but the file started ",
+                          descending ? "descending" : "ascending");
+        order_ts = ts;
+        order_line = rec.line;
+        order_cell = std::string(this_cell);
+        continue;
+      }
+    }
+    const int64_t local = ts + off;
+    if (local - floor_div(local, 86400) * 86400 != 0) t.has_time_of_day = true;
+
+    // Numeric cells: every row is checked, whether it is kept or not.
+    for (size_t k = 0; k < K; ++k) {
+      const std::string_view v = trim_view(rec[cand[k]]);
+      double x = std::numeric_limits<double>::quiet_NaN();
+      if (!is_missing(v)) {
+        if (parse_number(v, &x)) {
+          ++scan[k].numbers;
+        } else {
+          x = std::numeric_limits<double>::quiet_NaN();
+          if (scan[k].first_text_line < 0) {
+            scan[k].first_text_line = rec.line;
+            scan[k].first_text = std::string(v.substr(0, 41));
+          }
+        }
+      }
+      row_vals[k] = x;
+    }
+    // Keep the row: append while there is room; then an ascending file overwrites its oldest
+    // row, a descending one keeps its first rows (its newest).
+    size_t slot;
+    if (kept_ts.size() < cap) {
+      slot = kept_ts.size();
+      kept_ts.push_back(0);
+      kept_off.push_back(0);
+      kept_line.push_back(0);
+      kept_vals.resize(kept_vals.size() + K);
+    } else if (!descending) {
+      slot = head;
+      head = (head + 1) % cap;
+    } else {
+      slot = std::numeric_limits<size_t>::max();
+    }
+    if (slot != std::numeric_limits<size_t>::max()) {
+      kept_ts[slot] = ts;
+      kept_off[slot] = off;
+      kept_line[slot] = rec.line;
+      std::copy(row_vals.begin(), row_vals.end(), kept_vals.begin() + static_cast<std::ptrdiff_t>(slot * K));
+    }
+    prev_ts = ts;
+    prev_line = rec.line;
+    prev_cell.assign(this_cell);
+    ++n;
+  } while (in.next(rec));
+
+  if (symbol_col >= 0) {
+    if (!want.empty())
+      FCAST_CHECK(found, path, ": symbol '", opt.symbol, "' is not in the file; symbols: ", symbols.list());
+    else
+      FCAST_CHECK(symbols.size() == 1, path, ": the file holds ", symbols.count(),
+                  " symbols; choose one (--symbol): ", symbols.list());
+    t.symbol = chosen;
+  }
+  if (!parse_error.empty()) fail(parse_error);
+  if (!order_error.empty()) {
+    // Out of order: a stamp seen before is a duplicate (named so, with both lines).
+    const int64_t earlier = order_line > 0 ? earlier_line_with_stamp(path, time_col, symbol_col, chosen, order_ts, order_line) : -1;
+    if (earlier > 0) fail(path, ": duplicate timestamp ", show(order_cell), " on lines ", earlier, " and ", order_line);
+    fail(order_error);
   }
 
   // Numeric columns; a column with no number at all is a text column and is left out.
-  for (int64_t c = 0; c < ncols; ++c) {
-    if (c == time_col || c == symbol_col) continue;
-    std::vector<double> vals(nrows, std::numeric_limits<double>::quiet_NaN());
-    int64_t numbers = 0, first_text = -1;
-    for (size_t r = 0; r < nrows; ++r) {
-      const std::string cell = trim(rows[r]->fields[c]);
-      if (is_missing(cell)) continue;
-      double v = 0;
-      if (parse_number(cell, &v)) {
-        vals[r] = v;
-        ++numbers;
-      } else if (first_text < 0) {
-        first_text = static_cast<int64_t>(r);
-      }
-    }
-    if (first_text >= 0 && numbers == 0) continue;  // a text column
-    FCAST_CHECK(first_text < 0, path, ":", rows[first_text]->line, ": column '", names[c], "' is numeric but holds ",
-                show(trim(rows[first_text]->fields[c])), "; fix or empty that cell (empty cells are read as missing)");
-    t.columns.push_back(names[c]);
+  const size_t rows = kept_ts.size();
+  std::vector<size_t> order(rows);  // slots, oldest row of the file first
+  for (size_t r = 0; r < rows; ++r) order[r] = (head + r) % rows;
+  if (descending) std::reverse(order.begin(), order.end());
+  for (size_t k = 0; k < K; ++k) {
+    const ColumnScan& s = scan[k];
+    if (s.first_text_line >= 0 && s.numbers == 0) continue;  // a text column
+    FCAST_CHECK(s.first_text_line < 0, path, ":", s.first_text_line, ": column '", names[cand[k]],
+                "' is numeric but holds ", show(s.first_text),
+                "; fix or empty that cell (empty cells are read as missing)");
+    std::vector<double> vals(rows);
+    for (size_t r = 0; r < rows; ++r) vals[r] = kept_vals[order[r] * K + k];
+    t.columns.push_back(names[cand[k]]);
     t.values.push_back(std::move(vals));
   }
-
-  if (descending) {
-    std::reverse(t.timestamps.begin(), t.timestamps.end());
-    std::reverse(t.utc_offsets.begin(), t.utc_offsets.end());
-    for (auto& v : t.values) std::reverse(v.begin(), v.end());
+  t.timestamps.resize(rows);
+  t.utc_offsets.resize(rows);
+  t.lines.resize(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    t.timestamps[r] = kept_ts[order[r]];
+    t.utc_offsets[r] = kept_off[order[r]];
+    t.lines[r] = kept_line[order[r]];
   }
   return t;
 }

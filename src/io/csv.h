@@ -2,12 +2,19 @@
 // the time column is detected (date, timestamp, timestamps, time, datetime, ds), files sorted
 // newest-first are reversed, long-format files with a `symbol` column are filtered by symbol.
 //
-//   MarketTable t = read_market_csv("MSTR.csv", {});
+//   CsvOptions o;  o.keep_last = 512;                 // the rows a forecast uses
+//   MarketTable t = read_market_csv("MSTR.csv", o);
 //   const std::vector<double>& close = t.column("close");
 //
+// The file is streamed: every row is checked (field count, timestamp, order, numeric cells) as
+// it is read, but only the last `keep_last` rows of the series are kept, so memory follows the
+// rows kept (times the numeric columns), not the file; time is linear in rows and columns.
+// Pipes (`--input <(zcat bars.csv.gz)`) work as well as files.
+//
 // Errors (fcast::Error) name the file, line and column: missing file, no header, no time
-// column, unparsable timestamp, timestamps neither ascending nor descending, duplicate
-// timestamps, several symbols without a symbol filter, a numeric column with text in it.
+// column, unparsable timestamp, a sub-second timestamp, a year outside 0001-9999, timestamps
+// neither ascending nor descending, duplicate timestamps, several symbols without a symbol
+// filter, a numeric column with text in it.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -22,7 +29,8 @@ struct MarketTable {
   std::vector<std::vector<double>> values;   // values[c][row]; empty cells are NaN
   std::vector<int64_t> timestamps;           // seconds since 1970-01-01 (UTC; naive stamps taken as UTC)
   std::vector<int32_t> utc_offsets;          // the offset written in the file, seconds (0 if none)
-  bool has_time_of_day = false;              // any stamp with a non-midnight time
+  std::vector<int64_t> lines;                // the file line each row starts on (1-based)
+  bool has_time_of_day = false;              // any stamp of the series (kept or not) with a non-midnight time
   std::string symbol;                        // the selected symbol for long-format files ("" otherwise)
 
   int64_t rows() const { return static_cast<int64_t>(timestamps.size()); }
@@ -30,17 +38,29 @@ struct MarketTable {
   const std::vector<double>& column(const std::string& name) const;  // error listing the columns if absent
   int64_t median_interval() const;                       // median positive step in seconds (86400 if none)
   void keep_last(int64_t n);                             // drop all but the last n rows
+  std::string where(int64_t row) const;                  // "FILE:LINE (TIMESTAMP)" for error messages
+  // Throws, naming the file line, timestamp and column, at the first finite value of `name`
+  // beyond float32 (|x| > 3.4e38): the models compute in float32, where it would be Inf.
+  void check_float32_range(const std::string& name) const;
 };
 
 struct CsvOptions {
-  std::string symbol;   // for long-format files with a symbol column; required if several symbols
+  std::string symbol;     // for long-format files with a symbol column; required if several symbols
+  int64_t keep_last = 0;  // > 0: keep only the last N rows of the series (all are still checked); 0: all
 };
 
 MarketTable read_market_csv(const std::string& path, const CsvOptions& opt = {});
 
-// Calendar helpers (proleptic Gregorian, UTC).
+// Calendar helpers (proleptic Gregorian, UTC). fcast reads and writes whole seconds of the years
+// 0001-9999 only: parse_timestamp rejects a non-zero fraction of a second and other years,
+// format_timestamp throws rather than write a year outside them.
+constexpr int64_t kFirstTimestamp = -62135596800;  // 0001-01-01 00:00:00
+constexpr int64_t kLastTimestamp = 253402300799;   // 9999-12-31 23:59:59
 int64_t parse_timestamp(const std::string& s, int32_t* utc_offset_out = nullptr);  // throws on bad input
 std::string format_timestamp(int64_t seconds, bool with_time, int32_t utc_offset = 0);
+// Throws unless the stamps last + k * step (k = 1..count, wall clock at utc_offset) stay inside the
+// years 0001-9999; the message names `what`, the setting that asked for `count` steps.
+void check_future_timestamps(int64_t last, int64_t step, int64_t count, int32_t utc_offset, const std::string& what);
 struct CivilTime {
   int year, month, day, hour, minute, second, weekday;  // weekday: Monday = 0
 };

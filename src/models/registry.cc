@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <limits>
 
 #include "core/error.h"
+#include "io/csv.h"
 #include "io/file.h"
 #include "models/kronos/session.h"
 #include "models/toto/session.h"
@@ -13,7 +16,18 @@ namespace fcast {
 
 namespace {
 constexpr const char* kRandomWeightsMarker = "RANDOM_WEIGHTS.txt";
+
+// The lower median of the steps between stamps (86400 with one stamp): the interval at which
+// future stamps continue.
+int64_t median_step(const std::vector<int64_t>& stamps) {
+  std::vector<int64_t> steps;
+  for (size_t t = 1; t < stamps.size(); ++t) steps.push_back(stamps[t] - stamps[t - 1]);
+  if (steps.empty()) return 86400;
+  const auto mid = steps.begin() + static_cast<std::ptrdiff_t>((steps.size() - 1) / 2);
+  std::nth_element(steps.begin(), mid, steps.end());
+  return *mid;
 }
+}  // namespace
 
 const std::vector<ModelEntry>& model_registry() {
   // One line per model.
@@ -155,8 +169,12 @@ void check_request(const ForecastRequest& r, const ModelEntry& e, int64_t max_ho
         const bool observed = s.observed.empty() || s.observed[v][t];
         const double x = s.values[v][t];
         // Observed values must be finite and inside float32 (the models compute in float32).
-        FCAST_CHECK(!observed || (std::isfinite(x) && std::fabs(x) <= 3.4e38), e.name, ": ", who, ": variate ", v,
-                    " has a non-finite or out-of-range value (", x, ") at step ", t);
+        if (!observed) continue;
+        const std::string variate = s.variate_names.empty() ? cat("variate ", v) : cat("variate '", s.variate_names[v], "'");
+        FCAST_CHECK(std::isfinite(x), e.name, ": ", who, ": ", variate, " has a non-finite value (", x, ") at step ", t,
+                    " of ", T);
+        FCAST_CHECK(std::fabs(x) <= std::numeric_limits<float>::max(), e.name, ": ", who, ": ", variate, " has ", x,
+                    " at step ", t, " of ", T, ", out of float32 range (|x| <= 3.4e38; the models compute in float32)");
       }
     FCAST_CHECK(s.timestamps.empty() || s.timestamps.size() == T, e.name, ": ", who, " has ", s.timestamps.size(),
                 " timestamps for ", T, " values");
@@ -166,20 +184,22 @@ void check_request(const ForecastRequest& r, const ModelEntry& e, int64_t max_ho
     FCAST_CHECK(s.future_timestamps.empty() || static_cast<int64_t>(s.future_timestamps.size()) == r.horizon,
                 e.name, ": ", who, " has ", s.future_timestamps.size(), " future timestamps for a horizon of ",
                 r.horizon);
+    // Stamps are seconds of the years 0001-9999, the range fcast reads and writes (io/csv.h).
+    for (const std::vector<int64_t>* stamps : {&s.timestamps, &s.future_timestamps})
+      for (size_t t = 0; t < stamps->size(); ++t)
+        FCAST_CHECK((*stamps)[t] >= kFirstTimestamp && (*stamps)[t] <= kLastTimestamp, e.name, ": ", who, ": ",
+                    stamps == &s.timestamps ? "timestamp " : "future timestamp ", t, " (", (*stamps)[t],
+                    " s) is outside the years 0001-9999");
+    if (s.future_timestamps.empty() && !s.timestamps.empty())
+      check_future_timestamps(s.timestamps.back(), median_step(s.timestamps), r.horizon, 0,
+                              cat(e.name, ": ", who, ": the horizon"));
   }
 }
 
 std::vector<int64_t> future_timestamps_of(const SeriesInput& s, int64_t horizon) {
   if (!s.future_timestamps.empty()) return s.future_timestamps;
   if (s.timestamps.empty()) return {};
-  std::vector<int64_t> steps;
-  for (size_t t = 1; t < s.timestamps.size(); ++t) steps.push_back(s.timestamps[t] - s.timestamps[t - 1]);
-  int64_t step = 86400;  // one stamp: daily
-  if (!steps.empty()) {
-    const auto mid = steps.begin() + static_cast<std::ptrdiff_t>((steps.size() - 1) / 2);
-    std::nth_element(steps.begin(), mid, steps.end());
-    step = *mid;
-  }
+  const int64_t step = median_step(s.timestamps);
   std::vector<int64_t> out;
   for (int64_t h = 1; h <= horizon; ++h) out.push_back(s.timestamps.back() + h * step);
   return out;
@@ -195,6 +215,14 @@ void summarise_samples(SeriesForecast& f, const std::vector<double>& levels) {
     for (size_t h = 0; h < H; ++h) {
       std::vector<float> s = f.samples.empty() ? std::vector<float>{f.mean[v][h]} : f.samples[v][h];
       const size_t N = s.size();
+      // NaN paths (let through by NonFinitePolicy::kWarn) have no order: the summaries are NaN.
+      if (std::any_of(s.begin(), s.end(), [](float x) { return std::isnan(x); })) {
+        const float nan = std::numeric_limits<float>::quiet_NaN();
+        f.std[v].push_back(nan);
+        f.median[v].push_back(nan);
+        for (size_t k = 0; k < levels.size(); ++k) f.quantiles[k][v].push_back(nan);
+        continue;
+      }
       double m = 0, var = 0;
       for (float x : s) m += x;
       m /= static_cast<double>(N);

@@ -79,6 +79,7 @@ std::vector<WarmUpStep> warm_up_toto(toto::TotoModel& model, const TotoWarmUpOpt
       }
       toto::ForecastOptions fo;
       fo.prediction_length = o.prediction_length;
+      fo.nonfinite = NonFinitePolicy::kWarn;  // plans are the point here, not the numbers
       fo.num_samples = n;
       fo.samples_per_batch = n > 0 ? std::min(o.samples_per_batch, n) : o.samples_per_batch;
       fo.use_kv_cache = o.use_kv_cache;

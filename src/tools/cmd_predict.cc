@@ -28,6 +28,7 @@ struct GenericPredictArgs {
   uint64_t seed = 0;
   int threads = 0;
   std::vector<std::string> options;  // NAME=VALUE
+  std::string nonfinite = "error";
   CompileCliValues compile;
   LimitCliValues limits;
 };
@@ -59,6 +60,7 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
   r.limits = resolve_limits(Environment::from_process(), a.limits);
   // Before the CSV is read: a capped request must fail at once (check_request checks it again).
   check_forecast_limits(r.limits, "--prediction-length", r.horizon, "--num-samples", r.num_samples);
+  r.nonfinite = nonfinite_policy(a.nonfinite);
   r.quantiles.clear();
   for (const std::string& q : split_commas(a.quantiles)) {
     double v = 0;
@@ -74,8 +76,7 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
   FCAST_CHECK(!a.input.empty(), "missing --input FILE.csv");
   // Before any work: a forecast must not be computed only to find it cannot be written.
   if (!a.output.empty() && a.output != "-") check_output_file(a.output);
-  MarketTable t = read_market_csv(a.input, CsvOptions{a.symbol});
-  t.keep_last(a.context);
+  MarketTable t = read_market_csv(a.input, CsvOptions{a.symbol, a.context});
   SeriesInput s;
   s.id = t.symbol;
   std::vector<std::string> cols = split_commas(a.columns);
@@ -86,6 +87,7 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
   for (const std::string& c : cols) {
     s.variate_names.push_back(c);
     s.values.push_back(t.column(c));  // unknown: the error lists the file's columns
+    t.check_float32_range(c);
   }
   for (int64_t k = 0; k < t.rows(); ++k) s.timestamps.push_back(t.timestamps[k] + t.utc_offsets[k]);
   r.series.push_back(std::move(s));
@@ -94,6 +96,7 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
   if (m->random_weights())
     std::cerr << "fcast: NOTE: RANDOM weights (written by fcast init-model): the forecast numbers mean nothing.\n";
   const ForecastResult res = m->new_session()->forecast(r);
+  std::cerr << nonfinite_warning(e.name, std::stoll(res.metadata.at("nonfinite_values")), res.metadata.at("nonfinite_detail"));
   const SeriesForecast& f = res.series.at(0);
   const bool with_time = t.has_time_of_day || t.median_interval() % 86400 != 0;
   std::ostringstream out;
@@ -117,6 +120,27 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
 
 }  // namespace
 
+void add_nonfinite_flag(CLI::App* cmd, std::string& value) {
+  cmd->add_option("--nonfinite", value,
+                  "NaN/Inf in the model's outputs: error = fail naming the model output and the count; warn = keep "
+                  "the reference's behaviour (Toto: replaced by 0; Kronos: NaN in the output), warn on stderr and "
+                  "count them (default: error)")
+      ->check(CLI::IsMember({"error", "warn"}));
+}
+
+NonFinitePolicy nonfinite_policy(const std::string& value) {
+  if (value == "warn") return NonFinitePolicy::kWarn;
+  FCAST_CHECK(value == "error" || value.empty(), "--nonfinite must be error or warn, got '", value, "'");
+  return NonFinitePolicy::kError;
+}
+
+std::string nonfinite_warning(const std::string& model, int64_t values, const std::string& detail) {
+  if (values == 0 && detail.empty()) return "";
+  return cat("fcast: WARNING: ", model, ": ", values, " forecast value(s) were non-finite (--nonfinite warn",
+             model == "toto" ? ": replaced by 0, as the reference does" : ": left as the reference leaves them",
+             ")", detail.empty() ? "" : "; " + detail, "\n");
+}
+
 void register_generic_predict(CLI::App& predict, const ModelEntry& e) {
   auto a = std::make_shared<GenericPredictArgs>();
   CLI::App* cmd = predict.add_subcommand(e.name, "Forecast columns of a market CSV with " + e.name + " (" + e.summary +
@@ -138,6 +162,7 @@ void register_generic_predict(CLI::App& predict, const ModelEntry& e) {
   cmd->add_option("--option", a->options, "Model option NAME=VALUE, repeatable: " + (opts.empty() ? "none" : opts));
   cmd->add_option("--output", a->output, "Output file; '-' or empty for stdout (default: stdout)");
   cmd->add_option("--threads", a->threads, "OpenMP threads; 0 = default (default: 0)");
+  add_nonfinite_flag(cmd, a->nonfinite);
   add_compile_flags(cmd, a->compile);
   add_limit_flags(cmd, a->limits);
   cmd->callback([&e, a] { run_generic_predict(e, *a); });

@@ -51,6 +51,7 @@ struct PredictKronosArgs {
   CompileCliValues compile;  // --compile/--no-compile, --compile-mode, ... (tools/compile_flags.h)
   LimitCliValues limits;     // --max-horizon, --max-samples
   bool stats = false;        // --stats: executor counters as the last line of stdout
+  std::string nonfinite = "error";  // --nonfinite error|warn
 };
 
 void check_dir(const std::string& dir, const char* flag, const char* what) {
@@ -83,6 +84,8 @@ KronosSeries series_from_table(const MarketTable& t, std::vector<std::string>& n
                 return c;
               }(),
               ")");
+  for (const char* c : {"open", "high", "low", "close", "volume", "amount"})
+    if (t.has(c)) t.check_float32_range(c);
   const bool ohlc = t.has("open") && t.has("high") && t.has("low");
   if (ohlc) {
     for (const char* c : {"open", "high", "low", "close", "volume", "amount"})
@@ -146,9 +149,9 @@ void run_predict_kronos(const PredictKronosArgs& a) {
 
   CsvOptions co;
   co.symbol = a.symbol;
-  MarketTable table = read_market_csv(a.input, co);
   const int64_t lookback = a.lookback.value_or(a.max_context);
-  if (lookback > 0) table.keep_last(lookback);
+  co.keep_last = lookback;  // 0: every row; only the rows kept are held, every row is checked
+  MarketTable table = read_market_csv(a.input, co);
   FCAST_CHECK(table.rows() >= 2, a.input, ": ", table.rows(), " usable row(s); Kronos needs at least 2 rows of history",
               a.symbol.empty() ? "" : cat(" for symbol ", a.symbol));
   std::vector<std::string> notes;
@@ -170,6 +173,7 @@ void run_predict_kronos(const PredictKronosArgs& a) {
     const int64_t step = table.median_interval();
     const int64_t last = table.timestamps.back();
     const int32_t off = table.utc_offsets.back();
+    check_future_timestamps(last, step, a.pred_len, off, "--pred-len");
     for (int64_t k = 1; k <= a.pred_len; ++k) {
       future_utc.push_back(last + k * step);
       future_off.push_back(off);
@@ -194,10 +198,12 @@ void run_predict_kronos(const PredictKronosArgs& a) {
   po.max_context = a.max_context;
   po.clip = a.clip;
   po.use_kv_cache = !a.no_kv_cache;
+  po.nonfinite = nonfinite_policy(a.nonfinite);
   if (a.no_kv_cache) std::cerr << "fcast: kronos: KV cache off (--no-kv-cache): every step recomputes the full window\n";
   KronosPredictor predictor(model, tok, po);
   for (auto& n : notes) std::cerr << "fcast: kronos: " << n << "\n";
   const KronosForecast f = predictor.predict(series, future_wall, a.pred_len, sp);
+  std::cerr << nonfinite_warning("kronos", f.nonfinite_values, f.nonfinite_detail);
 
   std::ostringstream out;
   if (format == "csv") {
@@ -218,6 +224,11 @@ void run_predict_kronos(const PredictKronosArgs& a) {
     j["sampling"] = {{"temperature", sp.temperature}, {"top_k", sp.top_k}, {"top_p", sp.top_p},
                      {"sample_count", sp.sample_count}, {"seed", sp.seed}};
     j["max_context"] = a.max_context;
+    if (po.nonfinite == NonFinitePolicy::kWarn) {
+      j["nonfinite"] = "warn";
+      j["nonfinite_values"] = f.nonfinite_values;
+      j["nonfinite_detail"] = f.nonfinite_detail;
+    }
     std::vector<std::string> ts;
     for (int64_t t = 0; t < f.rows(); ++t) ts.push_back(format_timestamp(future_utc[t], with_time, future_off[t]));
     j["timestamps"] = ts;
@@ -294,6 +305,7 @@ void register_predict_kronos(CLI::App& predict) {
                 "print the executor counters (mode, backend, dtype, compiled, plans_built, recompiles, cache_hits, "
                 "cache_misses, fallbacks_to_eager; predictor and tokenizer summed) as one JSON object on the last "
                 "line of stdout");
+  add_nonfinite_flag(cmd, a->nonfinite);
   add_compile_flags(cmd, a->compile);
   add_limit_flags(cmd, a->limits);
   cmd->callback([a] { run_predict_kronos(*a); });

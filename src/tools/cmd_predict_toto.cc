@@ -56,6 +56,7 @@ struct PredictTotoArgs {
   CompileCliValues compile;  // --compile/--no-compile, --compile-mode, ... (tools/compile_flags.h)
   LimitCliValues limits;     // --max-horizon, --max-samples
   bool stats = false;        // --stats: executor counters as the last line of stdout
+  std::string nonfinite = "error";  // --nonfinite error|warn
 };
 
 std::string trim(const std::string& s) {
@@ -138,6 +139,7 @@ Prepared prepare(const PredictTotoArgs& a) {
   p.fo.num_samples = a.num_samples;
   p.fo.seed = a.seed;
   p.fo.use_kv_cache = !a.no_kv_cache;
+  p.fo.nonfinite = nonfinite_policy(a.nonfinite);
   if (a.num_samples > 0) {
     FCAST_CHECK(a.samples_per_batch > 0, "--samples-per-batch must be positive, got ", a.samples_per_batch);
     p.fo.samples_per_batch = std::min(a.samples_per_batch, a.num_samples);
@@ -156,19 +158,23 @@ Prepared prepare(const PredictTotoArgs& a) {
   FCAST_CHECK(!a.input.empty(), "missing --input FILE.csv");
   CsvOptions co;
   co.symbol = a.symbol;
+  co.keep_last = a.context;  // only the context window is kept; every row is still checked
   p.table = read_market_csv(a.input, co);
   for (const auto& c : p.columns) p.table.column(c);  // unknown column: the error lists the available ones
   FCAST_CHECK(p.table.rows() >= 2, a.input, ": the series has ", p.table.rows(),
               " row(s); at least 2 are needed (the time step is inferred from them)");
-  p.table.keep_last(a.context);
   for (const auto& c : p.columns) {
     const std::vector<double>& v = p.table.column(c);
     for (int64_t r = 0; r < p.table.rows(); ++r)
       FCAST_CHECK(std::isfinite(v[r]), a.input, ": column '", c, "' has a missing or non-finite value (", v[r],
                   ") at ", format_timestamp(p.table.timestamps[r], p.table.has_time_of_day, p.table.utc_offsets[r]),
-                  " (row ", r + 1, " of the ", p.table.rows(),
+                  " (line ", p.table.lines[r], ", row ", r + 1, " of the ", p.table.rows(),
                   "-row context window); use a shorter --context that starts after it, or clean the file");
+    p.table.check_float32_range(c);
   }
+  // Future stamps past 9999-12-31 could not be written: refused before any work.
+  check_future_timestamps(p.table.timestamps.back(), p.table.median_interval(), a.prediction_length,
+                          p.table.utc_offsets.back(), "--prediction-length");
   return p;
 }
 
@@ -260,6 +266,11 @@ void run_predict_toto(const PredictTotoArgs& a) {
                     {"kv_cache", p.fo.use_kv_cache},
                     {"quantiles", p.quantiles},
                     {"threads", omp_get_max_threads()}};
+    if (p.fo.nonfinite == NonFinitePolicy::kWarn) {
+      j["options"]["nonfinite"] = "warn";
+      j["nonfinite_values"] = f.nonfinite_values();
+      j["nonfinite_detail"] = f.nonfinite_detail();
+    }
     j["seconds"] = seconds;
     nlohmann::ordered_json rows = nlohmann::ordered_json::array();
     for (int64_t h = 0; h < H; ++h)
@@ -283,6 +294,7 @@ void run_predict_toto(const PredictTotoArgs& a) {
   } else {
     write_file_atomic(a.output, out.str());
   }
+  std::cerr << nonfinite_warning("toto", f.nonfinite_values(), f.nonfinite_detail());
   std::cerr << "fcast: toto forecast of " << V << " variate(s) x " << H << " steps from " << T << " context rows ("
             << (a.num_samples > 0 ? std::to_string(a.num_samples) + " samples" : std::string("mean forecast"))
             << ", seed " << a.seed << ", kv-cache " << (p.fo.use_kv_cache ? "on" : "off") << ", executor "
@@ -330,6 +342,7 @@ void register_predict_toto(CLI::App& predict) {
   cmd->add_flag("--stats", a->stats,
                 "Print the executor counters (mode, backend, dtype, compiled, plans_built, recompiles, cache_hits, "
                 "cache_misses, fallbacks_to_eager) as one JSON object on the last line of stdout");
+  add_nonfinite_flag(cmd, a->nonfinite);
   add_compile_flags(cmd, a->compile);
   add_limit_flags(cmd, a->limits);
   cmd->footer(

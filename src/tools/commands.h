@@ -1,5 +1,7 @@
 // Registration points of the `fcast` subcommands; each lives in its own file.
 #pragma once
+#include <fcast/forecast.h>
+
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -28,6 +30,13 @@ void register_config(CLI::App& app);              // cmd_config.cc
 void register_compile(CLI::App& app);             // cmd_compile.cc
 void register_stress(CLI::App& app);              // cmd_stress.cc
 void register_profile(CLI::App& app);             // cmd_profile.cc
+
+// `--nonfinite error|warn` of the predict commands (NonFinitePolicy, include/fcast/forecast.h);
+// cmd_predict.cc.
+void add_nonfinite_flag(CLI::App* cmd, std::string& value);
+NonFinitePolicy nonfinite_policy(const std::string& value);
+// The stderr line for values let through by --nonfinite warn ("" when there were none).
+std::string nonfinite_warning(const std::string& model, int64_t values, const std::string& detail);
 
 // Golden runners: return the number of failed cases; print one line per case and
 // "N passed, M failed" last (printed by the caller).

@@ -1,6 +1,7 @@
 #include "models/kronos/predictor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -188,6 +189,33 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
     trace->step_s2_logits.resize(N * P * V2);
   }
 
+  // Non-finite model outputs (NonFinitePolicy): under kError the first one throws; under kWarn
+  // the first occurrence in each output is described.
+  std::string nonfinite_detail;
+  // Logits that are not finite cannot be sampled from (torch.multinomial refuses them too), so
+  // they are an error under either policy unless decoding is greedy or forced.
+  const bool sampled = !p.greedy() && !forced;
+  auto nonfinite = [&](int64_t bad, int64_t total, const std::string& output, const std::string& at,
+                       bool fatal = false) {
+    if (bad == 0) return;
+    const std::string where = cat(output, " holds ", bad, " non-finite values (NaN or Inf) of ", total, at);
+    FCAST_CHECK(!fatal, "kronos: non-finite forecast: ", where, "; tokens cannot be sampled from them (the reference ",
+                "fails here too). The context may be too close to the float32 limit, or the checkpoint is damaged");
+    FCAST_CHECK(opt_.nonfinite != NonFinitePolicy::kError, "kronos: non-finite forecast: ", where,
+                ". The context may be too close to the float32 limit, or the checkpoint is damaged. ",
+                "NonFinitePolicy::kWarn (fcast predict kronos --nonfinite warn) lets them through as the reference ",
+                "does and counts them");
+    if (nonfinite_detail.find(output) == std::string::npos)
+      nonfinite_detail += cat(nonfinite_detail.empty() ? "" : "; ", where);
+  };
+  auto count_nonfinite = [](const float* values, int64_t n) {
+    int64_t bad = 0;
+    for (int64_t k = 0; k < n; ++k) bad += !std::isfinite(values[k]);
+    return bad;
+  };
+  const std::string predictor_name = cat("the predictor's (", model_->weights().directory, ") ");
+  const std::string tokenizer_name = cat("the tokenizer's (", tok_->weights().directory, ") ");
+
   Tensor s1_in, s2_in, st_in;
   std::vector<float> l2_row;
   for (int64_t i = 0; i < P; ++i) {
@@ -233,10 +261,13 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
     // Sample s1, then s2 conditioned on the sampled s1 (spec §5.6 steps 3-5).
     Tensor s1_next = Tensor::empty(DType::I64, {N, 1});
     const float* l1 = out.s1_logits.data<float>();
+    const std::string step_name = cat(" at generation step ", i + 1, " of ", P);
+    nonfinite(count_nonfinite(l1, N * V1), N * V1, predictor_name + "s1 logits", step_name, sampled);
     for (int64_t n = 0; n < N; ++n)
       s1_next.data<int64_t>()[n] = forced ? forced->s1[((n / R) * S + n % R) * P + i]
                                           : sample_token(l1 + n * V1, V1, p, rng);
     Tensor l2 = model_->s2_step(s1_next, out.last_context, *active);
+    nonfinite(count_nonfinite(l2.data<float>(), N * V2), N * V2, predictor_name + "s2 logits", step_name, sampled);
     for (int64_t n = 0; n < N; ++n) {
       const int64_t s2 = forced ? forced->s2[((n / R) * S + n % R) * P + i]
                                 : sample_token(l2.data<float>() + n * V2, V2, p, rng);
@@ -262,6 +293,10 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
   window(N, 1, T - Wf, Wf, s1_in, s2_in, st_in);
   Tensor dec = tok_->decode(s1_in, s2_in, tok_bucketed ? tok_->padded_length(Wf, M) : 0);  // [N, Wf, 6]
   const float* dp = dec.data<float>();
+  int64_t decoded_bad = 0;
+  for (int64_t n = 0; n < N; ++n) decoded_bad += count_nonfinite(dp + (n * Wf + Wf - P) * kFeatures, P * kFeatures);
+  nonfinite(decoded_bad, N * P * kFeatures, tokenizer_name + "decoder output",
+            cat(" in the ", P, " forecast rows of ", N, " path(s)"));
 
   // 4. Average the S paths after decoding (sequential fp32 sum, then / S), keep the last P
   //    rows, de-normalise with separate fp32 roundings.
@@ -282,6 +317,15 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
         f.values[t * kFeatures + c] = scaled + series[b].mean[c];
       }
   }
+  for (int64_t b = 0; b < B; ++b) {
+    KronosForecast& f = result[b];
+    f.nonfinite_values = count_nonfinite(f.values.data(), P * kFeatures);
+    // With a finite decoder output, only the de-normalisation (x * std + mean) can overflow.
+    if (decoded_bad == 0)
+      nonfinite(f.nonfinite_values, P * kFeatures, "the de-normalised forecast",
+                cat(B > 1 ? cat(" of series ", b) : "", " (the context's mean or std is near the float32 limit)"));
+  }
+  for (KronosForecast& f : result) f.nonfinite_detail = nonfinite_detail;
   if (trace) {
     trace->final_window = Wf;
     trace->final_s1.assign(s1_in.data<int64_t>(), s1_in.data<int64_t>() + N * Wf);

@@ -12,6 +12,8 @@
 // Generation keeps static KV caches while the window grows and switches to the reference's
 // full window recomputation once it slides (see predictor.cc and docs/KRONOS.md).
 #pragma once
+#include <fcast/forecast.h>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -29,12 +31,19 @@ struct KronosPredictorOptions {
   double clip = 5.0;           // normalised inputs are clipped to [-clip, clip]; the reference's default
   bool use_kv_cache = true;    // exact KV caching while the window grows; FCAST_KRONOS_KV_CACHE=0 turns it off
   int64_t kv_cache_max_mb = 4096;  // larger caches fall back to full recomputation (logged)
+  // NaN or Inf in the predictor's logits, the tokenizer decoder's output or the forecast: kError
+  // (default) throws at the first, naming the part and output; kWarn lets them through as the
+  // reference does (a NaN forecast) and reports them (KronosForecast::nonfinite_*).
+  NonFinitePolicy nonfinite = NonFinitePolicy::kError;
   std::function<void(const std::string&)> log;  // notes (cache off, filled columns); default: stderr
 };
 
 struct KronosForecast {
   std::vector<int64_t> timestamps;  // the future (y) timestamps, wall-clock seconds
   std::vector<float> values;        // [pred_len, 6]: open, high, low, close, volume, amount
+  int64_t nonfinite_values = 0;     // NaN/Inf among `values` (NonFinitePolicy::kWarn)
+  std::string nonfinite_detail;     // the model outputs that held non-finite values in this call
+                                    //   (every series of a batch), first occurrence of each
   int64_t rows() const { return static_cast<int64_t>(timestamps.size()); }
   float at(int64_t t, int c) const { return values[static_cast<size_t>(t * kFeatures + c)]; }
 };

@@ -231,6 +231,8 @@ KronosPredictor KronosSession::predictor(const ForecastRequest* r, const WarmUpS
   o.clip = parse_number("clip", option(given, "clip"));
   o.use_kv_cache = parse_flag("kv_cache", option(given, "kv_cache"));
   o.log = [](const std::string&) {};  // column-fill notes: the caller chose the columns
+  // A warm-up builds plans; its numbers are dropped.
+  o.nonfinite = r ? r->nonfinite : NonFinitePolicy::kWarn;
   return KronosPredictor(model_, tok_, o);
 }
 
@@ -272,6 +274,8 @@ ForecastResult KronosSession::forecast(const ForecastRequest& r) {
   out.quantile_levels = r.quantiles;
   out.series.resize(r.series.size());
   std::vector<bool> done(r.series.size(), false);
+  int64_t nonfinite = 0;
+  std::string nonfinite_detail;
   for (size_t first = 0; first < r.series.size(); ++first) {
     if (done[first]) continue;
     // The predictor batches series of one context length.
@@ -286,6 +290,8 @@ ForecastResult KronosSession::forecast(const ForecastRequest& r) {
     GenerationTrace trace;
     const std::vector<KronosForecast> fc = pred.generate(batch, H, sp, &trace);
     const int64_t R = trace.rows_per_series, Wf = trace.final_window;
+    for (const KronosForecast& f : fc) nonfinite += f.nonfinite_values;
+    if (nonfinite_detail.empty()) nonfinite_detail = fc[0].nonfinite_detail;
     for (size_t b = 0; b < group.size(); ++b) {
       const PreparedSeries& p = batch[b];
       SeriesForecast& sf = out.series[group[b]];
@@ -314,7 +320,9 @@ ForecastResult KronosSession::forecast(const ForecastRequest& r) {
   out.metadata = {{"model", e.name},
                   {"identity", loaded_->identity()},
                   {"executor", pexec_->name()},
-                  {"random_weights", loaded_->random_weights() ? "true" : "false"}};
+                  {"random_weights", loaded_->random_weights() ? "true" : "false"},
+                  {"nonfinite_values", std::to_string(nonfinite)},
+                  {"nonfinite_detail", nonfinite_detail}};
   return out;
 }
 

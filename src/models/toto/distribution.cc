@@ -39,9 +39,8 @@ float mixture_sample(const MixtureCell& c, Rng& rng) {
   return static_cast<float>(c.affine_loc + c.affine_scale * x);
 }
 
-float replace_extreme(float x) {
-  if (!std::isfinite(x) || std::fabs(x) >= std::numeric_limits<float>::max() / 2) return 0.0f;
-  return x;
-}
+bool is_extreme(float x) { return !std::isfinite(x) || std::fabs(x) >= std::numeric_limits<float>::max() / 2; }
+
+float replace_extreme(float x) { return is_extreme(x) ? 0.0f : x; }
 
 }  // namespace fcast::toto

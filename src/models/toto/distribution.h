@@ -23,5 +23,7 @@ float mixture_std(const MixtureCell& c);
 float mixture_sample(const MixtureCell& c, Rng& rng);
 // The reference's replace_extreme_values: NaN, +-Inf and |x| >= FLT_MAX/2 become 0.
 float replace_extreme(float x);
+// Whether replace_extreme changes x.
+bool is_extreme(float x);
 
 }  // namespace fcast::toto

@@ -77,6 +77,44 @@ struct History {
   }
 };
 
+// The model outputs of one forward that hold non-finite values, "loc 3 of 48, scale 3 of 48",
+// for the message about non-finite forecast values.
+std::string nonfinite_outputs(const TotoOutput& o) {
+  const std::pair<const char*, const Tensor*> outputs[] = {{"scaler loc", &o.loc},        {"scaler scale", &o.scale},
+                                                           {"head df", &o.df},            {"head loc", &o.mix_loc},
+                                                           {"head scale", &o.mix_scale}, {"head weights", &o.weights}};
+  std::string s;
+  for (const auto& [name, t] : outputs) {
+    if (!t->defined()) continue;
+    int64_t bad = 0;
+    for (int64_t i = 0; i < t->numel(); ++i) bad += !std::isfinite(t->data<float>()[i]);
+    if (bad > 0) s += cat(s.empty() ? "" : ", ", name, " ", bad, " of ", t->numel());
+  }
+  return s.empty() ? "every model output is finite; the de-scaled values overflow float32"
+                   : "model outputs with non-finite values: " + s;
+}
+
+// Counts the forecast values that replace_extreme changes. Under NonFinitePolicy::kError the
+// first decode step that has any throws; under kWarn they are counted and the first such step
+// is described.
+struct ExtremeTally {
+  NonFinitePolicy policy = NonFinitePolicy::kError;
+  int64_t count = 0;
+  std::string first;
+  void step_done(int64_t bad, int64_t values, int64_t step, int64_t steps, int64_t P, int64_t H, const TotoOutput& out) {
+    if (bad == 0) return;
+    const std::string where = cat(bad, " of the ", values, " values of decode step ", step + 1, " of ", steps,
+                                  " (forecast steps ", step * P + 1, "-", std::min(H, (step + 1) * P), ") are NaN, Inf or ",
+                                  "beyond +-1.7e38 (", nonfinite_outputs(out), ")");
+    FCAST_CHECK(policy != NonFinitePolicy::kError, "toto: non-finite forecast: ", where,
+                ". The context may be too close to the float32 limit, or the checkpoint is damaged. The reference ",
+                "replaces such values by 0 without a word; NonFinitePolicy::kWarn (fcast predict --nonfinite warn) does ",
+                "the same and counts them");
+    count += bad;
+    if (first.empty()) first = "first: " + where;
+  }
+};
+
 }  // namespace
 
 TotoKVCache& TotoForecaster::cache_for(TotoKVCache& slot, int64_t rows, int64_t variates, int64_t capacity) {
@@ -113,7 +151,8 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
   }
   const float* xs = series.data<float>();
   for (int64_t i = 0; i < series.numel(); ++i)
-    FCAST_CHECK(std::isfinite(xs[i]), "series holds a non-finite value (NaN or Inf) at flat index ", i);
+    FCAST_CHECK(std::isfinite(xs[i]), "series holds a non-finite value (NaN or Inf) at batch ", i / (V * T), ", variate ",
+                i / T % V, ", step ", i % T, " of ", T);
 
   const int64_t Tp = (T + P - 1) / P * P, pad = Tp - T;
   const int64_t steps = (opt.prediction_length + P - 1) / P;
@@ -155,6 +194,8 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
                        out.loc.data<float>()[li], out.scale.data<float>()[li]};
   };
 
+  ExtremeTally tally;
+  tally.policy = opt.nonfinite;
   if (!sampling) {
     History h;
     build_history(h, 1);
@@ -163,9 +204,15 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
     std::vector<float> next(B * V * P);
     for (int64_t step = 0; step < steps; ++step) {
       TotoOutput out = model_.forward(h.series(), h.mask(), h.ids(), fo, cache);
+      int64_t bad = 0;
       for (int64_t r = 0; r < B; ++r)
         for (int64_t v = 0; v < V; ++v)
-          for (int64_t p = 0; p < P; ++p) next[(r * V + v) * P + p] = replace_extreme(mixture_mean(cell(out, r, v, p)));
+          for (int64_t p = 0; p < P; ++p) {
+            const float x = mixture_mean(cell(out, r, v, p));
+            bad += step * P + p < H && is_extreme(x);  // only values that reach the forecast count
+            next[(r * V + v) * P + p] = replace_extreme(x);
+          }
+      tally.step_done(bad, B * V * std::min(P, H - step * P), step, steps, P, H, out);
       for (int64_t rv = 0; rv < B * V; ++rv)
         for (int64_t p = 0; p < P; ++p) {
           const int64_t t = step * P + p;
@@ -173,7 +220,9 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
         }
       if (step + 1 < steps) h.append(next, P);
     }
-    return Forecast(mean, Tensor());
+    Forecast f(mean, Tensor());
+    f.set_nonfinite(tally.count, tally.first);
+    return f;
   }
 
   const int64_t N = opt.num_samples, rows = spb * B;
@@ -206,10 +255,15 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
       } else {
         out = model_.forward(h.series(), h.mask(), h.ids(), fo, cache);
       }
+      int64_t bad = 0;
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t v = 0; v < V; ++v)
-          for (int64_t p = 0; p < P; ++p)
-            next[(r * V + v) * P + p] = replace_extreme(mixture_sample(cell(*src, r, v, p), rng));
+          for (int64_t p = 0; p < P; ++p) {
+            const float x = mixture_sample(cell(*src, r, v, p), rng);
+            bad += step * P + p < H && is_extreme(x);  // only values that reach the forecast count
+            next[(r * V + v) * P + p] = replace_extreme(x);
+          }
+      tally.step_done(bad, rows * V * std::min(P, H - step * P), step, steps, P, H, *src);
       for (int64_t s = 0; s < spb; ++s)
         for (int64_t b = 0; b < B; ++b)
           for (int64_t v = 0; v < V; ++v)
@@ -227,7 +281,9 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
     for (int64_t i = 0; i < N; ++i) m += samples.data<float>()[c2 * N + i];
     mean.data<float>()[c2] = static_cast<float>(m / static_cast<double>(N));
   }
-  return Forecast(mean, samples);
+  Forecast f(mean, samples);
+  f.set_nonfinite(tally.count, tally.first);
+  return f;
 }
 
 }  // namespace fcast::toto

@@ -7,6 +7,8 @@
 //   Forecast f = fc.forecast(series /*F32 [B, V, T]*/, nullptr, nullptr, o);
 //   Tensor q10 = f.quantile(0.1);   // [B, V, prediction_length]
 #pragma once
+#include <fcast/forecast.h>
+
 #include "models/toto/model.h"
 
 namespace fcast::toto {
@@ -18,6 +20,10 @@ struct ForecastOptions {
   bool use_kv_cache = true;        // the reference's forecast() default
   bool share_prefill = true;       // prefill the context once for all samples (exact; off = reference cost)
   uint64_t seed = 0;               // sampling seed: same seed, same numbers
+  // Forecast values that are NaN, Inf or beyond +-float32 max / 2: kError (default) throws at the
+  // first decode step that has any, naming the model outputs that were non-finite; kWarn replaces
+  // them by 0 as the reference's replace_extreme_values does and counts them (Forecast::nonfinite_values).
+  NonFinitePolicy nonfinite = NonFinitePolicy::kError;
 };
 
 class Forecast {
@@ -31,9 +37,18 @@ class Forecast {
   Tensor median() const { return quantile(0.5); }
   Tensor quantile(double q) const;  // linear interpolation between order statistics (torch.quantile)
   Tensor std() const;               // sample standard deviation (Bessel); zeros for a mean forecast
+  // Values replaced by 0 under NonFinitePolicy::kWarn, and where the first ones came from.
+  int64_t nonfinite_values() const { return nonfinite_values_; }
+  const std::string& nonfinite_detail() const { return nonfinite_detail_; }
+  void set_nonfinite(int64_t count, std::string detail) {
+    nonfinite_values_ = count;
+    nonfinite_detail_ = std::move(detail);
+  }
 
  private:
   Tensor mean_, samples_;
+  int64_t nonfinite_values_ = 0;
+  std::string nonfinite_detail_;
 };
 
 class TotoForecaster {

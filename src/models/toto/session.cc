@@ -146,6 +146,7 @@ ForecastResult TotoSession::forecast(const ForecastRequest& r) {
   fo.prediction_length = r.horizon;
   fo.num_samples = r.num_samples;
   fo.seed = r.seed;
+  fo.nonfinite = r.nonfinite;
   fo.use_kv_cache = parse_bool_option("kv_cache", request_option(r, e, "kv_cache"));
   if (r.num_samples > 0) {
     const int64_t spb = parse_int_option("samples_per_batch", request_option(r, e, "samples_per_batch"));
@@ -160,6 +161,8 @@ ForecastResult TotoSession::forecast(const ForecastRequest& r) {
   // Series of equal length and variate count run as one batch (exactly the numbers each would
   // get alone: rows never interact); others in their own calls.
   std::vector<bool> done(r.series.size(), false);
+  int64_t nonfinite = 0;
+  std::string nonfinite_detail;
   for (size_t first = 0; first < r.series.size(); ++first) {
     if (done[first]) continue;
     const int64_t V = static_cast<int64_t>(r.series[first].values.size());
@@ -185,6 +188,8 @@ ForecastResult TotoSession::forecast(const ForecastRequest& r) {
         }
     }
     const Forecast f = forecaster_.forecast(series, &mask, nullptr, fo);
+    nonfinite += f.nonfinite_values();
+    if (nonfinite_detail.empty()) nonfinite_detail = f.nonfinite_detail();
     const int64_t H = r.horizon, N = f.num_samples();
     for (int64_t b = 0; b < B; ++b) {
       const size_t k = group[static_cast<size_t>(b)];
@@ -208,7 +213,9 @@ ForecastResult TotoSession::forecast(const ForecastRequest& r) {
   out.metadata = {{"model", e.name},
                   {"identity", loaded_->identity()},
                   {"executor", exec_->name()},
-                  {"random_weights", loaded_->random_weights() ? "true" : "false"}};
+                  {"random_weights", loaded_->random_weights() ? "true" : "false"},
+                  {"nonfinite_values", std::to_string(nonfinite)},
+                  {"nonfinite_detail", nonfinite_detail}};
   return out;
 }
 
