@@ -807,6 +807,10 @@ TEST_P(BadInput, Case) {
   fs::create_directories(w.dir);
   Invocation inv = c.setup(w);
   inv.timeout_s = c.timeout_s;
+  // The compile cache of the run, unless the case chose one: outside the case's folder (which
+  // holds --output) and out of the working directory.
+  if (std::none_of(inv.env.begin(), inv.env.end(), [](const auto& e) { return e.first == "COMPILED_MODELS_DIR"; }))
+    inv.env.emplace_back("COMPILED_MODELS_DIR", root_->sub(c.name + ".compiled"));
   if (inv.args.empty()) GTEST_SKIP() << "this system cannot make the target of this case (mknod/mkfifo refused)";
   const std::string out_dir = inv.output.empty() ? "" : fs::path(inv.output).parent_path().string();
   const std::set<std::string> before = out_dir.empty() ? std::set<std::string>{} : listing(out_dir);
