@@ -67,7 +67,7 @@ const std::map<std::string, Pending> kFixedBy = {
     {"cache-warnings", {"c", "8: one cache warning per entry"}},
 };
 // The parts already merged into this branch (letters, e.g. "abc").
-const std::string kMergedParts = "";
+const std::string kMergedParts = "abc";
 
 bool part_merged(const std::string& part) {
   std::string merged = kMergedParts;

@@ -10,7 +10,7 @@
 // RegularFile::read before reading a whole file.
 //
 // Writing (write_file_atomic, the one writer for every output file, report, checkpoint and
-// cache entry): see the function. docs/robustness_a.md states the rules for users.
+// cache entry): see the function. docs/ROBUSTNESS.md states the rules for users.
 //
 // Thread safety: all functions may be called concurrently; a RegularFile is used by one thread.
 #pragma once
