@@ -120,7 +120,7 @@ inline HttpAnswer http_post(int port, const std::string& path, const std::string
   httplib::Headers h;
   if (!key.empty()) h.emplace("Authorization", "Bearer " + key);
   auto r = c.Post(path.c_str(), h, body, "application/json");
-  return r ? HttpAnswer{r->status, r->body} : HttpAnswer{};
+  return r ? HttpAnswer{r->status, r->body} : HttpAnswer{0, "no answer: " + httplib::to_string(r.error())};
 }
 
 inline HttpAnswer http_get(int port, const std::string& path, const std::string& key = "") {
@@ -129,7 +129,7 @@ inline HttpAnswer http_get(int port, const std::string& path, const std::string&
   httplib::Headers h;
   if (!key.empty()) h.emplace("Authorization", "Bearer " + key);
   auto r = c.Get(path.c_str(), h);
-  return r ? HttpAnswer{r->status, r->body} : HttpAnswer{};
+  return r ? HttpAnswer{r->status, r->body} : HttpAnswer{0, "no answer: " + httplib::to_string(r.error())};
 }
 
 // The last `rows` closes of MSTR (wall-clock timestamps), as `fcast predict --context rows` reads them.

@@ -150,11 +150,12 @@ std::string response_id(const char* prefix) {
   return buf;
 }
 
-void check_common(ForecastRequest& r, const RequestLimits& limits, const std::string& prefix) {
+void check_common(ForecastRequest& r, const RequestLimits& limits, const std::string& horizon_field,
+                  const std::string& samples_field) {
   if (r.horizon < 1 || r.horizon > limits.max_horizon)
-    bad(prefix + "horizon", cat("the horizon must be in [1, ", limits.max_horizon, "], got ", r.horizon));
+    bad(horizon_field, cat(horizon_field, " must be in [1, ", limits.max_horizon, "], got ", r.horizon));
   if (r.num_samples < 0 || r.num_samples > limits.max_samples)
-    bad(prefix + "num_samples", cat("num_samples must be in [0, ", limits.max_samples, "], got ", r.num_samples));
+    bad(samples_field, cat(samples_field, " must be in [0, ", limits.max_samples, "], got ", r.num_samples));
 }
 
 }  // namespace
@@ -227,7 +228,7 @@ NativeRequest parse_native(const json& body, const ServedModels& served, const R
     if (!o->is_object()) bad("options", cat("options must be an object of NAME: value, got ", type_of(*o)));
     for (const auto& [k, v] : o->items()) r.options[k] = option_text(v, "options." + k);
   }
-  check_common(r, limits, "");
+  check_common(r, limits, body.contains("horizon") ? "horizon" : "prediction_length", "num_samples");
   const json* series = field(body, "series");
   if (!series || !series->is_array() || series->empty())
     bad("series", "series must be a non-empty array of {id, variates, values, timestamps}");
@@ -356,7 +357,7 @@ KServeRequest parse_kserve(const json& body, const ServedModels& served, const R
       r.options[key] = option_text(v, p);
     else k.ignored_options.push_back(key);  // the schema allows extra fields
   }
-  check_common(r, limits, "options.");
+  check_common(r, limits, "options.horizon", "options.num_samples");
   if (const json* m = field(body, "metadata")) k.metadata = *m;
   const json* inputs = field(body, "inputs");
   if (!inputs || !inputs->is_array() || inputs->empty()) bad("inputs", "inputs must be a non-empty array of time series");
