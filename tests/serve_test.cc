@@ -256,7 +256,7 @@ TEST(Serve, ConcurrentClientsGetTheirOwnAnswers) {
   test::ServeProcess srv(base_args({"--max-batch", "8", "--batch-wait-ms", "20"}), dir.sub("serve.err"));
   const int port = srv.start();
   ASSERT_GT(port, 0) << srv.stderr_text();
-  constexpr int kClients = 32;  // 64 failed once with a client read error (docs/SERVING.md, "Not done yet")
+  constexpr int kClients = 64;
   std::vector<std::string> bodies;
   std::vector<std::vector<float>> alone;
   for (int k = 0; k < kClients; ++k) {

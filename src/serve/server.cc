@@ -1,6 +1,7 @@
 #include "serve/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include "core/error.h"
 
@@ -69,6 +70,15 @@ int HttpServer::bind() {
   const int threads = o_.http_threads;
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http_->set_payload_max_length(static_cast<size_t>(o_.max_body_bytes));
+  // Debian's libcpp-httplib listens with a backlog of 5: a burst of simultaneous clients then
+  // overflows the accept queue (the 7th connection of a burst went unanswered in tests). The
+  // listening socket is caught here and listen() is called again with the system's maximum.
+  int listen_fd = -1;
+  http_->set_socket_options([&listen_fd](socket_t fd) {
+    int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);  // what httplib's default option set does
+    listen_fd = fd;
+  });
   int port = o_.port;
   if (port == 0) {
     port = http_->bind_to_any_port(o_.host);
@@ -77,6 +87,7 @@ int HttpServer::bind() {
     FCAST_CHECK(http_->bind_to_port(o_.host, port), "cannot listen on ", o_.host, ":", port,
                 " (in use, or not an address of this machine); choose another --port or --host");
   }
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
   return port;
 }
 
