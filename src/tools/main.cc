@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   fcast::tools::register_compile(app);
   fcast::tools::register_stress(app);
   fcast::tools::register_profile(app);
+  fcast::tools::register_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
