@@ -176,7 +176,9 @@ TEST(Serve, EveryErrorCode) {
     ASSERT_TRUE(j.is_object() && j.contains("error")) << a.body;
     EXPECT_EQ(j["error"]["code"], code) << a.body;
     EXPECT_FALSE(j["error"]["message"].get<std::string>().empty());
-    if (!param.empty()) EXPECT_EQ(j["error"]["param"], param) << a.body;
+    if (!param.empty()) {
+      EXPECT_EQ(j["error"]["param"], param) << a.body;
+    }
   };
   // 401: no token, a wrong token; /health needs none.
   expect_error(test::http_post(port, "/v1/forecast", "{}"), 401, "unauthorized");
@@ -353,7 +355,9 @@ TEST(Serve, MetricsAgreeWithTheTraffic) {
     ++families;
     const std::string name = (*it)[1], type = (*it)[2];
     EXPECT_NE(text.find("# HELP " + name + " "), std::string::npos) << name;
-    if (type == "counter") EXPECT_EQ(name.substr(name.size() - 6), "_total") << name;
+    if (type == "counter") {
+      EXPECT_EQ(name.substr(name.size() - 6), "_total") << name;
+    }
   }
   EXPECT_GE(families, 15);
   srv.signal(SIGTERM);

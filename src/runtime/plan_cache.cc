@@ -278,8 +278,13 @@ void PlanCache::store(const CacheKey& key, const std::string& payload) {
     fs::create_directories(fs::path(path).parent_path(), ec);
     if (ec)
       why = cat("cannot create its folder (", ec.message(), ")");
-    else
+    else {
+      // The folder is the cache's own: anything but a regular file at an entry's name (a FIFO,
+      // a device node, a link) is damage, removed without being opened, and the entry stored.
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) ::unlink(path.c_str());
       write_file_atomic(path, encode_entry(key, payload));
+    }
   } catch (const std::exception& e) {
     why = e.what();
     if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);
