@@ -5,6 +5,7 @@
 
 #include "serve/api.h"
 #include "serve/metrics.h"
+#include "serve/scheduler.h"
 
 using namespace fcast;
 using namespace fcast::serve;
@@ -75,4 +76,11 @@ TEST(ServeApi, ParsersNameTheField) {
   EXPECT_EQ(k.inputs[2].error.param, "inputs[2].frequency");
   EXPECT_EQ(iso8601(1735689600), "2025-01-01T00:00:00Z");
   EXPECT_EQ(frequency_seconds("day"), 86400);
+}
+
+TEST(ServeMetrics, RecompileReasonLabelIsTheChangedFields) {
+  EXPECT_EQ(recompile_reason_label("context 64 -> 128"), "context");
+  EXPECT_EQ(recompile_reason_label("context 64 -> 128, batch 1 -> 2"), "batch+context");
+  EXPECT_EQ(recompile_reason_label("horizon (none) -> 8, horizon 1 -> 2"), "horizon");
+  EXPECT_EQ(recompile_reason_label(""), "unknown");
 }

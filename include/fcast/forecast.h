@@ -62,6 +62,11 @@ struct ForecastRequest {
                                              //   Kronos: one sampled path)
   std::vector<double> quantiles = {0.1, 0.5, 0.9};  // levels in [0, 1]
   uint64_t seed = 0;                         // same seed, same numbers
+  // Optional: one seed per series (a caller that gathers requests with seeds of their own, such
+  // as the server's batcher). Empty: every series uses `seed`. Each series draws from its own
+  // random stream, so a series forecast in a batch gets exactly the numbers it gets alone with
+  // the same seed.
+  std::vector<uint64_t> series_seeds;
   ForecastLimits limits;                     // horizon and num_samples must stay within these
   // Model-specific options by name (each model's registry entry lists its own, with defaults),
   // e.g. Toto "samples_per_batch", Kronos "temperature", "top_k", "top_p", "max_context".

@@ -148,6 +148,8 @@ void check_request(const ForecastRequest& r, const ModelEntry& e, int64_t max_ho
   for (double q : r.quantiles)
     FCAST_CHECK(q >= 0.0 && q <= 1.0, e.name, ": quantile level ", q, " is outside [0, 1]");
   FCAST_CHECK(!r.series.empty(), e.name, ": the request holds no series");
+  FCAST_CHECK(r.series_seeds.empty() || r.series_seeds.size() == r.series.size(), e.name, ": ",
+              r.series_seeds.size(), " series seeds for ", r.series.size(), " series (give one per series, or none)");
   for (size_t k = 0; k < r.series.size(); ++k) {
     const SeriesInput& s = r.series[k];
     const std::string who = series_label(r, k);

@@ -85,7 +85,7 @@ class CompiledExecutor : public Executor {
   PlanSignature signature_of(const Graph& g) const { return model_->signature_of(g); }
   size_t plan_count() const { return bound_.size(); }  // plans bound by this session
   // One line per plan this session built after warm-up: "fields that changed".
-  const std::vector<std::string>& recompile_reasons() const { return reasons_; }
+  std::vector<std::string> recompile_reasons() const override { return reasons_; }
   // Text description of this session's plan for `g` ("" when none): steps, implementations, arena size.
   std::string describe_plan(const Graph& g) const;
   void set_strict(bool on) { strict_ = on; }

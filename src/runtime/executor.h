@@ -64,6 +64,8 @@ class Executor {
   TensorMap run(const Graph& g, const TensorMap& inputs);
   virtual std::string name() const = 0;
   virtual ExecutorStats stats() const { return stats_; }
+  // Why each plan built after warm-up was built (the signature fields that changed), in order.
+  virtual std::vector<std::string> recompile_reasons() const { return {}; }
   // From here a new plan is a recompile (counted, logged, limited).
   virtual void mark_warm() { warm_ = true; }
 

@@ -28,7 +28,9 @@ SeriesInput dummy_series(int64_t length, int64_t variates, uint64_t seed) {
   return s;
 }
 
-bool same_numbers(const SeriesForecast& a, const SeriesForecast& b) { return a.mean == b.mean && a.quantiles == b.quantiles; }
+bool same_numbers(const SeriesForecast& a, const SeriesForecast& b) {
+  return a.mean == b.mean && a.quantiles == b.quantiles && a.samples == b.samples;
+}
 
 int64_t nonfinite(const SeriesForecast& f) {
   int64_t n = 0;
@@ -38,6 +40,25 @@ int64_t nonfinite(const SeriesForecast& f) {
 }
 
 }  // namespace
+
+std::string recompile_reason_label(const std::string& reason) {
+  // "context 64 -> 128, batch 1 -> 2": the field names, sorted, joined by '+'.
+  std::vector<std::string> fields;
+  size_t at = 0;
+  while (at < reason.size()) {
+    size_t end = reason.find(", ", at);
+    if (end == std::string::npos) end = reason.size();
+    const std::string part = reason.substr(at, end - at);
+    const std::string field = part.substr(0, part.find(' '));
+    if (!field.empty()) fields.push_back(field);
+    at = end + 2;
+  }
+  std::sort(fields.begin(), fields.end());
+  fields.erase(std::unique(fields.begin(), fields.end()), fields.end());
+  std::string out;
+  for (const std::string& f : fields) out += (out.empty() ? "" : "+") + f;
+  return out.empty() ? "unknown" : out;
+}
 
 ModelScheduler::ModelScheduler(std::string name, std::shared_ptr<LoadedModel> model, SchedulerOptions o, Metrics* metrics)
     : name_(std::move(name)), model_(std::move(model)), session_(model_->new_session()), opts_(o), metrics_(metrics) {
@@ -53,40 +74,54 @@ ModelScheduler::~ModelScheduler() { drain(); }
 std::vector<std::string> ModelScheduler::warm_up(const WarmUpSpec& spec) {
   std::vector<std::string> lines;
   const ModelEntry& e = model_->entry();
-  // Probe: does a point forecast give the same numbers alone and next to another series?
+  // Probe: does a forecast give the same numbers alone and next to another series (with another
+  // seed), as a point forecast and with sample paths? The sessions give each series its own random
+  // stream, so only the arithmetic could differ (a kernel whose blocking depends on the batch).
   const int64_t probe_len = spec.context_lengths.empty() ? 64 : spec.context_lengths.front();
   ForecastRequest alone;
   alone.horizon = spec.horizon;
-  alone.num_samples = 0;
   alone.series = {dummy_series(probe_len, spec.variates, 1), dummy_series(probe_len, spec.variates, 2)};
   for (SeriesInput& s : alone.series)
     for (size_t v = 0; v < s.values.size(); ++v)
       s.variate_names.push_back(v < e.market_variates.size() ? e.market_variates[v] : cat("v", v));
   ForecastRequest pair = alone;
+  pair.series_seeds = {3, 4};
   alone.series.resize(1);
-  try {
-    const ForecastResult a = session_->forecast(alone), b = session_->forecast(pair);
-    batch_invariant_ = same_numbers(a.series[0], b.series[0]);
-  } catch (const Error& err) {
-    lines.push_back(cat("batch probe failed (requests will run one by one): ", err.what()));
-    batch_invariant_ = false;
+  alone.seed = 3;
+  batch_invariant_ = true;
+  for (int64_t samples : {int64_t{0}, int64_t{4}}) {
+    alone.num_samples = pair.num_samples = samples;
+    try {
+      const ForecastResult a = session_->forecast(alone), b = session_->forecast(pair);
+      batch_invariant_ = batch_invariant_ && same_numbers(a.series[0], b.series[0]);
+    } catch (const Error& err) {
+      lines.push_back(cat("batch probe failed (requests will run one by one): ", err.what()));
+      batch_invariant_ = false;
+    }
   }
-  lines.push_back(cat("point forecasts ", batch_invariant_ ? "are" : "are NOT",
+  pair.num_samples = 0;
+  lines.push_back(cat("forecasts ", batch_invariant_ ? "are" : "are NOT",
                       " batch-invariant: concurrent requests ", batching() ? "share runs" : "run one by one"));
   if (batching()) {
-    // The batched plans (the batch size is part of a plan's signature), before the model is warm.
+    // The batched plans (the batch size is part of a plan's signature), before the model is warm:
+    // every warm-up context and sample count, batches of 2..max_batch series.
     for (int64_t len : spec.context_lengths)
-      for (int64_t b = 2; b <= opts_.max_batch; ++b) {
-        ForecastRequest r = pair;
-        r.series.clear();
-        for (int64_t k = 0; k < b; ++k) {
-          r.series.push_back(dummy_series(len, spec.variates, 10 + static_cast<uint64_t>(k)));
-          r.series.back().variate_names = pair.series[0].variate_names;
+      for (int64_t samples : spec.num_samples)
+        for (int64_t b = 2; b <= opts_.max_batch; ++b) {
+          ForecastRequest r;
+          r.horizon = spec.horizon;
+          r.num_samples = samples;
+          r.options = spec.options;
+          r.seed = spec.seed;
+          for (int64_t k = 0; k < b; ++k) {
+            r.series.push_back(dummy_series(len, spec.variates, 10 + static_cast<uint64_t>(k)));
+            r.series.back().variate_names = pair.series[0].variate_names;
+          }
+          const auto t0 = Clock::now();
+          session_->forecast(r);
+          lines.push_back(cat("context ", len, ", ", samples, " samples, batch of ", b, " in ",
+                              seconds_between(t0, Clock::now()), " s"));
         }
-        const auto t0 = Clock::now();
-        session_->forecast(r);
-        lines.push_back(cat("context ", len, ", batch of ", b, " point forecasts in ", seconds_between(t0, Clock::now()), " s"));
-      }
   }
   for (const WarmUpStep& s : session_->warm_up(spec)) lines.push_back(s.describe());
   publish_stats();
@@ -140,7 +175,7 @@ void ModelScheduler::drain() {
   queue_.clear();
 }
 
-bool ModelScheduler::shareable(const ForecastRequest& r) const { return batching() && r.num_samples == 0; }
+bool ModelScheduler::shareable(const ForecastRequest&) const { return batching(); }
 
 bool ModelScheduler::compatible(const ForecastRequest& a, const ForecastRequest& b) {
   return a.horizon == b.horizon && a.num_samples == b.num_samples && a.quantiles == b.quantiles && a.options == b.options;
@@ -217,10 +252,15 @@ void ModelScheduler::run_group(std::vector<std::unique_ptr<Job>>& group) {
   for (auto& j : live) series += static_cast<int64_t>(j->request.series.size());
   bool merged_ok = false;
   if (live.size() > 1) {
+    // Each series keeps its own request's seed (and so its own random stream).
     ForecastRequest merged = live.front()->request;
     merged.series.clear();
+    merged.series_seeds.clear();
     for (auto& j : live)
-      for (const SeriesInput& s : j->request.series) merged.series.push_back(s);
+      for (size_t s = 0; s < j->request.series.size(); ++s) {
+        merged.series.push_back(j->request.series[s]);
+        merged.series_seeds.push_back(j->request.series_seeds.empty() ? j->request.seed : j->request.series_seeds[s]);
+      }
     try {
       ForecastResult all = session_->forecast(merged);
       size_t at = 0;
@@ -274,7 +314,15 @@ void ModelScheduler::publish_stats() {
     was = cur;
   };
   add("plans_built_total", now.plans_built, published_.plans_built, model);
-  add("recompiles_total", now.recompiles, published_.recompiles, {{"model", name_}, {"reason", "new_signature_after_warm_up"}});
+  // Recompiles by reason: the signature fields that differed from the nearest plan built
+  // before (e.g. "context", "batch+context"), from the plan store's explanation.
+  std::vector<std::string> reasons;
+  for (Executor* x : session_->executors())
+    for (const std::string& r : x->recompile_reasons()) reasons.push_back(r);
+  for (size_t k = published_reasons_; k < reasons.size(); ++k)
+    metrics_->inc("recompiles_by_reason_total", {{"model", name_}, {"reason", recompile_reason_label(reasons[k])}}, 1);
+  published_reasons_ = std::max(published_reasons_, reasons.size());
+  add("recompiles_total", now.recompiles, published_.recompiles, model);
   add("eager_fallbacks_total", now.fallbacks_to_eager, published_.fallbacks_to_eager, model);
   add("persistent_cache_hits_total", now.cache_hits, published_.cache_hits, model);
   add("persistent_cache_misses_total", now.cache_misses, published_.cache_misses, model);

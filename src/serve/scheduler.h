@@ -11,10 +11,10 @@
 //   JobOutcome o = f.get();
 //   s.drain();                                 // no new work; finishes the queue; joins
 //
-// What shares a run: requests with equal horizon, quantiles and options, no sample paths
-// (num_samples == 0), on a model whose point forecast a probe at warm-up found batch-invariant
-// (the same numbers alone and next to another series). Sampled requests run alone: the sessions
-// draw every row of a batch from one random stream, so batching would change their numbers.
+// What shares a run: requests with equal horizon, sample count, quantiles and options, on a
+// model whose forecasts a probe at warm-up found batch-invariant (the same numbers alone and next
+// to another series, point and sampled). Each gathered series keeps its request's seed
+// (ForecastRequest::series_seeds: its own random stream), so its numbers are those it gets alone.
 //
 // Thread-safety: submit(), queue_depth() and drain() may be called from any thread.
 #pragma once
@@ -49,6 +49,9 @@ struct JobOutcome {
   double queue_seconds = 0, run_seconds = 0;
   int64_t batch_series = 0;  // series in the run that answered it
 };
+
+// The metric label for a recompile reason ("context 64 -> 128, batch 1 -> 2" -> "batch+context").
+std::string recompile_reason_label(const std::string& reason);
 
 class ModelScheduler {
  public:
@@ -95,6 +98,7 @@ class ModelScheduler {
   std::string executor_name_;
   bool batch_invariant_ = false;
   ExecutorStats published_;  // session counters already added to the metrics
+  size_t published_reasons_ = 0;  // recompile reasons already counted
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

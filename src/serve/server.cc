@@ -40,7 +40,9 @@ void define_serve_metrics(Metrics& m) {
   m.define_gauge("queue_depth", "Requests waiting in a model's queue (the autoscaling signal)");
   m.define_gauge("requests_in_flight", "Forecast requests received and not yet answered");
   m.define_counter("plans_built_total", "Compiled plans built by the serving session (warm-up included)");
-  m.define_counter("recompiles_total", "Plans built after warm-up, by reason (should stay 0)");
+  m.define_counter("recompiles_total", "Plans built after warm-up (should stay 0)");
+  m.define_counter("recompiles_by_reason_total",
+                   "Plans built after warm-up, by the plan-signature fields that differed from the nearest warm plan");
   m.define_counter("eager_fallbacks_total", "Calls run eagerly because the recompile limit was reached");
   m.define_counter("persistent_cache_hits_total", "Plans loaded from the persistent cache");
   m.define_counter("persistent_cache_misses_total", "Persistent-cache lookups that had to build");

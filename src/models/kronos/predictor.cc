@@ -119,7 +119,12 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
   const int64_t V1 = mc.vocab_s1(), V2 = mc.vocab_s2(), d = mc.d_model, S = p.sample_count, T = L + P;
   const int64_t R = (p.greedy() && !forced) ? 1 : S;  // greedy: every sample path is identical
   const int64_t N = B * R;
-  Rng rng(p.seed);
+  // One random stream per series: its paths' draws come in the order they come alone (per step:
+  // s1 of each path, then s2 of each path).
+  FCAST_CHECK(p.series_seeds.empty() || static_cast<int64_t>(p.series_seeds.size()) == B, "series_seeds has ",
+              p.series_seeds.size(), " seeds for a batch of ", B);
+  std::vector<Rng> rngs;
+  for (int64_t b = 0; b < B; ++b) rngs.emplace_back(p.series_seeds.empty() ? p.seed : p.series_seeds[b]);
 
   // 1. Tokenize the whole context of every series (not truncated to max_context, spec §5.5).
   Tensor x = Tensor::empty(DType::F32, {B, L, kFeatures});
@@ -265,12 +270,12 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
     nonfinite(count_nonfinite(l1, N * V1), N * V1, predictor_name + "s1 logits", step_name, sampled);
     for (int64_t n = 0; n < N; ++n)
       s1_next.data<int64_t>()[n] = forced ? forced->s1[((n / R) * S + n % R) * P + i]
-                                          : sample_token(l1 + n * V1, V1, p, rng);
+                                          : sample_token(l1 + n * V1, V1, p, rngs[n / R]);
     Tensor l2 = model_->s2_step(s1_next, out.last_context, *active);
     nonfinite(count_nonfinite(l2.data<float>(), N * V2), N * V2, predictor_name + "s2 logits", step_name, sampled);
     for (int64_t n = 0; n < N; ++n) {
       const int64_t s2 = forced ? forced->s2[((n / R) * S + n % R) * P + i]
-                                : sample_token(l2.data<float>() + n * V2, V2, p, rng);
+                                : sample_token(l2.data<float>() + n * V2, V2, p, rngs[n / R]);
       seq1[n * T + cur] = s1_next.data<int64_t>()[n];
       seq2[n * T + cur] = s2;
     }

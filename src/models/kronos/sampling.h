@@ -20,6 +20,10 @@ struct SamplingParams {
   double top_p = 0.9;         // (0, 1]; < 1 and top_k == 0: nucleus filtering
   int64_t sample_count = 1;   // >= 1: paths per series, averaged after decoding
   uint64_t seed = 0;          // seeds fcast::Rng; same seed, same draws
+  // Optional, one per series of a batch: series b's paths draw from a stream seeded by
+  // series_seeds[b] (empty: every series' stream is seeded by `seed`), so a series gets the
+  // tokens it gets alone.
+  std::vector<uint64_t> series_seeds;
 
   bool greedy() const { return top_k == 1; }
   void validate() const;      // errors name the bad parameter

@@ -288,6 +288,8 @@ ForecastResult KronosSession::forecast(const ForecastRequest& r) {
         done[k] = true;
       }
     GenerationTrace trace;
+    sp.series_seeds.clear();
+    for (size_t k : group) sp.series_seeds.push_back(r.series_seeds.empty() ? r.seed : r.series_seeds[k]);
     const std::vector<KronosForecast> fc = pred.generate(batch, H, sp, &trace);
     const int64_t R = trace.rows_per_series, Wf = trace.final_window;
     for (const KronosForecast& f : fc) nonfinite += f.nonfinite_values;

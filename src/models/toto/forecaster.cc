@@ -227,7 +227,12 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
 
   const int64_t N = opt.num_samples, rows = spb * B;
   Tensor samples = Tensor::empty(DType::F32, {B, V, H, N});
-  Rng rng(opt.seed);
+  // One random stream per series: row b's draws come in the order they come in a batch of one
+  // (chunk, step, sample, variate, patch position), whatever the batch holds.
+  FCAST_CHECK(opt.row_seeds.empty() || static_cast<int64_t>(opt.row_seeds.size()) == B, "row_seeds has ",
+              opt.row_seeds.size(), " seeds for a batch of ", B);
+  std::vector<Rng> rngs;
+  for (int64_t b = 0; b < B; ++b) rngs.emplace_back(opt.row_seeds.empty() ? opt.seed : opt.row_seeds[b]);
   // The first forward is identical for every sample path: run it once on the B series.
   TotoKVCache* prefill_cache = nullptr;
   TotoOutput first;
@@ -259,7 +264,7 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t v = 0; v < V; ++v)
           for (int64_t p = 0; p < P; ++p) {
-            const float x = mixture_sample(cell(*src, r, v, p), rng);
+            const float x = mixture_sample(cell(*src, r, v, p), rngs[r % B]);
             bad += step * P + p < H && is_extreme(x);  // only values that reach the forecast count
             next[(r * V + v) * P + p] = replace_extreme(x);
           }

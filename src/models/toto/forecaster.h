@@ -20,6 +20,9 @@ struct ForecastOptions {
   bool use_kv_cache = true;        // the reference's forecast() default
   bool share_prefill = true;       // prefill the context once for all samples (exact; off = reference cost)
   uint64_t seed = 0;               // sampling seed: same seed, same numbers
+  // Optional, one per batch row: row b draws from its own stream seeded by row_seeds[b] (empty:
+  // every row's stream is seeded by `seed`). A row's draws are those it gets alone in a batch of 1.
+  std::vector<uint64_t> row_seeds;
   // Forecast values that are NaN, Inf or beyond +-float32 max / 2: kError (default) throws at the
   // first decode step that has any, naming the model outputs that were non-finite; kWarn replaces
   // them by 0 as the reference's replace_extreme_values does and counts them (Forecast::nonfinite_values).

@@ -187,6 +187,8 @@ ForecastResult TotoSession::forecast(const ForecastRequest& r) {
           mask.data<uint8_t>()[(b * V + v) * T + t] = obs ? 1 : 0;
         }
     }
+    fo.row_seeds.clear();
+    for (size_t k : group) fo.row_seeds.push_back(r.series_seeds.empty() ? r.seed : r.series_seeds[k]);
     const Forecast f = forecaster_.forecast(series, &mask, nullptr, fo);
     nonfinite += f.nonfinite_values();
     if (nonfinite_detail.empty()) nonfinite_detail = f.nonfinite_detail();
