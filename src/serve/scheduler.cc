@@ -78,9 +78,11 @@ std::vector<std::string> ModelScheduler::warm_up(const WarmUpSpec& spec) {
   // seed), as a point forecast and with sample paths? The sessions give each series its own random
   // stream, so only the arithmetic could differ (a kernel whose blocking depends on the batch).
   const int64_t probe_len = spec.context_lengths.empty() ? 64 : spec.context_lengths.front();
+  // A model that reads several named market columns (Kronos: OHLCV + amount) gets them all.
+  const int64_t V = e.market_variates.size() > 1 ? static_cast<int64_t>(e.market_variates.size()) : spec.variates;
   ForecastRequest alone;
   alone.horizon = spec.horizon;
-  alone.series = {dummy_series(probe_len, spec.variates, 1), dummy_series(probe_len, spec.variates, 2)};
+  alone.series = {dummy_series(probe_len, V, 1), dummy_series(probe_len, V, 2)};
   for (SeriesInput& s : alone.series)
     for (size_t v = 0; v < s.values.size(); ++v)
       s.variate_names.push_back(v < e.market_variates.size() ? e.market_variates[v] : cat("v", v));
@@ -114,7 +116,7 @@ std::vector<std::string> ModelScheduler::warm_up(const WarmUpSpec& spec) {
           r.options = spec.options;
           r.seed = spec.seed;
           for (int64_t k = 0; k < b; ++k) {
-            r.series.push_back(dummy_series(len, spec.variates, 10 + static_cast<uint64_t>(k)));
+            r.series.push_back(dummy_series(len, V, 10 + static_cast<uint64_t>(k)));
             r.series.back().variate_names = pair.series[0].variate_names;
           }
           const auto t0 = Clock::now();

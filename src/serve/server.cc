@@ -72,6 +72,10 @@ int HttpServer::bind() {
   const int threads = o_.http_threads;
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
   http_->set_payload_max_length(static_cast<size_t>(o_.max_body_bytes));
+  // Small answers must leave at once: with Nagle's algorithm on, a keep-alive client that
+  // delays its ACKs added ~40 ms per request (measured with `fcast loadtest`: p50 90 ms for a
+  // 0.1 ms forecast). Accepted sockets inherit TCP_NODELAY from the listening one.
+  http_->set_tcp_nodelay(true);
   // Debian's libcpp-httplib listens with a backlog of 5: a burst of simultaneous clients then
   // overflows the accept queue (the 7th connection of a burst went unanswered in tests). The
   // listening socket is caught here and listen() is called again with the system's maximum.
@@ -79,6 +83,7 @@ int HttpServer::bind() {
   http_->set_socket_options([&listen_fd](socket_t fd) {
     int yes = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);  // what httplib's default option set does
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
     listen_fd = fd;
   });
   int port = o_.port;

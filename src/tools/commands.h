@@ -31,6 +31,7 @@ void register_compile(CLI::App& app);             // cmd_compile.cc
 void register_stress(CLI::App& app);              // cmd_stress.cc
 void register_profile(CLI::App& app);             // cmd_profile.cc
 void register_serve(CLI::App& app);               // cmd_serve.cc
+void register_loadtest(CLI::App& app);            // cmd_loadtest.cc
 
 // `--nonfinite error|warn` of the predict commands (NonFinitePolicy, include/fcast/forecast.h);
 // cmd_predict.cc.

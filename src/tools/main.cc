@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   fcast::tools::register_stress(app);
   fcast::tools::register_profile(app);
   fcast::tools::register_serve(app);
+  fcast::tools::register_loadtest(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
