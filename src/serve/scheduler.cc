@@ -302,9 +302,10 @@ void ModelScheduler::run_group(std::vector<std::unique_ptr<Job>>& group) {
       for (const SeriesForecast& f : o.result.series) bad += nonfinite(f);
       if (bad) metrics_->inc("nonfinite_outputs_total", model, static_cast<double>(bad));
     }
-    live[k]->promise.set_value(std::move(o));
   }
+  // The counters first: a client that reads /metrics right after its answer sees its run.
   publish_stats();
+  for (size_t k = 0; k < live.size(); ++k) live[k]->promise.set_value(std::move(outs[k]));
 }
 
 void ModelScheduler::publish_stats() {
