@@ -114,17 +114,12 @@ bool drift_inputs(const SeriesInput& in, const SeriesForecast& f, const std::vec
   next.origin = in.timestamps.back();
   next.timestamps = f.timestamps;
   next.variate_names = f.variate_names;
-  auto widen = [](const std::vector<std::vector<float>>& x) {
-    std::vector<std::vector<double>> out;
-    for (const auto& v : x) out.emplace_back(v.begin(), v.end());
-    return out;
-  };
-  next.mean = widen(f.mean);
+  next.mean = f.mean;
   if (quantile_levels.size() >= 2 && f.quantiles.size() == quantile_levels.size()) {
     const auto [lo, hi] = std::minmax_element(quantile_levels.begin(), quantile_levels.end());
     if (*lo < *hi) {
-      next.lower = widen(f.quantiles[static_cast<size_t>(lo - quantile_levels.begin())]);
-      next.upper = widen(f.quantiles[static_cast<size_t>(hi - quantile_levels.begin())]);
+      next.lower = f.quantiles[static_cast<size_t>(lo - quantile_levels.begin())];
+      next.upper = f.quantiles[static_cast<size_t>(hi - quantile_levels.begin())];
       next.lower_level = *lo;
       next.upper_level = *hi;
     }

@@ -49,8 +49,9 @@ struct StoredForecast {
   int64_t origin = 0;                          // the last input timestamp (seconds)
   std::vector<int64_t> timestamps;             // the future steps, increasing
   std::vector<std::string> variate_names;
-  std::vector<std::vector<double>> mean;       // [variate][step]
-  std::vector<std::vector<double>> lower, upper;  // [variate][step]; empty: no interval
+  // float, as the forecast was made: a tracked series costs horizon x variates x 12 bytes.
+  std::vector<std::vector<float>> mean;        // [variate][step]
+  std::vector<std::vector<float>> lower, upper;  // [variate][step]; empty: no interval
   double lower_level = 0, upper_level = 0;     // the quantile levels of lower and upper
 };
 

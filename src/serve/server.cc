@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "core/error.h"
 
@@ -146,11 +147,16 @@ void HttpServer::count_drift(const std::string& model, const DriftOutcome& o) {
 }
 
 void HttpServer::record_drift(const std::string& model, const ForecastRequest& req, const ForecastResult& res) {
-  for (size_t k = 0; k < req.series.size() && k < res.series.size(); ++k) {
-    StoredForecast next;
-    SeriesActuals bars;
-    if (drift_inputs(req.series[k], res.series[k], res.quantile_levels, next, bars))
-      count_drift(model, drift_->record(model, bars, std::move(next)));
+  // The forecast is answered whatever happens here: drift is monitoring, not the service.
+  try {
+    for (size_t k = 0; k < req.series.size() && k < res.series.size(); ++k) {
+      StoredForecast next;
+      SeriesActuals bars;
+      if (drift_inputs(req.series[k], res.series[k], res.quantile_levels, next, bars))
+        count_drift(model, drift_->record(model, bars, std::move(next)));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fcast serve: drift scoring of a %s forecast failed: %s\n", model.c_str(), e.what());
   }
 }
 
