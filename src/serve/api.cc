@@ -538,4 +538,123 @@ ojson kserve_response(const KServeRequest& req, const ForecastResult* res, doubl
   return j;
 }
 
+// ---- drift ----
+
+namespace {
+
+ojson finite_or_null(double x) { return std::isfinite(x) ? ojson(x) : ojson(nullptr); }
+
+ojson score_json(const DriftScore& s) {
+  ojson j;
+  j["id"] = s.id;
+  j["status"] = s.status == DriftScore::Status::kScored ? "scored"
+                : s.status == DriftScore::Status::kNoMatch ? "no_match"
+                                                            : "not_found";
+  if (s.status == DriftScore::Status::kNotFound) {
+    j["error"] = error_json(ApiError(404, "no_forecast", s.note))["error"];
+    return j;
+  }
+  j["origin"] = s.origin;
+  j["origin_time"] = iso8601(s.origin);
+  j["steps"] = s.steps;
+  j["values"] = s.values;
+  j["already_scored"] = s.already_scored;
+  if (s.status == DriftScore::Status::kScored) {
+    j["mae"] = finite_or_null(s.mae);
+    j["rmse"] = finite_or_null(s.rmse);
+    j["mape"] = finite_or_null(s.mape);
+    j["wape"] = finite_or_null(s.wape);
+    j["coverage"] = finite_or_null(s.coverage);
+    j["delta"] = finite_or_null(s.delta);
+  } else {
+    j["note"] = s.note;
+  }
+  return j;
+}
+
+}  // namespace
+
+ActualsRequest parse_actuals(const json& body, const ServedModels& served, const RequestLimits& limits) {
+  ActualsRequest a;
+  a.model = pick_model(body, served);
+  for (const auto& [k, v] : body.items())
+    if (k != "model" && k != "series") bad(k, cat("unknown field '", k, "'; fields: model, series"));
+  const json* series = field(body, "series");
+  if (!series || !series->is_array() || series->empty())
+    bad("series", "series must be a non-empty array of {id, variates, timestamps, values}");
+  if (static_cast<int64_t>(series->size()) > limits.max_series)
+    throw ApiError(413, "too_many_series",
+                   cat(series->size(), " series; the server takes at most ", limits.max_series, " per request (--max-series)"),
+                   "series");
+  for (size_t k = 0; k < series->size(); ++k) {
+    const json& sj = (*series)[k];
+    const std::string p = cat("series[", k, "]");
+    if (!sj.is_object()) bad(p, cat(p, " must be an object, got ", type_of(sj)));
+    for (const auto& [key, v] : sj.items())
+      if (key != "id" && key != "variates" && key != "values" && key != "timestamps")
+        bad(p + "." + key, cat("unknown field '", key, "' in ", p, "; fields: id, variates, timestamps, values"));
+    SeriesActuals s;
+    const json* id = field(sj, "id");
+    if (!id) bad(p + ".id", cat(p, ".id is missing (the id of the forecast series these values realise)"));
+    s.id = get_string(*id, p + ".id");
+    if (s.id.empty()) bad(p + ".id", cat(p, ".id is empty"));
+    const json* values = field(sj, "values");
+    if (!values) bad(p + ".values", cat(p, ".values is missing"));
+    bool missing = false;
+    const bool nested = values->is_array() && !values->empty() && (*values)[0].is_array();
+    const size_t V = nested ? values->size() : 1;
+    for (size_t v = 0; v < V; ++v) {
+      std::vector<double> x;
+      std::vector<uint8_t> o;
+      const std::string vp = nested ? cat(p, ".values[", v, "]") : p + ".values";
+      get_values(nested ? (*values)[v] : *values, vp, limits, x, o, missing);
+      if (v > 0 && x.size() != s.values[0].size())
+        bad(vp, cat(vp, " has ", x.size(), " steps, variate 0 has ", s.values[0].size(), "; variates must be equally long"));
+      s.values.push_back(std::move(x));
+      s.observed.push_back(std::move(o));
+    }
+    if (!missing) s.observed.clear();
+    if (const json* names = field(sj, "variates")) {
+      if (!names->is_array() || names->size() != V) bad(p + ".variates", cat(p, ".variates must name the ", V, " variate(s)"));
+      for (size_t v = 0; v < V; ++v) s.variate_names.push_back(get_string((*names)[v], cat(p, ".variates[", v, "]")));
+    }
+    const json* t = field(sj, "timestamps");
+    if (!t) bad(p + ".timestamps", cat(p, ".timestamps is missing (one per value: they say which forecast steps these are)"));
+    s.timestamps = get_timestamps(*t, p + ".timestamps", s.values[0].size());
+    a.series.push_back(std::move(s));
+  }
+  return a;
+}
+
+ojson actuals_response(const std::string& model, const std::vector<DriftScore>& scores) {
+  ojson all = ojson::array();
+  int64_t scored = 0;
+  for (const DriftScore& s : scores) {
+    scored += s.status == DriftScore::Status::kScored ? 1 : 0;
+    all.push_back(score_json(s));
+  }
+  return ojson{{"model", model}, {"scored_series", scored}, {"series", std::move(all)}};
+}
+
+ojson drift_report_json(const DriftModelReport& r, const DriftOptions& o) {
+  ojson j;
+  j["baseline_wape"] = finite_or_null(r.baseline);
+  j["baseline_source"] = r.baseline_source;
+  j["state"] = r.state;
+  j["alert_deltas"] = r.deltas;
+  j["scores"] = r.scores;
+  j["scored_values"] = r.scored_values;
+  j["tracked_series"] = r.tracked_series;
+  j["evicted_series"] = r.evicted;
+  j["max_series"] = o.max_series;
+  j["window"] = o.window;
+  j["rolling"] = {{"scores", r.rolling_scores},     {"mae", finite_or_null(r.mae)},
+                  {"rmse", finite_or_null(r.rmse)}, {"mape", finite_or_null(r.mape)},
+                  {"wape", finite_or_null(r.wape)}, {"coverage", finite_or_null(r.coverage)}};
+  ojson last = ojson::array();
+  for (const DriftScore& s : r.last) last.push_back(score_json(s));
+  j["last_scores"] = std::move(last);
+  return j;
+}
+
 }  // namespace fcast::serve

@@ -18,6 +18,7 @@
 
 #include "models/registry.h"
 #include "serve/api_error.h"
+#include "serve/drift.h"
 
 namespace fcast::serve {
 
@@ -71,6 +72,20 @@ struct KServeRequest {
 KServeRequest parse_kserve(const nlohmann::json& body, const ServedModels& served, const RequestLimits& limits);
 // `res` null when no input was accepted.
 nlohmann::ordered_json kserve_response(const KServeRequest& req, const ForecastResult* res, double seconds);
+
+// ---- drift ----
+// POST /v1/actuals: {"model", "series": [{"id", "variates", "timestamps", "values"}]}; values as
+// the native form's ([numbers] or [[numbers] per variate], null = missing), timestamps as its
+// (seconds or date strings), one per value.
+struct ActualsRequest {
+  std::string model;
+  std::vector<SeriesActuals> series;
+};
+ActualsRequest parse_actuals(const nlohmann::json& body, const ServedModels& served, const RequestLimits& limits);
+// One entry per series, in request order: what was scored, or why nothing was.
+nlohmann::ordered_json actuals_response(const std::string& model, const std::vector<DriftScore>& scores);
+// GET /v1/drift: one model's baseline, rolling values, alert state and last scores.
+nlohmann::ordered_json drift_report_json(const DriftModelReport& r, const DriftOptions& o);
 
 nlohmann::ordered_json error_json(const ApiError& e);
 // Seconds per KServe frequency (S/SECOND, T/MINUTE, H/HOUR, D/DAY, W/WEEK, M/MONTH, Q/QUARTER,

@@ -3,6 +3,9 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <cmath>
+#include <cstdio>
+
 #include "core/error.h"
 
 namespace fcast::serve {
@@ -25,6 +28,23 @@ bool same_secret(const std::string& a, const std::string& b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
   for (size_t k = 0; k < a.size(); ++k) diff |= static_cast<unsigned char>(a[k] ^ (k < b.size() ? b[k] : 0));
   return diff == 0;
+}
+
+// The drift gauges of every model, from the store's reports (run by render()).
+void publish_drift(Metrics& m, const DriftStore& store) {
+  for (const std::string& model : store.models()) {
+    const DriftModelReport r = store.report(model);
+    const Labels l = {{"model", model}};
+    m.set("drift_tracked_series", l, static_cast<double>(r.tracked_series));
+    // Rolling values only once defined (Prometheus reads an absent series better than a NaN).
+    const std::pair<const char*, double> rolling[] = {{"drift_mae", r.mae},   {"drift_rmse", r.rmse},
+                                                      {"drift_mape", r.mape}, {"drift_wape", r.wape},
+                                                      {"drift_coverage", r.coverage}, {"drift_baseline_wape", r.baseline}};
+    for (const auto& [name, v] : rolling)
+      if (std::isfinite(v)) m.set(name, l, v);
+    for (const std::string& state : drift_alert_states())
+      m.set("drift_alert", {{"model", model}, {"state", state}}, state == r.state ? 1 : 0);
+  }
 }
 
 }  // namespace
@@ -53,6 +73,17 @@ void define_serve_metrics(Metrics& m) {
   m.define_gauge("model_load_seconds", "Seconds to load a model (weights and compiled model)");
   m.define_gauge("model_warm_up_seconds", "Seconds of a model's warm-up before the server became ready");
   m.define_gauge("ready", "1 when the server answers forecasts, 0 while loading or draining");
+  m.define_counter("drift_scores_total", "Drift scoring events: an earlier forecast scored against newly realised values");
+  m.define_counter("drift_scored_steps_total", "Forecast time steps scored against realised values (each step once)");
+  m.define_counter("drift_series_evicted_total", "Tracked series evicted from the drift store at its cap (--drift-max-series)");
+  m.define_gauge("drift_tracked_series", "Series whose latest forecast is kept for drift scoring");
+  m.define_gauge("drift_mae", "Mean MAE of the last --drift-window scores (series units: mixes scales)");
+  m.define_gauge("drift_rmse", "Mean RMSE of the last --drift-window scores (series units)");
+  m.define_gauge("drift_mape", "Mean MAPE (a ratio; zero actuals skipped) of the last --drift-window scores");
+  m.define_gauge("drift_wape", "Mean WAPE (MAE / mean |actual|, scale-free) of the last --drift-window scores");
+  m.define_gauge("drift_coverage", "Mean share of actuals inside the forecast interval (outermost quantiles), last --drift-window scores");
+  m.define_gauge("drift_baseline_wape", "The WAPE the alert deltas compare against (--drift-baseline-wape, or the first 5 scores)");
+  m.define_gauge("drift_alert", "Drift alert state over the last 5 scores: 1 for the current state (ok, watch, regress, promote, insufficient)");
   m.add_collector([](Metrics& self) {
     self.set("process_resident_memory_bytes", {}, static_cast<double>(process_rss_bytes()));
     self.set("process_peak_resident_memory_bytes", {}, static_cast<double>(process_peak_rss_bytes()));
@@ -62,8 +93,10 @@ void define_serve_metrics(Metrics& m) {
 }
 
 HttpServer::HttpServer(ServeOptions o, Metrics* metrics)
-    : http_(std::make_unique<httplib::Server>()), o_(std::move(o)), metrics_(metrics) {
+    : http_(std::make_unique<httplib::Server>()), o_(std::move(o)), metrics_(metrics),
+      drift_(std::make_shared<DriftStore>(o_.drift)) {
   routes();
+  metrics_->add_collector([d = drift_](Metrics& m) { publish_drift(m, *d); });
 }
 
 HttpServer::~HttpServer() { stop(); }
@@ -105,6 +138,31 @@ void HttpServer::start() {
 void HttpServer::add_model(const std::string& name, std::shared_ptr<ModelScheduler> s) {
   served_[name] = ServedModel{&s->model().entry(), &s->model()};
   schedulers_[name] = std::move(s);
+  drift_->add_model(name);
+  for (const char* c : {"drift_scores_total", "drift_scored_steps_total", "drift_series_evicted_total"})
+    metrics_->inc(c, {{"model", name}}, 0);
+}
+
+void HttpServer::count_drift(const std::string& model, const DriftOutcome& o) {
+  if (o.scored) {
+    metrics_->inc("drift_scores_total", {{"model", model}});
+    metrics_->inc("drift_scored_steps_total", {{"model", model}}, static_cast<double>(o.score.steps));
+  }
+  for (const std::string& m : o.evicted) metrics_->inc("drift_series_evicted_total", {{"model", m}});
+}
+
+void HttpServer::record_drift(const std::string& model, const ForecastRequest& req, const ForecastResult& res) {
+  // The forecast is answered whatever happens here: drift is monitoring, not the service.
+  try {
+    for (size_t k = 0; k < req.series.size() && k < res.series.size(); ++k) {
+      StoredForecast next;
+      SeriesActuals bars;
+      if (drift_inputs(req.series[k], res.series[k], res.quantile_levels, next, bars))
+        count_drift(model, drift_->record(model, bars, std::move(next)));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fcast serve: drift scoring of a %s forecast failed: %s\n", model.c_str(), e.what());
+  }
 }
 
 void HttpServer::set_ready(bool ready) {
@@ -147,8 +205,8 @@ void HttpServer::routes() {
       metrics_->inc("requests_total", {{"endpoint", "other"}, {"model", ""}, {"status", "404"}});
       send_error(res, ApiError(404, "not_found",
                                cat("no endpoint ", req.method, " ", req.path,
-                                   "; endpoints: POST /v1/forecast, POST /v1/timeseries/forecast, GET /v1/models, "
-                                   "GET /health, GET /ready, GET /metrics")));
+                                   "; endpoints: POST /v1/forecast, POST /v1/timeseries/forecast, POST /v1/actuals, "
+                                   "GET /v1/models, GET /v1/drift, GET /health, GET /ready, GET /metrics")));
     } else {
       send_error(res, ApiError(res.status, "http_error", cat("HTTP ", res.status)));
     }
@@ -240,6 +298,7 @@ void HttpServer::routes() {
           std::future<JobOutcome> f = schedulers_.at(model)->submit(*fr, deadline);
           JobOutcome out = f.get();
           if (!out.ok) throw out.error;
+          record_drift(model, *fr, out.result);
           if (kserve) send_json(res, 200, kserve_response(ks, &out.result, since(t0)));
           else send_json(res, 200, native_response(native, out.result, schedulers_.at(model)->model(), since(t0), out.batch_series));
         }
@@ -255,6 +314,40 @@ void HttpServer::routes() {
   };
   s.Post("/v1/forecast", forecast("/v1/forecast", false));
   s.Post("/v1/timeseries/forecast", forecast("/v1/timeseries/forecast", true));
+
+  // Realised values sent on their own: each series scores its stored forecast (or says why not).
+  s.Post("/v1/actuals", [this](const httplib::Request& req, httplib::Response& res) {
+    std::string model;
+    try {
+      if (!ready_.load()) throw ApiError(503, "not_ready", "the server is loading its models; retry when /ready says 200");
+      nlohmann::json body;
+      try {
+        body = nlohmann::json::parse(req.body);
+      } catch (const nlohmann::json::exception& e) {
+        throw ApiError(400, "invalid_json", cat("the body is not valid JSON: ", e.what()));
+      }
+      ActualsRequest a = parse_actuals(body, served_, o_.limits);
+      model = a.model;
+      std::vector<DriftScore> scores;
+      for (const SeriesActuals& series : a.series) {
+        DriftOutcome o = drift_->score(model, series);
+        count_drift(model, o);
+        scores.push_back(std::move(o.score));
+      }
+      send_json(res, 200, actuals_response(model, scores));
+    } catch (const ApiError& e) {
+      send_error(res, e);
+    } catch (const std::exception& e) {
+      send_error(res, ApiError(500, "internal", cat("internal error: ", e.what())));
+    }
+    metrics_->inc("requests_total", {{"endpoint", "/v1/actuals"}, {"model", model}, {"status", std::to_string(res.status)}});
+  });
+  s.Get("/v1/drift", [this](const httplib::Request&, httplib::Response& res) {
+    if (!ready_.load()) return send_error(res, ApiError(503, "not_ready", "the server is loading its models"));
+    ojson models = ojson::object();
+    for (const auto& [name, sch] : schedulers_) models[name] = drift_report_json(drift_->report(name), drift_->options());
+    send_json(res, 200, {{"models", models}});
+  });
 }
 
 }  // namespace fcast::serve

@@ -11,8 +11,10 @@
 //   ...
 //   http.stop();                                     // stop accepting, wait for in-flight requests
 //
-// Endpoints: POST /v1/forecast, POST /v1/timeseries/forecast, GET /v1/models, GET /health,
-// GET /ready, GET /metrics (docs/SERVING.md).
+// Endpoints: POST /v1/forecast, POST /v1/timeseries/forecast, POST /v1/actuals, GET /v1/models,
+// GET /v1/drift, GET /health, GET /ready, GET /metrics (docs/SERVING.md). Every answered forecast
+// of a series with an id and timestamps goes to the drift store (serve/drift.h): it scores the
+// series' earlier forecast on the request's new bars, then keeps the new one.
 //
 // Thread-safety: add_model and set_ready from one thread before/while serving; the handlers run
 // on the HTTP thread pool.
@@ -25,6 +27,7 @@
 #include <thread>
 
 #include "serve/api.h"
+#include "serve/drift.h"
 #include "serve/metrics.h"
 #include "serve/scheduler.h"
 
@@ -42,6 +45,7 @@ struct ServeOptions {
   std::chrono::milliseconds timeout{30000};  // per-request deadline (queue wait): 504 past it
   int http_threads = 64;               // connections served at once
   RequestLimits limits;
+  DriftOptions drift;
 };
 
 class HttpServer {
@@ -57,6 +61,9 @@ class HttpServer {
 
  private:
   void routes();
+  // Feeds an answered forecast to the drift store and counts what it scored.
+  void record_drift(const std::string& model, const ForecastRequest& req, const ForecastResult& res);
+  void count_drift(const std::string& model, const DriftOutcome& o);
   std::unique_ptr<httplib::Server> http_;
   ServeOptions o_;
   Metrics* metrics_;
@@ -64,6 +71,7 @@ class HttpServer {
   std::atomic<bool> ready_{false}, draining_{false};
   std::map<std::string, std::shared_ptr<ModelScheduler>> schedulers_;
   ServedModels served_;
+  std::shared_ptr<DriftStore> drift_;  // shared with the metrics collector that publishes it
 };
 
 // Registers every metric the server and its schedulers update (fcast_ prefix; docs/SERVING.md).

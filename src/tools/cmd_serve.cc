@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdlib>
@@ -32,6 +33,7 @@ struct ServeArgs {
   int64_t warm_horizon = 0;
   bool no_warm_up = false;
   int threads = 0;
+  std::vector<std::string> drift_baselines;  // MODEL=VALUE
   CompileCliValues compile;
 };
 
@@ -80,8 +82,23 @@ void run_serve(const ServeArgs& a) {
   FCAST_CHECK(a.timeout_ms >= 1, "--timeout-ms must be >= 1");
   FCAST_CHECK(a.http.max_body_bytes >= 1024, "--max-body-bytes must be >= 1024");
   if (a.threads > 0) omp_set_num_threads(a.threads);
+  serve::DriftOptions drift = a.http.drift;
+  for (const std::string& b : a.drift_baselines) {
+    const size_t eq = b.find('=');
+    const std::string model = b.substr(0, eq == std::string::npos ? 0 : eq);
+    double v = 0;
+    const char* end = b.data() + b.size();
+    const auto r = eq == std::string::npos ? std::from_chars_result{b.data(), std::errc::invalid_argument}
+                                            : std::from_chars(b.data() + eq + 1, end, v);
+    FCAST_CHECK(!model.empty() && r.ec == std::errc() && r.ptr == end && v > 0, "--drift-baseline-wape '", b,
+                "' is not valid; expected MODEL=VALUE with a WAPE > 0, e.g. toto=0.02");
+    FCAST_CHECK(std::any_of(models.begin(), models.end(), [&](const ModelEntry* e) { return e->name == model; }),
+                "--drift-baseline-wape names model '", model, "', which is not served");
+    drift.baseline_wape[model] = v;
+  }
 
   serve::ServeOptions http = a.http;
+  http.drift = drift;
   http.timeout = std::chrono::milliseconds(a.timeout_ms);
   if (http.api_key.empty())
     if (const char* k = std::getenv("FCAST_API_KEY")) http.api_key = k;
@@ -201,6 +218,14 @@ void register_serve(CLI::App& app) {
                   "Comma-separated sample counts to warm up (default: each model's, as `fcast compile`)");
   cmd->add_option("--warm-up-horizon", a->warm_horizon, "Horizon of the warm-up forecasts (default: each model's)");
   cmd->add_flag("--no-warm-up", a->no_warm_up, "Become ready without warming up (plans are then built by requests)");
+  cmd->add_option("--drift-max-series", a->http.drift.max_series,
+                  "Series (model, id) whose latest forecast is kept for drift scoring; the least recently updated "
+                  "is evicted (default: 10000)");
+  cmd->add_option("--drift-window", a->http.drift.window,
+                  "Scores in the rolling drift gauges fcast_drift_mae/rmse/mape/wape/coverage (default: 20)");
+  cmd->add_option("--drift-baseline-wape", a->drift_baselines,
+                  "MODEL=VALUE, repeatable: the WAPE (MAE / mean |actual|) the drift alert compares scores with "
+                  "(default: the mean WAPE of the model's first 5 scores, frozen once set)");
   add_compile_flags(cmd, a->compile);
   std::string example = "Example: fcast serve";
   for (const ModelEntry& e : model_registry())
