@@ -123,10 +123,13 @@ struct NameCheck {
 };
 
 // Every fcast_... name in `text`: a defined family, or a histogram's _bucket/_sum/_count series.
-// Drift metrics are being added to the server; until they are defined they are reported as
-// pending, not as errors.
+// Drift metrics are being added to the server; while it defines none of them they are reported
+// as pending, not as errors. Once it defines any, every fcast_drift_ name must be defined (a name
+// that differs from the server's then fails).
 NameCheck check_metric_names(const std::string& text, const std::map<std::string, std::string>& defined) {
   NameCheck c;
+  bool drift_defined = false;
+  for (const auto& [n, type] : defined) drift_defined = drift_defined || n.rfind("fcast_drift_", 0) == 0;
   const std::regex name(R"(\bfcast_[a-z0-9_]+)");
   for (auto it = std::sregex_iterator(text.begin(), text.end(), name); it != std::sregex_iterator(); ++it) {
     const std::string n = it->str();
@@ -138,7 +141,7 @@ NameCheck check_metric_names(const std::string& text, const std::map<std::string
         histogram_series = histogram_series || (d != defined.end() && d->second == "histogram");
       }
     if (histogram_series) continue;
-    if (n.rfind("fcast_drift_", 0) == 0 && n.size() > 12) c.pending.insert(n);
+    if (!drift_defined && n.rfind("fcast_drift_", 0) == 0 && n.size() > 12) c.pending.insert(n);
     else c.unknown.insert(n);
   }
   return c;
@@ -176,6 +179,12 @@ TEST(DeployFiles, MetricNameCheckRejectsMisspeltAndMisusedNames) {
       defined);
   EXPECT_EQ(c.unknown, (std::set<std::string>{"fcast_queue_dept", "fcast_queue_depth_bucket", "fcast_recompile_total"}));
   EXPECT_EQ(c.pending.count("fcast_drift_mae"), defined.count("fcast_drift_mae") ? 0u : 1u);
+  // Once the server defines drift metrics, a drift name it does not define is an error.
+  auto with_drift = defined;
+  with_drift["fcast_drift_mae"] = "gauge";
+  const NameCheck d = check_metric_names("fcast_drift_mae fcast_drift_rmse_typo", with_drift);
+  EXPECT_EQ(d.unknown, (std::set<std::string>{"fcast_drift_rmse_typo"}));
+  EXPECT_TRUE(d.pending.empty());
 }
 
 // The dashboard, the alert rules, the scrape and adapter configuration, the HPA: every metric
