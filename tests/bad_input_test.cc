@@ -10,10 +10,8 @@
 // The CSVs and config patches are small files in tests/bad_input/; safetensors, cache entries,
 // special files and output targets are made here from the golden tiny checkpoints.
 //
-// Cases whose fix is on another branch of issue 12 name that fix (`fixed_by`, a topic of
-// kFixedBy) and are skipped, with the part named, until the part is listed as merged:
-//   FCAST_BAD_INPUT_MERGED=a,b,c build/fcast_tests --gtest_filter='Corpus/BadInput.*'   (or =all)
-// or edit kMergedParts below once the branches are in.
+// Cases that cover a numbered finding of issue 12 name it (`fixed_by`, a topic of kFixedBy);
+// a failure message then says which finding regressed.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -44,36 +42,23 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// ---- cases awaiting other branches ----------------------------------------------------------
+// ---- the findings of issue 12 ----------------------------------------------------------------
 
-// Issue 12 fixes on other branches: topic -> the part that fixes it (and the finding number).
-// A case naming a topic runs only once its part is merged (kMergedParts or FCAST_BAD_INPUT_MERGED).
-struct Pending {
-  const char* part;
-  const char* finding;
+// Topic -> the finding (its number in issue 12) that the cases naming it cover.
+const std::map<std::string, std::string> kFixedBy = {
+    {"output-writer", "1: output targets (device, FIFO, symlink) replaced by rename"},
+    {"special-files", "3: FIFO / huge sparse file opened or read whole"},
+    {"duplicate-tensor", "8: duplicate tensor name in a safetensors header accepted"},
+    {"config-limits", "2: layer counts allocate before the checkpoint is compared"},
+    {"config-values", "8: config integer overflow, scale_factor_exponent <= 0"},
+    {"non-finite", "5: finite extreme values reported as non-finite or zeroed"},
+    {"csv-streaming", "4: CSV memory and time grow with the whole file / columns"},
+    {"timestamps", "7: sub-second stamps truncated, years past 9999"},
+    {"caps", "6: horizon and sample count uncapped"},
+    {"cli-values", "8: --lookback -1, --seed -1"},
+    {"env-values", "8: bad booleans, unread variables, FCAST_GOLDEN_EXECUTOR"},
+    {"cache-warnings", "8: one cache warning per entry"},
 };
-const std::map<std::string, Pending> kFixedBy = {
-    {"output-writer", {"a", "1: output targets (device, FIFO, symlink) replaced by rename"}},
-    {"special-files", {"a", "3: FIFO / huge sparse file opened or read whole"}},
-    {"duplicate-tensor", {"a", "8: duplicate tensor name in a safetensors header accepted"}},
-    {"config-limits", {"b", "2: layer counts allocate before the checkpoint is compared"}},
-    {"config-values", {"b", "8: config integer overflow, scale_factor_exponent <= 0"}},
-    {"non-finite", {"b", "5: finite extreme values reported as non-finite or zeroed"}},
-    {"csv-streaming", {"c", "4: CSV memory and time grow with the whole file / columns"}},
-    {"timestamps", {"c", "7: sub-second stamps truncated, years past 9999"}},
-    {"caps", {"c", "6: horizon and sample count uncapped"}},
-    {"cli-values", {"c", "8: --lookback -1, --seed -1"}},
-    {"env-values", {"c", "8: bad booleans, unread variables, FCAST_GOLDEN_EXECUTOR"}},
-    {"cache-warnings", {"c", "8: one cache warning per entry"}},
-};
-// The parts already merged into this branch (letters, e.g. "abc").
-const std::string kMergedParts = "abc";
-
-bool part_merged(const std::string& part) {
-  std::string merged = kMergedParts;
-  if (const char* e = std::getenv("FCAST_BAD_INPUT_MERGED")) merged += std::string(",") + e;
-  return merged.find("all") != std::string::npos || merged.find(part) != std::string::npos;
-}
 
 // ---- running fcast ---------------------------------------------------------------------------
 
@@ -800,9 +785,8 @@ TEST_P(BadInput, Case) {
   if (!c.fixed_by.empty()) {
     const auto it = kFixedBy.find(c.fixed_by);
     ASSERT_NE(it, kFixedBy.end()) << "unknown fixed_by topic '" << c.fixed_by << "'";
-    if (!part_merged(it->second.part))
-      GTEST_SKIP() << "awaits part " << it->second.part << " of issue 12 (finding " << it->second.finding
-                   << "); run it with FCAST_BAD_INPUT_MERGED=" << it->second.part;
+    ::testing::Test::RecordProperty("finding", it->second);
+    SCOPED_TRACE("covers issue 12 finding " + it->second);
   }
   Workspace w;
   w.dir = root_->sub(c.name);
