@@ -17,14 +17,7 @@ using json = nlohmann::json;
 
 namespace {
 
-// As tests/serve_test.cc: the tiny Toto, no persistent cache, warm-up at the shapes sent here.
-std::vector<std::string> base_args(std::vector<std::string> more = {}) {
-  std::vector<std::string> a = {"--toto", test::toto_tiny(), "--port", "0", "--no-persistent-cache",
-                                "--warm-up-contexts", "96", "--warm-up-samples", "0,8", "--warm-up-horizon", "5",
-                                "--threads", "1"};
-  a.insert(a.end(), more.begin(), more.end());
-  return a;
-}
+std::vector<std::string> base_args(std::vector<std::string> more = {}) { return test::toto_serve_args(std::move(more)); }
 
 constexpr int64_t kDay = 86400;
 constexpr int64_t kStart = 1700006400;  // 2023-11-15, midnight UTC

@@ -22,15 +22,7 @@ using json = nlohmann::json;
 
 namespace {
 
-// Server flags every test shares: the tiny Toto, no persistent cache (nothing written outside
-// the temp folders), warm-up at the shapes the tests send (context 96, horizon 5).
-std::vector<std::string> base_args(std::vector<std::string> more = {}) {
-  std::vector<std::string> a = {"--toto", test::toto_tiny(), "--port", "0", "--no-persistent-cache",
-                                "--warm-up-contexts", "96", "--warm-up-samples", "0,8", "--warm-up-horizon", "5",
-                                "--threads", "1"};
-  a.insert(a.end(), more.begin(), more.end());
-  return a;
-}
+std::vector<std::string> base_args(std::vector<std::string> more = {}) { return test::toto_serve_args(std::move(more)); }
 
 json native_body(const std::vector<double>& values, const std::vector<int64_t>& stamps, int64_t samples, uint64_t seed,
                  const std::string& id = "MSTR", int64_t horizon = 5) {

@@ -148,4 +148,15 @@ inline MarketSlice mstr_closes(int64_t rows) {
 
 inline std::string toto_tiny() { return test_data("golden/toto/models/tiny_a"); }
 
+// `fcast serve` flags the Toto server tests share: the tiny Toto, no persistent cache (nothing
+// written outside the temp folders), warm-up at the shapes the tests send (context 96, horizon
+// 5, 0 and 8 samples), one OpenMP thread; `more` appended.
+inline std::vector<std::string> toto_serve_args(std::vector<std::string> more = {}) {
+  std::vector<std::string> a = {"--toto", toto_tiny(), "--port", "0", "--no-persistent-cache",
+                                "--warm-up-contexts", "96", "--warm-up-samples", "0,8", "--warm-up-horizon", "5",
+                                "--threads", "1"};
+  a.insert(a.end(), more.begin(), more.end());
+  return a;
+}
+
 }  // namespace fcast::test

@@ -92,6 +92,34 @@ void get_values(const json& j, const std::string& param, const RequestLimits& li
   if (seen == 0) bad(param, cat(param, " has no observed value (every value is null)"));
 }
 
+// A series object's "values" ([numbers]: one variate; [[numbers], ...]: one array per variate;
+// null = missing) and optional "variates" (one name per variate). `observed` is left empty when
+// every value is present.
+void get_series_values(const json& sj, const std::string& p, const RequestLimits& limits,
+                       std::vector<std::vector<double>>& values, std::vector<std::vector<uint8_t>>& observed,
+                       std::vector<std::string>& names) {
+  const json* vals = field(sj, "values");
+  if (!vals) bad(p + ".values", cat(p, ".values is missing"));
+  bool missing = false;
+  const bool nested = vals->is_array() && !vals->empty() && (*vals)[0].is_array();
+  const size_t V = nested ? vals->size() : 1;
+  for (size_t v = 0; v < V; ++v) {
+    std::vector<double> x;
+    std::vector<uint8_t> o;
+    const std::string vp = nested ? cat(p, ".values[", v, "]") : p + ".values";
+    get_values(nested ? (*vals)[v] : *vals, vp, limits, x, o, missing);
+    if (v > 0 && x.size() != values[0].size())
+      bad(vp, cat(vp, " has ", x.size(), " steps, variate 0 has ", values[0].size(), "; variates must be equally long"));
+    values.push_back(std::move(x));
+    observed.push_back(std::move(o));
+  }
+  if (!missing) observed.clear();
+  if (const json* n = field(sj, "variates")) {
+    if (!n->is_array() || n->size() != V) bad(p + ".variates", cat(p, ".variates must name the ", V, " variate(s)"));
+    for (size_t v = 0; v < V; ++v) names.push_back(get_string((*n)[v], cat(p, ".variates[", v, "]")));
+  }
+}
+
 int64_t get_timestamp(const json& j, const std::string& param) {
   if (j.is_number_integer()) return j.get<int64_t>();
   if (j.is_string()) {
@@ -245,27 +273,7 @@ NativeRequest parse_native(const json& body, const ServedModels& served, const R
         bad(p + "." + key, cat("unknown field '", key, "' in ", p, "; fields: id, variates, values, timestamps, future_timestamps"));
     SeriesInput s;
     if (const json* id = field(sj, "id")) s.id = get_string(*id, p + ".id");
-    const json* values = field(sj, "values");
-    if (!values) bad(p + ".values", cat(p, ".values is missing"));
-    bool missing = false;
-    // [numbers]: one variate; [[numbers], ...]: one array per variate.
-    const bool nested = values->is_array() && !values->empty() && (*values)[0].is_array();
-    const size_t V = nested ? values->size() : 1;
-    for (size_t v = 0; v < V; ++v) {
-      std::vector<double> x;
-      std::vector<uint8_t> o;
-      const std::string vp = nested ? cat(p, ".values[", v, "]") : p + ".values";
-      get_values(nested ? (*values)[v] : *values, vp, limits, x, o, missing);
-      if (v > 0 && x.size() != s.values[0].size())
-        bad(vp, cat(vp, " has ", x.size(), " steps, variate 0 has ", s.values[0].size(), "; variates must be equally long"));
-      s.values.push_back(std::move(x));
-      s.observed.push_back(std::move(o));
-    }
-    if (!missing) s.observed.clear();
-    if (const json* names = field(sj, "variates")) {
-      if (!names->is_array() || names->size() != V) bad(p + ".variates", cat(p, ".variates must name the ", V, " variate(s)"));
-      for (size_t v = 0; v < V; ++v) s.variate_names.push_back(get_string((*names)[v], cat(p, ".variates[", v, "]")));
-    }
+    get_series_values(sj, p, limits, s.values, s.observed, s.variate_names);
     if (const json* t = field(sj, "timestamps")) s.timestamps = get_timestamps(*t, p + ".timestamps", s.values[0].size());
     if (const json* t = field(sj, "future_timestamps"))
       s.future_timestamps = get_timestamps(*t, p + ".future_timestamps", static_cast<size_t>(r.horizon));
@@ -598,26 +606,7 @@ ActualsRequest parse_actuals(const json& body, const ServedModels& served, const
     if (!id) bad(p + ".id", cat(p, ".id is missing (the id of the forecast series these values realise)"));
     s.id = get_string(*id, p + ".id");
     if (s.id.empty()) bad(p + ".id", cat(p, ".id is empty"));
-    const json* values = field(sj, "values");
-    if (!values) bad(p + ".values", cat(p, ".values is missing"));
-    bool missing = false;
-    const bool nested = values->is_array() && !values->empty() && (*values)[0].is_array();
-    const size_t V = nested ? values->size() : 1;
-    for (size_t v = 0; v < V; ++v) {
-      std::vector<double> x;
-      std::vector<uint8_t> o;
-      const std::string vp = nested ? cat(p, ".values[", v, "]") : p + ".values";
-      get_values(nested ? (*values)[v] : *values, vp, limits, x, o, missing);
-      if (v > 0 && x.size() != s.values[0].size())
-        bad(vp, cat(vp, " has ", x.size(), " steps, variate 0 has ", s.values[0].size(), "; variates must be equally long"));
-      s.values.push_back(std::move(x));
-      s.observed.push_back(std::move(o));
-    }
-    if (!missing) s.observed.clear();
-    if (const json* names = field(sj, "variates")) {
-      if (!names->is_array() || names->size() != V) bad(p + ".variates", cat(p, ".variates must name the ", V, " variate(s)"));
-      for (size_t v = 0; v < V; ++v) s.variate_names.push_back(get_string((*names)[v], cat(p, ".variates[", v, "]")));
-    }
+    get_series_values(sj, p, limits, s.values, s.observed, s.variate_names);
     const json* t = field(sj, "timestamps");
     if (!t) bad(p + ".timestamps", cat(p, ".timestamps is missing (one per value: they say which forecast steps these are)"));
     s.timestamps = get_timestamps(*t, p + ".timestamps", s.values[0].size());

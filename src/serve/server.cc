@@ -21,6 +21,14 @@ void send_json(httplib::Response& res, int status, const ojson& j) {
 
 void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status, error_json(e)); }
 
+nlohmann::json parse_body(const httplib::Request& req) {
+  try {
+    return nlohmann::json::parse(req.body);
+  } catch (const nlohmann::json::exception& e) {
+    throw ApiError(400, "invalid_json", cat("the body is not valid JSON: ", e.what()));
+  }
+}
+
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // Constant-time comparison: the key's length leaks, its content does not.
@@ -268,12 +276,7 @@ void HttpServer::routes() {
         // Draining does not refuse here: a request that reached a handler was accepted and runs
         // (the schedulers stop only after the HTTP layer has stopped accepting).
         if (!ready_.load()) throw ApiError(503, "not_ready", "the server is loading its models; retry when /ready says 200");
-        nlohmann::json body;
-        try {
-          body = nlohmann::json::parse(req.body);
-        } catch (const nlohmann::json::exception& e) {
-          throw ApiError(400, "invalid_json", cat("the body is not valid JSON: ", e.what()));
-        }
+        const nlohmann::json body = parse_body(req);
         NativeRequest native;
         KServeRequest ks;
         ForecastRequest* fr = nullptr;
@@ -320,12 +323,7 @@ void HttpServer::routes() {
     std::string model;
     try {
       if (!ready_.load()) throw ApiError(503, "not_ready", "the server is loading its models; retry when /ready says 200");
-      nlohmann::json body;
-      try {
-        body = nlohmann::json::parse(req.body);
-      } catch (const nlohmann::json::exception& e) {
-        throw ApiError(400, "invalid_json", cat("the body is not valid JSON: ", e.what()));
-      }
+      const nlohmann::json body = parse_body(req);
       ActualsRequest a = parse_actuals(body, served_, o_.limits);
       model = a.model;
       std::vector<DriftScore> scores;
