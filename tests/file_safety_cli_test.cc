@@ -60,7 +60,7 @@ class FileSafetyCli : public ::testing::Test {
   // `shell_prefix` (e.g. a ulimit) run first; nothing persisted.
   test::CommandResult run(const std::string& args, const std::string& shell_prefix = "") {
     static int n = 0;
-    const std::string inner = shell_prefix + "ulimit -v 8388608; exec env FCAST_PERSISTENT_CACHE=0 OMP_NUM_THREADS=1 " +
+    const std::string inner = shell_prefix + test::ulimit_v(8388608) + "exec env FCAST_PERSISTENT_CACHE=0 OMP_NUM_THREADS=1 " +
                               q(FCAST_BINARY) + " " + args;
     const std::string cmd = "cd " + q(dir_->path.string()) + " && timeout -s KILL 120 sh -c " + q(inner);
     const std::string base = sub("run" + std::to_string(n++));

@@ -44,7 +44,7 @@ class LimitsCli : public ::testing::Test {
   // 120 s timeout (a hang exits 124, a refused allocation fails the run: either fails the test).
   static test::CommandResult run(const std::vector<std::string>& args, const std::string& env = "") {
     static int n = 0;
-    std::string cmd = "ulimit -v 4194304; exec env OMP_NUM_THREADS=1 COMPILED_MODELS_DIR=" +
+    std::string cmd = test::ulimit_v(4194304) + "exec env OMP_NUM_THREADS=1 COMPILED_MODELS_DIR=" +
                       shell_quote(tmp_->sub("cache")) + " " + env + " timeout 120 " + shell_quote(FCAST_BINARY);
     for (const auto& a : args) cmd += " " + shell_quote(a);
     const std::string base = tmp_->sub("run" + std::to_string(n++));

@@ -61,6 +61,24 @@ struct TempDir {
 };
 
 // Single-quoted for /bin/sh.
+// Whether this test binary (and so the fcast it spawns) runs under ASan or TSan, whose shadow
+// memory reserves terabytes of address space: a `ulimit -v` would stop every child at start.
+inline bool sanitized_build() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return true;
+#else
+  return false;
+#endif
+}
+
+// "ulimit -v KB; " for a shell command line, or "" in a sanitized build or when
+// FCAST_TEST_VMEM_LIMIT_KB=0 (scripts/sanitize sets it).
+inline std::string ulimit_v(int64_t kb) {
+  const char* e = std::getenv("FCAST_TEST_VMEM_LIMIT_KB");
+  if (sanitized_build() || (e && std::string(e) == "0") || kb <= 0) return "";
+  return "ulimit -v " + std::to_string(kb) + "; ";
+}
+
 inline std::string shell_quote(const std::string& s) {
   std::string q = "'";
   for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
