@@ -218,6 +218,24 @@ TEST(PlanSerialize, WellFormedPlansThatDoNotFitTheGraphAreMisses) {
     for (auto& o : p.offset) o = -1;  // temporaries without a slot
     bad.emplace_back("temporaries without slots", p);
   }
+  {
+    // Found by fuzz_plan (a heap overflow under ASan): a reference step reading another value
+    // than its node's input, here the block's last result (of another shape).
+    Plan p = good;
+    bool changed = false;
+    for (auto& st : p.steps)
+      if (!changed && st.kind == StepKind::Reference && !st.in.empty() && st.in[0] != good.steps.back().out) {
+        st.in[0] = good.steps.back().out;
+        changed = true;
+      }
+    ASSERT_TRUE(changed);
+    bad.emplace_back("a reference step reading another value than its node's input", p);
+  }
+  {
+    Plan p = good;
+    p.steps.front().out = p.steps.back().out;
+    bad.emplace_back("a reference step writing another value than its node's output", p);
+  }
   for (const auto& [what, p] : bad) {
     const std::string blob = p.serialize();
     ASSERT_TRUE(Plan::deserialize(blob).has_value()) << what << ": the damage must survive the checksum";

@@ -34,6 +34,11 @@ bool plan_fits(const Plan& p, const Graph& g, const PlanSignature& sig) {
     if (s.node < 0 || static_cast<size_t>(s.node) >= g.nodes().size() || !ok(s.out) || !ok(s.out2) || !ok(s.tmp) ||
         !std::all_of(s.in.begin(), s.in.end(), ok) || !kind_fits(s.kind, g.nodes()[s.node].op))
       return false;
+  // A reference step runs its node as the graph has it: its operands and result must be the
+  // node's own (another value of another shape would be read or written out of bounds).
+  for (const PlanStep& s : p.steps)
+    if (s.kind == StepKind::Reference && (s.in != g.nodes()[s.node].in || s.out != g.nodes()[s.node].out))
+      return false;
   // Every arena slot lies inside the arena; every temporary a step writes has one.
   if (p.arena_bytes < 0) return false;
   for (size_t v = 0; v < nv; ++v) {
