@@ -2,7 +2,7 @@
 // (model, series id) and, when realised values for its future timestamps arrive (a later forecast
 // request for the same id whose bars go past the stored origin, or POST /v1/actuals), scores it:
 // MAE, RMSE, MAPE, WAPE and interval coverage. Per model it keeps rolling values over the last
-// `window` scores and an alert state with the reference's rule (../shared/spec/system.md §1.4,
+// `window` scores and an alert state with the Python system's compile-history alert rule (its
 // render_compile_history.py) over the deltas of the last 5 scores against a baseline.
 //
 //   DriftStore store({.max_series = 10000, .window = 20});
