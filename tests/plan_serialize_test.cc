@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 
+#include "graph/passes/memory_plan.h"
 #include "graph/plan.h"
 #include "runtime/compiled_executor.h"
 #include "runtime/plan_cache.h"
@@ -178,13 +179,19 @@ TEST(PlanSerialize, GarbledPlansThatParseAreRejectedOrHarmless) {
 
 // A plan whose checksum is right but whose content does not fit the graph (written by a buggy
 // or foreign build): an arena slot past the arena's end, a step kind at the wrong op, a
-// temporary without a slot. The plan store must treat each as a miss and rebuild.
-TEST(PlanSerialize, WellFormedPlansThatDoNotFitTheGraphAreMisses) {
+// temporary without a slot, steps that differ from what lowering builds, live temporaries
+// sharing bytes. The plan store must treat each as a miss and rebuild; the undamaged plan is a
+// hit. Both backends: aot_eager (reference steps) and inductor (fused steps).
+class PlanFit : public ::testing::TestWithParam<CompileBackend> {};
+
+TEST_P(PlanFit, WellFormedPlansThatDoNotFitTheGraphAreMisses) {
+  const bool fuse = GetParam() == CompileBackend::Inductor;
   const Block b = block();
-  const fs::path dir = fs::temp_directory_path() / cat("fcast-plan-fit-", getpid());
+  const fs::path dir = fs::temp_directory_path() / cat("fcast-plan-fit-", getpid(), fuse ? "-fused" : "");
   fs::remove_all(dir);
   CompileSettings s;
-  s.backend = CompileBackend::AotEager;
+  s.backend = GetParam();
+  s.mode = CompileMode::Default;  // no autotuning: every run picks the same kernels (bit-equal results)
   s.persistent_cache = true;
   s.models_dir = dir.string();
   s.kernel_cache_dir = (dir / "kernels").string();
@@ -194,19 +201,30 @@ TEST(PlanSerialize, WellFormedPlansThatDoNotFitTheGraphAreMisses) {
     for (const auto& [k, v] : m) c[k] = v.clone();
     return c;
   };
-  CompiledExecutor fresh(s, identity);
-  const Tensor want = fresh.run(b.g, copy(b.inputs)).at("y");
-  PlanSignature persisted = fresh.signature_of(b.g);
+  Tensor want;
+  PlanSignature persisted;
+  {
+    CompiledExecutor fresh(s, identity);
+    want = fresh.run(b.g, copy(b.inputs)).at("y");
+    persisted = fresh.signature_of(b.g);
+  }
   persisted.fields.erase(std::remove_if(persisted.fields.begin(), persisted.fields.end(),
                                         [](const auto& f) { return f.first == "weights"; }),
                          persisted.fields.end());
-  const Plan good = compile_plan(b.g, persisted, CompileOptions{false});
+  const Plan good = compile_plan(b.g, persisted, CompileOptions{fuse});
+  ASSERT_TRUE(memory_plan_valid(b.g, good));
   std::vector<std::pair<std::string, Plan>> bad;
   {
     Plan p = good;
     for (auto& o : p.offset)
       if (o >= 0) o = p.arena_bytes;  // every slot starts at the arena's end
     bad.emplace_back("slots past the arena", p);
+  }
+  {
+    Plan p = good;
+    for (auto& o : p.offset)
+      if (o >= 0) o = 0;  // every temporary on the first slot, inside the arena but overlapping
+    bad.emplace_back("live temporaries sharing bytes", p);
   }
   {
     Plan p = good;
@@ -219,34 +237,73 @@ TEST(PlanSerialize, WellFormedPlansThatDoNotFitTheGraphAreMisses) {
     bad.emplace_back("temporaries without slots", p);
   }
   {
-    // Found by fuzz_plan (a heap overflow under ASan): a reference step reading another value
-    // than its node's input, here the block's last result (of another shape).
+    // Found by fuzz_plan (a heap overflow under ASan): a step reading another value than its
+    // own operand, here the block's last result (of another shape).
     Plan p = good;
     bool changed = false;
     for (auto& st : p.steps)
-      if (!changed && st.kind == StepKind::Reference && !st.in.empty() && st.in[0] != good.steps.back().out) {
+      if (!changed && !st.in.empty() && st.in[0] != good.steps.back().out) {
         st.in[0] = good.steps.back().out;
         changed = true;
       }
     ASSERT_TRUE(changed);
-    bad.emplace_back("a reference step reading another value than its node's input", p);
+    bad.emplace_back("a step reading another value than its operand", p);
   }
   {
     Plan p = good;
     p.steps.front().out = p.steps.back().out;
-    bad.emplace_back("a reference step writing another value than its node's output", p);
+    bad.emplace_back("a step writing another value than its result", p);
   }
+  {
+    Plan p = good;
+    p.steps.pop_back();
+    bad.emplace_back("a step missing", p);
+  }
+  if (fuse) {
+    // Found by fuzz_plan: a fused plan whose steps index the graph correctly but compute
+    // something else (the guards used to check only indices and step kinds).
+    Plan p = good;
+    bool changed = false;
+    for (auto& st : p.steps)
+      if (!changed && st.kind == StepKind::Matmul) {
+        st.epilogue.push_back({Epilogue::Scale, 2.0f});
+        changed = true;
+      }
+    ASSERT_TRUE(changed) << "the block has a fused matmul";
+    bad.emplace_back("a fused matmul with an epilogue added", p);
+    Plan q = good;
+    changed = false;
+    for (auto& st : q.steps)
+      if (!changed && st.kind == StepKind::AddRMSNorm && !st.f.empty()) {
+        st.f.front() = 0.5;  // another norm epsilon
+        changed = true;
+      }
+    ASSERT_TRUE(changed) << "the block has an add+rmsnorm";
+    bad.emplace_back("a fused add+rmsnorm's epsilon changed", q);
+  }
+  // Plan hits alone: inductor also loads packed weights from the cache (counted in cache_hits).
+  auto plan_hits = [](const CompiledExecutor& ex) { return ex.stats().cache_hits - ex.packed_cache_hits(); };
   for (const auto& [what, p] : bad) {
     const std::string blob = p.serialize();
     ASSERT_TRUE(Plan::deserialize(blob).has_value()) << what << ": the damage must survive the checksum";
     PlanCache(dir.string()).store({"plan", identity, persisted.key()}, blob);
     CompiledExecutor ex(s, identity);
     const Tensor got = ex.run(b.g, copy(b.inputs)).at("y");
-    EXPECT_EQ(ex.stats().cache_hits, 0) << what << ": the plan was used";
+    EXPECT_EQ(plan_hits(ex), 0) << what << ": the plan was used";
     EXPECT_EQ(ex.stats().plans_built, 1) << what;
     EXPECT_EQ(0, std::memcmp(got.raw(), want.raw(), want.nbytes())) << what;
   }
+  {  // the undamaged plan is a hit (the guards do not reject everything)
+    PlanCache(dir.string()).store({"plan", identity, persisted.key()}, good.serialize());
+    CompiledExecutor ex(s, identity);
+    const Tensor got = ex.run(b.g, copy(b.inputs)).at("y");
+    EXPECT_EQ(plan_hits(ex), 1);
+    EXPECT_EQ(0, std::memcmp(got.raw(), want.raw(), want.nbytes()));
+  }
   fs::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, PlanFit, ::testing::Values(CompileBackend::AotEager, CompileBackend::Inductor),
+                         [](const auto& i) { return std::string(i.param == CompileBackend::Inductor ? "Inductor" : "AotEager"); });
 
 }  // namespace

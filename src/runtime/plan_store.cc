@@ -4,57 +4,33 @@
 #include <chrono>
 #include <iostream>
 
+#include "graph/passes/fusion.h"
+#include "graph/passes/memory_plan.h"
+
 namespace fcast {
 
 namespace {
 
-// The ops a step of each kind may start at (graph/passes/fusion.cc forms them so).
-bool kind_fits(StepKind k, Op op) {
-  switch (k) {
-    case StepKind::Reference: return true;
-    case StepKind::Matmul: return op == Op::Linear;
-    case StepKind::AddRMSNorm: return op == Op::Add;
-    case StepKind::RMSNorm: return op == Op::RMSNorm;
-    case StepKind::Softmax: return op == Op::Softmax;
-    case StepKind::Rotary:
-      return op == Op::UnpackHeads || op == Op::RotaryXPos || op == Op::RotaryNeox || op == Op::KVWrite;
-    case StepKind::Attention: return op == Op::Attention;
-    case StepKind::SiluMul: return op == Op::SiluMul || op == Op::Silu;
-  }
-  return false;
+bool same_step(const PlanStep& a, const PlanStep& b) {
+  if (a.kind != b.kind || a.node != b.node || a.in != b.in || a.out != b.out || a.out2 != b.out2 ||
+      a.tmp != b.tmp || a.i != b.i || a.f != b.f || a.name != b.name || a.epilogue.size() != b.epilogue.size())
+    return false;
+  for (size_t k = 0; k < a.epilogue.size(); ++k)
+    if (a.epilogue[k].op != b.epilogue[k].op || a.epilogue[k].arg != b.epilogue[k].arg) return false;
+  return true;
 }
 
-// A blob that parses but does not fit this graph (other value count, operands out of range) is
-// a miss as well: the backend would index out of the graph.
-bool plan_fits(const Plan& p, const Graph& g, const PlanSignature& sig) {
-  const size_t nv = g.values().size();
-  if (p.value_count != nv || p.offset.size() != nv || !(p.signature == sig)) return false;
-  auto ok = [&](ValueId v) { return v == kNone || (v >= 0 && static_cast<size_t>(v) < nv); };
-  for (const PlanStep& s : p.steps)
-    if (s.node < 0 || static_cast<size_t>(s.node) >= g.nodes().size() || !ok(s.out) || !ok(s.out2) || !ok(s.tmp) ||
-        !std::all_of(s.in.begin(), s.in.end(), ok) || !kind_fits(s.kind, g.nodes()[s.node].op))
-      return false;
-  // A reference step runs its node as the graph has it: its operands and result must be the
-  // node's own (another value of another shape would be read or written out of bounds).
-  for (const PlanStep& s : p.steps)
-    if (s.kind == StepKind::Reference && (s.in != g.nodes()[s.node].in || s.out != g.nodes()[s.node].out))
-      return false;
-  // Every arena slot lies inside the arena; every temporary a step writes has one.
-  if (p.arena_bytes < 0) return false;
-  for (size_t v = 0; v < nv; ++v) {
-    const int64_t off = p.offset[v];
-    if (off == -1) continue;
-    const auto& val = g.values()[v];
-    const int64_t bytes = shape_numel(val.shape) * static_cast<int64_t>(dtype_size(val.dtype));
-    if (off < 0 || off > p.arena_bytes || bytes > p.arena_bytes - off) return false;
-  }
-  for (const PlanStep& s : p.steps)
-    for (ValueId v : {s.out, s.out2, s.tmp})
-      if (v != kNone) {
-        const ValueId r = storage_root(g, v);
-        if (g.values()[r].kind == Graph::Kind::Temp && p.offset[r] < 0) return false;
-      }
-  return true;
+// Whether a plan read from the persistent cache may run this graph. Its steps must be exactly
+// the ones lowering builds for the graph now (cheap; a step whose operands, attributes or
+// epilogue were changed would compute something else or index out of the graph), and its
+// arena layout must pass the memory pass's check (the placement is what the cache saves).
+bool plan_fits(const Plan& p, const Graph& g, const PlanSignature& sig, bool fuse) {
+  if (p.value_count != g.values().size() || !(p.signature == sig)) return false;
+  const std::vector<PlanStep> want = lower_graph(g, fuse);
+  if (p.steps.size() != want.size()) return false;
+  for (size_t k = 0; k < want.size(); ++k)
+    if (!same_step(p.steps[k], want[k])) return false;
+  return memory_plan_valid(g, p);
 }
 
 }  // namespace
@@ -108,7 +84,7 @@ PlanStore::Lookup PlanStore::get(const Graph& g, const PlanSignature& sig, bool 
   if (cache_) {
     if (auto blob = cache_->load({"plan", identity_, persisted.key()})) {
       plan = Plan::deserialize(*blob);
-      if (plan && plan_fits(*plan, g, persisted)) {
+      if (plan && plan_fits(*plan, g, persisted, fuse_)) {
         ++l.cache_hits;
       } else {
         std::cerr << "[fcast] plan cache: entry for this signature does not fit the graph; rebuilding\n";

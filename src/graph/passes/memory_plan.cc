@@ -1,6 +1,9 @@
 #include "graph/passes/memory_plan.h"
 
 #include <algorithm>
+#include <iterator>
+#include <map>
+#include <vector>
 
 namespace fcast {
 
@@ -9,10 +12,14 @@ constexpr int64_t kAlign = 64;
 int64_t aligned(int64_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 }  // namespace
 
-void plan_memory(const Graph& g, Plan& plan) {
+namespace {
+// Lifetimes of the arena's values: first and last step touching each storage root that is a
+// temporary (-1 when no step touches it); graph outputs live past the last step.
+void lifetimes(const Graph& g, const Plan& plan, std::vector<int64_t>& first, std::vector<int64_t>& last) {
   const auto& values = g.values();
   const int64_t nsteps = static_cast<int64_t>(plan.steps.size());
-  std::vector<int64_t> first(values.size(), -1), last(values.size(), -1);
+  first.assign(values.size(), -1);
+  last.assign(values.size(), -1);
   auto touch = [&](ValueId v, int64_t step) {
     if (v == kNone) return;
     const ValueId r = storage_root(g, v);
@@ -31,6 +38,13 @@ void plan_memory(const Graph& g, Plan& plan) {
     const ValueId r = storage_root(g, v);
     if (values[r].kind == Graph::Kind::Temp && first[r] >= 0) last[r] = nsteps;
   }
+}
+}  // namespace
+
+void plan_memory(const Graph& g, Plan& plan) {
+  const auto& values = g.values();
+  std::vector<int64_t> first, last;
+  lifetimes(g, plan, first, last);
   struct Item {
     ValueId v;
     int64_t bytes, first, last;
@@ -67,6 +81,48 @@ void plan_memory(const Graph& g, Plan& plan) {
   }
   plan.arena_bytes = total;
   plan.value_count = values.size();
+}
+
+bool memory_plan_valid(const Graph& g, const Plan& plan) {
+  const auto& values = g.values();
+  if (plan.offset.size() != values.size() || plan.arena_bytes < 0) return false;
+  std::vector<int64_t> first, last;
+  lifetimes(g, plan, first, last);
+  struct Slot {
+    int64_t off, end, first, last;
+  };
+  std::vector<Slot> slots;
+  for (size_t v = 0; v < values.size(); ++v) {
+    const int64_t off = plan.offset[v];
+    if (first[v] < 0) {
+      if (off != -1) return false;  // only temporaries some step touches have a slot
+      continue;
+    }
+    const int64_t bytes = std::max<int64_t>(
+        aligned(static_cast<int64_t>(shape_numel(values[v].shape) * dtype_size(values[v].dtype))), kAlign);
+    if (off < 0 || off % kAlign != 0 || off > plan.arena_bytes || bytes > plan.arena_bytes - off) return false;
+    slots.push_back({off, off + bytes, first[v], last[v]});
+  }
+  // Sweep the steps in order; at each step the slots alive then must not share a byte. A slot is
+  // alive from its first step to its last, both included.
+  std::sort(slots.begin(), slots.end(), [](const Slot& a, const Slot& b) { return a.first < b.first; });
+  std::vector<const Slot*> ending(slots.size());
+  for (size_t i = 0; i < slots.size(); ++i) ending[i] = &slots[i];
+  std::sort(ending.begin(), ending.end(), [](const Slot* a, const Slot* b) { return a->last < b->last; });
+  std::map<int64_t, int64_t> live;  // offset -> end
+  size_t next = 0, gone = 0;
+  while (next < slots.size()) {
+    const int64_t step = slots[next].first;
+    for (; gone < ending.size() && ending[gone]->last < step; ++gone) live.erase(ending[gone]->off);
+    for (; next < slots.size() && slots[next].first == step; ++next) {
+      const Slot& s = slots[next];
+      auto after = live.lower_bound(s.off);
+      if (after != live.end() && after->first < s.end) return false;
+      if (after != live.begin() && std::prev(after)->second > s.off) return false;
+      live.emplace(s.off, s.end);
+    }
+  }
+  return true;
 }
 
 }  // namespace fcast

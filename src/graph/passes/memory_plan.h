@@ -9,4 +9,9 @@ namespace fcast {
 
 void plan_memory(const Graph& g, Plan& plan);
 
+// Whether a plan's arena layout (from the persistent cache, say) is safe for its steps: only the
+// temporaries some step touches have a slot, every slot is aligned and inside the arena, and no
+// two temporaries alive at the same step share a byte. Linear-logarithmic in the values.
+bool memory_plan_valid(const Graph& g, const Plan& plan);
+
 }  // namespace fcast
