@@ -96,7 +96,9 @@ TEST(ServeKronos, NativeEqualsPredictAndBatchesKeepEachAnswer) {
   std::vector<std::string> bodies;
   std::vector<std::string> alone;
   for (int k = 0; k < 6; ++k) {
-    bodies.push_back(kronos_body(bars, 2, 100 + static_cast<uint64_t>(k), "c" + std::to_string(k), 1.0 + 0.05 * k).dump());
+    std::string id = "c";
+    id += std::to_string(k);  // (not "c" + ...: g++ 12 -O2 warns a false -Wrestrict there)
+    bodies.push_back(kronos_body(bars, 2, 100 + static_cast<uint64_t>(k), id, 1.0 + 0.05 * k).dump());
     const test::HttpAnswer r = test::http_post(port, "/v1/forecast", bodies.back());
     ASSERT_EQ(r.status, 200) << r.body;
     alone.push_back(r.json()["series"][0]["forecast"].dump());
@@ -153,4 +155,59 @@ TEST(Loadtest, EveryRequestAnsweredAndSummarised) {
       dir.sub("n.out"), dir.sub("n.err"));
   EXPECT_EQ(none.status, 1);
   EXPECT_NE(none.err.find("no server at http://127.0.0.1:" + std::to_string(port)), std::string::npos) << none.err;
+}
+
+// The overhead baseline (--baseline-model: the same request in the loadtest process and through
+// the server), the open loop (--rate) and a request body from a file (--body); a body that is
+// not JSON is refused before anything is sent.
+TEST(Loadtest, OverheadBaselineOpenLoopAndBodyFile) {
+  test::TempDir dir("loadtest-baseline");
+  test::ServeProcess srv({"--toto", test::toto_tiny(), "--port", "0", "--no-persistent-cache", "--warm-up-contexts", "96",
+                          "--warm-up-samples", "0", "--warm-up-horizon", "5", "--max-batch", "1"},
+                         dir.sub("serve.err"));
+  const int port = srv.start();
+  ASSERT_GT(port, 0) << srv.stderr_text();
+  const std::string lt = test::shell_quote(test::fcast_binary()) + " loadtest --port " + std::to_string(port);
+  const test::CommandResult r = test::run_command(
+      lt + " --clients 2 --seconds 2 --warm-up-seconds 0.5 --rate 10 --context 96 --horizon 5 --no-persistent-cache" +
+          " --baseline-model " + test::shell_quote(test::toto_tiny()) + " --baseline-runs 6 --json " +
+          test::shell_quote(dir.sub("lt.json")),
+      dir.sub("lt.out"), dir.sub("lt.err"));
+  ASSERT_EQ(r.status, 0) << r.out << r.err;
+  const json j = json::parse(test::slurp(dir.sub("lt.json")));
+  EXPECT_EQ(j["rate"].get<double>(), 10.0);
+  EXPECT_GT(j["ok"].get<int64_t>(), 0);
+  EXPECT_EQ(j["errors"], 0);
+  EXPECT_EQ(j["lost"], 0);
+  const double in_process = j["in_process_p50_s"].get<double>(), server = j["server_p50_s"].get<double>();
+  EXPECT_GT(in_process, 0);
+  EXPECT_GT(server, 0);
+  EXPECT_NEAR(j["overhead_ratio_p50"].get<double>(), server / in_process, 1e-9);
+  test::expect_contains(r.err, {"serving overhead: 6 runs"});
+
+  // --body: a native request from a file, sent as is.
+  json values = json::array();
+  for (int i = 0; i < 64; ++i) values.push_back(100 + i % 7);
+  const json body = {{"model", "toto"},
+                     {"prediction_length", 3},
+                     {"num_samples", 0},
+                     {"series", json::array({{{"id", "A"}, {"variates", {"close"}}, {"values", values}}})}};
+  test::spit(dir.sub("body.json"), body.dump());
+  const test::CommandResult b = test::run_command(
+      lt + " --clients 1 --seconds 1 --warm-up-seconds 0.2 --body " + test::shell_quote(dir.sub("body.json")) +
+          " --json " + test::shell_quote(dir.sub("b.json")),
+      dir.sub("b.out"), dir.sub("b.err"));
+  ASSERT_EQ(b.status, 0) << b.out << b.err;
+  const json bj = json::parse(test::slurp(dir.sub("b.json")));
+  EXPECT_GT(bj["ok"].get<int64_t>(), 0) << bj.dump();
+  EXPECT_EQ(bj["errors"], 0) << bj.dump();
+
+  test::spit(dir.sub("bad.json"), "{\"model\": ");
+  const test::CommandResult bad = test::run_command(
+      lt + " --clients 1 --seconds 1 --body " + test::shell_quote(dir.sub("bad.json")), dir.sub("bad.out"),
+      dir.sub("bad.err"));
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("bad.json: not JSON"), std::string::npos) << bad.err;
+  srv.signal(SIGTERM);
+  EXPECT_EQ(srv.wait_exit(), 0) << srv.stderr_text();
 }

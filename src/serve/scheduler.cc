@@ -60,8 +60,14 @@ std::string recompile_reason_label(const std::string& reason) {
   return out.empty() ? "unknown" : out;
 }
 
-ModelScheduler::ModelScheduler(std::string name, std::shared_ptr<LoadedModel> model, SchedulerOptions o, Metrics* metrics)
-    : name_(std::move(name)), model_(std::move(model)), session_(model_->new_session()), opts_(o), metrics_(metrics) {
+ModelScheduler::ModelScheduler(std::string name, std::shared_ptr<LoadedModel> model, SchedulerOptions o, Metrics* metrics,
+                               ComputeThread* compute)
+    : name_(std::move(name)),
+      model_(std::move(model)),
+      session_(model_->new_session()),
+      opts_(o),
+      metrics_(metrics),
+      compute_(compute) {
   FCAST_CHECK(opts_.max_batch >= 1, "--max-batch must be >= 1, got ", opts_.max_batch);
   FCAST_CHECK(opts_.queue_size >= 1, "--queue-size must be >= 1, got ", opts_.queue_size);
   executor_name_ = session_->executors().empty() ? "" : session_->executors().front()->name();
@@ -72,6 +78,13 @@ ModelScheduler::ModelScheduler(std::string name, std::shared_ptr<LoadedModel> mo
 ModelScheduler::~ModelScheduler() { drain(); }
 
 std::vector<std::string> ModelScheduler::warm_up(const WarmUpSpec& spec) {
+  if (!compute_) return warm_up_here(spec);
+  std::vector<std::string> lines;
+  compute_->run([&] { lines = warm_up_here(spec); });
+  return lines;
+}
+
+std::vector<std::string> ModelScheduler::warm_up_here(const WarmUpSpec& spec) {
   std::vector<std::string> lines;
   const ModelEntry& e = model_->entry();
   // Probe: does a forecast give the same numbers alone and next to another series (with another
@@ -215,7 +228,10 @@ void ModelScheduler::loop() {
       }
       metrics_->set("queue_depth", {{"model", name_}}, static_cast<double>(queue_.size()));
     }
-    run_group(group);
+    if (compute_)
+      compute_->run([&] { run_group(group); });
+    else
+      run_group(group);
   }
 }
 

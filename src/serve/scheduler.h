@@ -4,7 +4,7 @@
 // (up to `max_batch` series, waiting at most `batch_wait` for them) into one ForecastRequest;
 // the session runs series of one length and variate count on its batch axis.
 //
-//   ModelScheduler s(model, opts, &metrics);   // starts the worker
+//   ModelScheduler s(name, model, opts, &metrics, &compute);
 //   s.warm_up(spec);                           // plans for every shape the server expects
 //   s.start();                                 // the worker takes the session
 //   std::future<JobOutcome> f = s.submit(request, deadline);   // throws ApiError 429 when full
@@ -30,6 +30,7 @@
 
 #include "models/registry.h"
 #include "serve/api_error.h"
+#include "serve/compute_thread.h"
 #include "serve/metrics.h"
 
 namespace fcast::serve {
@@ -55,7 +56,10 @@ std::string recompile_reason_label(const std::string& reason);
 
 class ModelScheduler {
  public:
-  ModelScheduler(std::string name, std::shared_ptr<LoadedModel> model, SchedulerOptions o, Metrics* metrics);
+  // `compute`: where the model's work runs (warm-up and every gathered run); null runs it on
+  // this scheduler's own worker thread. A server passes its one ComputeThread (compute_thread.h).
+  ModelScheduler(std::string name, std::shared_ptr<LoadedModel> model, SchedulerOptions o, Metrics* metrics,
+                 ComputeThread* compute = nullptr);
   ~ModelScheduler();
   ModelScheduler(const ModelScheduler&) = delete;
   ModelScheduler& operator=(const ModelScheduler&) = delete;
@@ -84,6 +88,7 @@ class ModelScheduler {
     std::promise<JobOutcome> promise;
   };
   void loop();
+  std::vector<std::string> warm_up_here(const WarmUpSpec& spec);
   void run_group(std::vector<std::unique_ptr<Job>>& group);
   void run_alone(Job& job, JobOutcome& out);
   bool shareable(const ForecastRequest& r) const;
@@ -95,6 +100,7 @@ class ModelScheduler {
   std::unique_ptr<ForecastSession> session_;
   SchedulerOptions opts_;
   Metrics* metrics_;
+  ComputeThread* compute_;
   std::string executor_name_;
   bool batch_invariant_ = false;
   ExecutorStats published_;  // session counters already added to the metrics

@@ -2,7 +2,6 @@
 // warms it up (from the persistent cache when present), then answers forecasts over HTTP with
 // one scheduler per model (src/serve/, docs/SERVING.md). SIGTERM/SIGINT: stop accepting, answer
 // every request in flight, exit 0.
-#include <omp.h>
 #include <pthread.h>
 #include <signal.h>
 
@@ -81,7 +80,6 @@ void run_serve(const ServeArgs& a) {
   FCAST_CHECK(a.batch_wait_ms >= 0, "--batch-wait-ms must be >= 0");
   FCAST_CHECK(a.timeout_ms >= 1, "--timeout-ms must be >= 1");
   FCAST_CHECK(a.http.max_body_bytes >= 1024, "--max-body-bytes must be >= 1024");
-  if (a.threads > 0) omp_set_num_threads(a.threads);
   serve::DriftOptions drift = a.http.drift;
   for (const std::string& b : a.drift_baselines) {
     const size_t eq = b.find('=');
@@ -143,16 +141,20 @@ void run_serve(const ServeArgs& a) {
   });
   signals.detach();
 
+  // Every model's work (loading, warm-up, forecasts) runs on one thread: one OpenMP team for the
+  // whole process (serve/compute_thread.h says why).
+  serve::ComputeThread compute(a.threads);
   std::vector<std::shared_ptr<serve::ModelScheduler>> schedulers;
   for (const ModelEntry* e : models) {
     const auto t0 = Clock::now();
-    std::shared_ptr<LoadedModel> m = e->load(a.paths.at(e->name), settings.at(e->name));
+    std::shared_ptr<LoadedModel> m;
+    compute.run([&] { m = e->load(a.paths.at(e->name), settings.at(e->name)); });
     const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
     metrics.set("model_load_seconds", {{"model", e->name}}, load_s);
     std::cerr << "fcast serve: loaded " << e->name << " (identity " << m->identity() << ", "
               << (m->random_weights() ? "RANDOM weights, " : "") << m->weight_file_bytes() << " bytes) in " << load_s
               << " s\n";
-    auto s = std::make_shared<serve::ModelScheduler>(e->name, m, sched, &metrics);
+    auto s = std::make_shared<serve::ModelScheduler>(e->name, m, sched, &metrics, &compute);
     if (!a.no_warm_up) {
       WarmUpSpec spec = e->warm_up;
       if (!a.warm_contexts.empty()) spec.context_lengths = int_list("--warm-up-contexts", a.warm_contexts, 2);
