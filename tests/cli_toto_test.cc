@@ -114,6 +114,12 @@ class CliToto : public ::testing::Test {
     return a;
   }
 
+  static std::vector<std::string> predict_args_with_model(const std::string& model, std::vector<std::string> extra) {
+    std::vector<std::string> a = {"predict", "toto", "--model", model};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  }
+
   static std::string dir_, model_;
 };
 
@@ -138,6 +144,37 @@ TEST_F(CliToto, InitModelWritesLabelledRandomCheckpoint) {
   EXPECT_EQ(slurp(out + "/model.safetensors"), slurp(again + "/model.safetensors"));
   expect_failure({"init-model", "toto", "--preset", "huge", "--out", out}, {"huge", "tiny", "toto-open-base-1.0"});
   expect_failure({"init-model", "toto", "--preset", "tiny"}, {"--out"});
+}
+
+// init-model never replaces a checkpoint it did not write (a downloaded model) unless told to;
+// its own random checkpoints (RANDOM_WEIGHTS.txt beside them) it rewrites freely.
+TEST_F(CliToto, InitModelRefusesAFolderHoldingAnotherCheckpoint) {
+  const std::string out = dir_ + "/downloaded";
+  fs::create_directories(out);
+  test::spit(out + "/config.json", "{\"patch_size\": 32}");
+  test::spit(out + "/model.safetensors", "real weights");
+  expect_failure({"init-model", "toto", "--preset", "tiny", "--out", out},
+                 {out, "holds a checkpoint fcast did not write", "config.json and model.safetensors", "--force"});
+  EXPECT_EQ(slurp(out + "/model.safetensors"), "real weights");
+  EXPECT_EQ(slurp(out + "/config.json"), "{\"patch_size\": 32}");
+  EXPECT_FALSE(fs::exists(out + "/RANDOM_WEIGHTS.txt"));
+  RunResult r = run({"init-model", "toto", "--preset", "tiny", "--out", out, "--force"});
+  ASSERT_TRUE(r.exited);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(fs::exists(out + "/RANDOM_WEIGHTS.txt"));
+  EXPECT_NE(slurp(out + "/model.safetensors"), "real weights");
+  // Now it is fcast's own: writing it again needs no --force.
+  r = run({"init-model", "toto", "--preset", "tiny", "--seed", "2", "--out", out});
+  EXPECT_EQ(r.status, 0) << r.err;
+}
+
+// A Kronos folder given to predict toto: the error says what it is and which command to run.
+TEST_F(CliToto, PredictNamesTheFamilyOfAWrongCheckpoint) {
+  const std::string kronos = std::string(FCAST_TEST_DATA) + "/golden/kronos/models/tiny/";
+  expect_failure(predict_args_with_model(kronos + "predictor", {"--input", kMstr}),
+                 {"this looks like a kronos checkpoint; use `fcast predict kronos`"});
+  expect_failure(predict_args_with_model(kronos + "tokenizer", {"--input", kMstr}),
+                 {"this looks like a kronos tokenizer checkpoint; use `fcast predict kronos`"});
 }
 
 TEST_F(CliToto, PredictMstrCsv) {
@@ -192,8 +229,9 @@ TEST_F(CliToto, HourlyLongFormatContinuesAtTheInterval) {
   const auto ls = lines(r.out);
   ASSERT_EQ(ls.size(), 5u);
   EXPECT_EQ(ls[0], "timestamp,variate,step,mean,median,std");
-  EXPECT_EQ(split(ls[1], ',')[0], "2026-02-11 00:00:00");
-  EXPECT_EQ(split(ls[4], ',')[0], "2026-02-11 03:00:00");
+  // The input writes "+00:00": so does the output (stamps keep the input's form).
+  EXPECT_EQ(split(ls[1], ',')[0], "2026-02-11 00:00:00+00:00");
+  EXPECT_EQ(split(ls[4], ',')[0], "2026-02-11 03:00:00+00:00");
   // Irregular market-hours data: fewer rows than the default context of 512.
   RunResult s = run(predict_args({"--input", kHourlyStocks, "--symbol", "nvda", "--prediction-length", "3",
                                   "--num-samples", "0", "--format", "json"}));

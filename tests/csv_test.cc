@@ -564,5 +564,68 @@ TEST(MarketCsvStreaming, PipesAreRefusedWithoutWaiting) {
   ::unlink(fifo.c_str());
 }
 
+
+// Output stamps keep the input's form: each style read from a file and written back for the next
+// step gives text of the same shape (date only, 'T' or ' ', minutes or seconds, fraction digits,
+// Z, +HH:MM even at +00:00, epoch seconds or milliseconds).
+TEST(TimeStyleRoundTrip, EveryStyleWritesBackAsRead) {
+  struct Case {
+    std::string a, b, next;  // two consecutive stamps and the one after them
+  };
+  const std::vector<Case> cases = {
+      {"2026-02-12", "2026-02-13", "2026-02-14"},
+      {"2026-02-13 19:00", "2026-02-13 20:00", "2026-02-13 21:00"},
+      {"2026-02-13 19:00:00", "2026-02-13 20:00:00", "2026-02-13 21:00:00"},
+      {"2026-02-13T19:00:00Z", "2026-02-13T20:00:00Z", "2026-02-13T21:00:00Z"},
+      {"2026-02-13 19:00:00+00:00", "2026-02-13 20:00:00+00:00", "2026-02-13 21:00:00+00:00"},
+      {"2026-02-13 09:30:00-05:00", "2026-02-13 10:30:00-05:00", "2026-02-13 11:30:00-05:00"},
+      {"2026-02-13 19:00:00.000000", "2026-02-13 20:00:00.000000", "2026-02-13 21:00:00.000000"},
+      {"2026-02-13T19:00:00.000+05:30", "2026-02-13T20:00:00.000+05:30", "2026-02-13T21:00:00.000+05:30"},
+      {"1771009200", "1771012800", "1771016400"},
+      {"1771009200000", "1771012800000", "1771016400000"},
+  };
+  for (const Case& c : cases) {
+    const MarketTable t = read_text("timestamp,close\n" + c.a + ",1\n" + c.b + ",2\n");
+    const int64_t step = t.median_interval();
+    const TimeStyle s = future_time_style(t.time_style, step);
+    EXPECT_EQ(format_timestamp(t.timestamps[1], t.utc_offsets[1], t.time_style), c.b) << c.b;
+    EXPECT_EQ(format_timestamp(t.timestamps[1] + step, t.utc_offsets[1], s), c.next) << c.b;
+  }
+  // Daily dates continued at an intraday step gain a time of day.
+  TimeStyle d;
+  d.date_only = true;
+  EXPECT_EQ(format_timestamp(parse_timestamp("2026-02-13 12:00:00"), 0, future_time_style(d, 43200)),
+            "2026-02-13 12:00:00");
+}
+
+TEST(TimeStyleRoundTrip, EpochOnlyInANamedTimeColumnAndWholeSecondsOnly) {
+  const MarketTable t = read_text("ts,close\n1771009200,1\n1771012800,2\n");
+  EXPECT_EQ(t.time_column, "ts");
+  EXPECT_EQ(t.timestamps[1], parse_timestamp("2026-02-13 20:00:00"));
+  expect_csv_error("ts,close\n1771009200500,1\n1771012800000,2\n", {"epoch milliseconds", "fraction of a second"});
+  // Without allow_epoch an integer is no timestamp.
+  expect_error([] { parse_timestamp("1771009200"); }, {"cannot parse timestamp"});
+}
+
+TEST(TimeStyleRoundTrip, UnnamedFirstColumnOfDatesIsTheTimeColumn) {
+  // pandas DataFrame.to_csv() with a DatetimeIndex: the index column has no name.
+  const MarketTable t = read_text(",open,close\n2026-02-12,1,2\n2026-02-13,3,4\n");
+  EXPECT_EQ(t.time_column, "column1");
+  EXPECT_EQ(t.rows(), 2);
+  EXPECT_EQ(t.column("close")[1], 4);
+  // A RangeIndex (0, 1, 2) is not time: a named time column is used, or none is found.
+  const MarketTable r = read_text(",date,close\n0,2026-02-12,1\n1,2026-02-13,2\n");
+  EXPECT_EQ(r.time_column, "date");
+  expect_csv_error(",close\n0,1\n1,2\n", {"no time column", "unnamed first column", "--time-column"});
+}
+
+TEST(TimeStyleRoundTrip, TimeColumnByName) {
+  CsvOptions o;
+  o.time_column = "When";
+  const MarketTable t = read_text("when,date_of_listing,close\n2026-02-12,2001-01-01,1\n2026-02-13,2001-01-01,2\n", o);
+  EXPECT_EQ(t.time_column, "when");
+  o.time_column = "nope";
+  expect_csv_error("when,close\n2026-02-12,1\n", {"no column named 'nope'", "--time-column", "when, close"}, o);
+}
 }  // namespace
 }  // namespace fcast

@@ -127,6 +127,11 @@ TEST(KronosCli, HelpAndErrorsAreActionable) {
   r = sh("predict kronos --model " + q(kTok) + " --tokenizer " + q(kModel) + " --input " + mstr + " --pred-len 2");
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.out.find("swap the model and tokenizer"), std::string::npos) << r.out;
+  // A checkpoint of another model family: the error says which and what to run instead.
+  r = sh("predict kronos --model " + q(kData + "/golden/toto/models/tiny_a") + " --tokenizer " + q(kTok) + " --input " +
+         mstr + " --pred-len 2");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("this looks like a toto checkpoint; use `fcast predict toto`"), std::string::npos) << r.out;
   r = sh(predict_args(kData + "/market/MSTR.csv") + " --pred-len 600");
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.out.find("exceeds --max-context 512"), std::string::npos) << r.out;

@@ -46,7 +46,10 @@ class LimitsCli : public ::testing::Test {
     static int n = 0;
     std::string cmd = test::ulimit_v(4194304) + "exec env OMP_NUM_THREADS=1 COMPILED_MODELS_DIR=" +
                       shell_quote(tmp_->sub("cache")) + " " + env + " timeout 120 " + shell_quote(FCAST_BINARY);
-    for (const auto& a : args) cmd += " " + shell_quote(a);
+    for (const auto& a : args) {
+      cmd += ' ';
+      cmd += shell_quote(a);
+    }
     const std::string base = tmp_->sub("run" + std::to_string(n++));
     return test::run_command(cmd, base + ".out", base + ".err");
   }

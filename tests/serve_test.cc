@@ -24,6 +24,13 @@ namespace {
 
 std::vector<std::string> base_args(std::vector<std::string> more = {}) { return test::toto_serve_args(std::move(more)); }
 
+// "c<k>" (built by appending: g++ 12 -O2 warns a false -Wrestrict on "c" + std::to_string(k)).
+std::string client_id(int k) {
+  std::string id = "c";
+  id += std::to_string(k);
+  return id;
+}
+
 json native_body(const std::vector<double>& values, const std::vector<int64_t>& stamps, int64_t samples, uint64_t seed,
                  const std::string& id = "MSTR", int64_t horizon = 5) {
   json s = {{"id", id}, {"variates", {"close"}}, {"values", values}};
@@ -254,7 +261,7 @@ TEST(Serve, ConcurrentClientsGetTheirOwnAnswers) {
   std::vector<std::string> bodies;
   std::vector<std::vector<float>> alone;
   for (int k = 0; k < kClients; ++k) {
-    bodies.push_back(native_body(client_series(k), {}, k % 8 == 7 ? 8 : 0, static_cast<uint64_t>(k), "c" + std::to_string(k)).dump());
+    bodies.push_back(native_body(client_series(k), {}, k % 8 == 7 ? 8 : 0, static_cast<uint64_t>(k), client_id(k)).dump());
     const test::HttpAnswer a = test::http_post(port, "/v1/forecast", bodies.back());
     ASSERT_EQ(a.status, 200) << a.body;
     alone.push_back(means_of(a.json()));
@@ -272,7 +279,7 @@ TEST(Serve, ConcurrentClientsGetTheirOwnAnswers) {
     const test::HttpAnswer a = answers[static_cast<size_t>(k)].get();
     ASSERT_EQ(a.status, 200) << "client " << k << ": " << a.body << "\n" << srv.stderr_text();
     const json j = a.json();
-    EXPECT_EQ(j["series"][0]["id"], "c" + std::to_string(k));
+    EXPECT_EQ(j["series"][0]["id"], client_id(k));
     EXPECT_EQ(means_of(j), alone[static_cast<size_t>(k)]) << "client " << k;
   }
   // Some run held more than one series (the gathering happened).

@@ -109,6 +109,25 @@ inline CommandResult run_command(const std::string& command, const std::string& 
   return r;
 }
 
+// A python3 interpreter that imports every module of `modules` (Debian's /usr/bin/python3 first,
+// then the one on PATH), or "" when none does: tests that need one skip with a message.
+inline std::string python_with(const std::vector<std::string>& modules) {
+  std::string imports;
+  for (const std::string& m : modules) {
+    if (!imports.empty()) imports += ", ";
+    imports += m;
+  }
+  for (const char* py : {"/usr/bin/python3", "python3"}) {
+    std::string cmd = py;
+    cmd.append(" -c ");
+    cmd.append(shell_quote("import " + imports));
+    cmd.append(" >/dev/null 2>&1");
+    const int rc = std::system(cmd.c_str());
+    if (WIFEXITED(rc) && WEXITSTATUS(rc) == 0) return py;
+  }
+  return "";
+}
+
 // The last non-empty line, and every non-empty line.
 inline std::string last_line(const std::string& text) {
   std::istringstream in(text);

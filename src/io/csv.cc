@@ -179,7 +179,7 @@ bool parse_number(std::string_view cell, double* out) {
   return r.ec == std::errc() && r.ptr == e;
 }
 
-const char* kTimeNames[] = {"date", "timestamp", "timestamps", "time", "datetime", "ds"};
+const char* kTimeNames[] = {"date", "timestamp", "timestamps", "time", "datetime", "ds", "ts"};
 
 bool is_time_name(const std::string& name) {
   for (const char* t : kTimeNames)
@@ -210,9 +210,31 @@ int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 
 
 // ---- calendar helpers ----
 
-int64_t parse_timestamp(const std::string& raw, int32_t* utc_offset_out) {
+int64_t parse_timestamp(const std::string& raw, int32_t* utc_offset_out, TimeStyle* style_out, bool allow_epoch) {
   const std::string s = trim(raw);
   size_t i = 0;
+  TimeStyle style;
+  if (allow_epoch && !s.empty() && s.size() <= 20 &&
+      std::all_of(s.begin() + (s[0] == '-' ? 1 : 0), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+      s != "-") {
+    const size_t ndigits = s.size() - (s[0] == '-' ? 1 : 0);
+    int64_t v = 0;
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    FCAST_CHECK(r.ec == std::errc(), "cannot parse timestamp ", show(raw), " (an integer out of range)");
+    int64_t secs = v;
+    style.epoch = TimeStyle::Epoch::Seconds;
+    if (ndigits >= 12) {
+      style.epoch = TimeStyle::Epoch::Milliseconds;
+      FCAST_CHECK(v % 1000 == 0, "timestamp ", show(raw), " (epoch milliseconds) has a fraction of a second; fcast ",
+                  "keeps timestamps in whole seconds: round the stamps to whole seconds");
+      secs = v / 1000;
+    }
+    FCAST_CHECK(secs >= kFirstTimestamp && secs <= kLastTimestamp, "timestamp ", show(raw), " (epoch ",
+                ndigits >= 12 ? "milliseconds" : "seconds", ") falls outside the years 0001-9999");
+    if (utc_offset_out) *utc_offset_out = 0;
+    if (style_out) *style_out = style;
+    return secs;
+  }
   auto bad = [&](const char* why) -> void {
     fail("cannot parse timestamp ", show(raw), " (", why,
          "); expected YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS] (years 0001-9999, whole seconds) with an optional Z or "
@@ -241,19 +263,25 @@ int64_t parse_timestamp(const std::string& raw, int32_t* utc_offset_out) {
   if (day < 1 || day > days_in_month(year, static_cast<int>(month))) bad("day out of range for the month");
   int64_t hour = 0, minute = 0, second = 0;
   int32_t offset = 0;
+  style.date_only = true;
   if (i < s.size() && (s[i] == ' ' || s[i] == 'T' || s[i] == 't')) {
+    style.date_only = false;
+    style.separator = s[i] == ' ' ? ' ' : 'T';
+    style.seconds = false;
     ++i;
     hour = digits(2, "hour must have two digits");
     expect(':', "expected ':' after the hour");
     minute = digits(2, "minute must have two digits");
     if (i < s.size() && s[i] == ':') {
       ++i;
+      style.seconds = true;
       second = digits(2, "second must have two digits");
       if (i < s.size() && s[i] == '.') {
         ++i;
         const size_t start = i;
         while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
         if (i == start || i - start > 9) bad("fraction of a second must have 1 to 9 digits");
+        style.fraction_digits = static_cast<int>(i - start);
         // Timestamps are whole seconds: the models' time inputs are no finer (Toto's interval is
         // in seconds, Kronos's calendar features stop at the minute), and truncating would make
         // rows less than a second apart look like duplicates. A zero fraction (.000) is fine.
@@ -266,7 +294,9 @@ int64_t parse_timestamp(const std::string& raw, int32_t* utc_offset_out) {
     if (hour > 23 || minute > 59 || second > 59) bad("time of day out of range");
     if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
       ++i;
+      style.zone = TimeStyle::Zone::Z;
     } else if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+      style.zone = TimeStyle::Zone::Offset;
       const int sign = s[i] == '-' ? -1 : 1;
       ++i;
       const int64_t oh = digits(2, "offset hours must have two digits");
@@ -279,6 +309,7 @@ int64_t parse_timestamp(const std::string& raw, int32_t* utc_offset_out) {
   }
   if (i != s.size()) bad("unexpected text after the timestamp");
   if (utc_offset_out) *utc_offset_out = offset;
+  if (style_out) *style_out = style;
   const int64_t local = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
   return local - offset;
 }
@@ -326,6 +357,51 @@ std::string format_timestamp(int64_t seconds, bool with_time, int32_t utc_offset
     out += buf;
   }
   return out;
+}
+
+std::string format_timestamp(int64_t seconds, int32_t utc_offset, const TimeStyle& style) {
+  if (style.epoch != TimeStyle::Epoch::None) {
+    FCAST_CHECK(seconds >= kFirstTimestamp && seconds <= kLastTimestamp, "timestamp ", seconds,
+                " s since 1970-01-01 falls outside the years 0001-9999 that fcast reads and writes");
+    return std::to_string(style.epoch == TimeStyle::Epoch::Milliseconds ? seconds * 1000 : seconds);
+  }
+  FCAST_CHECK(seconds >= kFirstTimestamp - utc_offset && seconds <= kLastTimestamp - utc_offset,
+              "timestamp ", seconds, " s since 1970-01-01 (UTC offset ", utc_offset,
+              " s) falls outside the years 0001-9999 that fcast reads and writes");
+  const CivilTime c = civil_from_seconds(seconds + utc_offset);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.year, c.month, c.day);
+  std::string out = buf;
+  const bool midnight = c.hour == 0 && c.minute == 0 && c.second == 0;
+  if (style.date_only && midnight && utc_offset == 0) return out;
+  out += style.separator == 'T' ? 'T' : ' ';
+  std::snprintf(buf, sizeof buf, "%02d:%02d", c.hour, c.minute);
+  out += buf;
+  if (style.seconds || style.date_only || c.second != 0) {
+    std::snprintf(buf, sizeof buf, ":%02d", c.second);
+    out += buf;
+    if (style.fraction_digits > 0) {
+      out += '.';
+      out.append(static_cast<size_t>(style.fraction_digits), '0');
+    }
+  }
+  if (style.zone == TimeStyle::Zone::Z && utc_offset == 0) {
+    out += 'Z';
+  } else if (style.zone != TimeStyle::Zone::Naive || utc_offset != 0) {
+    const int32_t a = utc_offset < 0 ? -utc_offset : utc_offset;
+    std::snprintf(buf, sizeof buf, "%c%02d:%02d", utc_offset < 0 ? '-' : '+', a / 3600, a % 3600 / 60);
+    out += buf;
+  }
+  return out;
+}
+
+TimeStyle future_time_style(const TimeStyle& input, int64_t step) {
+  TimeStyle s = input;
+  if (s.date_only && step % 86400 != 0) {
+    s.date_only = false;
+    s.seconds = true;
+  }
+  return s;
 }
 
 void check_future_timestamps(int64_t last, int64_t step, int64_t count, int32_t utc_offset, const std::string& what) {
@@ -475,12 +551,26 @@ MarketTable read_market_csv(const std::string& path, const CsvOptions& opt) {
   FCAST_CHECK(in.next(rec), path, ": the file has a header (", join(names), ") but no data rows");
 
   int64_t time_col = -1, symbol_col = -1;
+  const std::string want_time = lower(trim(opt.time_column));
   for (int64_t c = 0; c < ncols; ++c) {
-    if (time_col < 0 && is_time_name(names[c])) time_col = c;
+    if (time_col < 0 && (want_time.empty() ? is_time_name(names[c]) : names[c] == want_time)) time_col = c;
     if (symbol_col < 0 && names[c] == "symbol") symbol_col = c;
   }
+  FCAST_CHECK(want_time.empty() || time_col >= 0, path, ":", head_line, ": no column named '", opt.time_column,
+              "' (--time-column); the header has: ", join(names));
+  // Epoch integers only in a column named as time: a pandas index (0, 1, 2, ...) is no clock.
+  bool allow_epoch = time_col >= 0;
+  if (time_col < 0 && ncols > 1 && trim(rec.n > 0 ? rec[0] : std::string()).size() > 0 && names[0] == "column1") {
+    // An unnamed first column (pandas to_csv writes the index so) holding dates is the time column.
+    try {
+      parse_timestamp(rec[0]);
+      time_col = 0;
+    } catch (const Error&) {
+    }
+  }
   FCAST_CHECK(time_col >= 0, path, ":", head_line, ": no time column; expected one named date, timestamp, timestamps, ",
-              "time, datetime or ds; the header has: ", join(names));
+              "time, datetime, ds or ts (or an unnamed first column of dates; --time-column NAME picks another); the ",
+              "header has: ", join(names));
   FCAST_CHECK(symbol_col >= 0 || opt.symbol.empty(), path, ": a symbol ('", opt.symbol,
               "') was given but the file has no symbol column; it holds a single series");
 
@@ -518,6 +608,7 @@ MarketTable read_market_csv(const std::string& path, const CsvOptions& opt) {
   std::string parse_error, order_error;
   int64_t order_ts = 0, order_line = 0;
   std::string order_cell;
+  TimeStyle newest_style;
 
   do {
     FCAST_CHECK(static_cast<int64_t>(rec.n) == ncols, path, ":", rec.line, ": expected ", ncols,
@@ -535,12 +626,13 @@ MarketTable read_market_csv(const std::string& path, const CsvOptions& opt) {
     const std::string& cell = rec[time_col];
     int64_t ts = 0;
     int32_t off = 0;
+    TimeStyle style;
     if (trim_view(cell).empty()) {
       parse_error = cat(path, ":", rec.line, ": empty timestamp in column '", t.time_column, "'");
       continue;
     }
     try {
-      ts = parse_timestamp(cell, &off);
+      ts = parse_timestamp(cell, &off, &style, allow_epoch);
     } catch (const Error& e) {
       parse_error = cat(path, ":", rec.line, ": column '", t.time_column, "': ", e.what());
       continue;
@@ -605,6 +697,8 @@ MarketTable read_market_csv(const std::string& path, const CsvOptions& opt) {
       kept_line[slot] = rec.line;
       std::copy(row_vals.begin(), row_vals.end(), kept_vals.begin() + static_cast<std::ptrdiff_t>(slot * K));
     }
+    // The newest row's style: the last row of an ascending file, the first of a descending one.
+    if (n == 0 || !descending) newest_style = style;
     prev_ts = ts;
     prev_line = rec.line;
     prev_cell.assign(this_cell);
@@ -619,6 +713,7 @@ MarketTable read_market_csv(const std::string& path, const CsvOptions& opt) {
                   " symbols; choose one (--symbol): ", symbols.list());
     t.symbol = chosen;
   }
+  t.time_style = newest_style;
   if (!parse_error.empty()) fail(parse_error);
   if (!order_error.empty()) {
     // Out of order: a stamp seen before is a duplicate (named so, with both lines).

@@ -22,6 +22,20 @@
 
 namespace fcast {
 
+// How a file writes its timestamps, so that the stamps fcast writes back look the same:
+// "2026-02-13", "2026-02-13 20:00", "2026-02-13T20:00:00Z", "2026-02-13 20:00:00.000000+00:00",
+// epoch seconds (1771012800) or milliseconds (1771012800000).
+struct TimeStyle {
+  enum class Zone : uint8_t { Naive, Z, Offset };
+  enum class Epoch : uint8_t { None, Seconds, Milliseconds };
+  bool date_only = false;   // no time of day at all
+  char separator = ' ';     // between date and time: ' ' or 'T'
+  bool seconds = true;      // HH:MM:SS (false: HH:MM)
+  int fraction_digits = 0;  // digits after the seconds (always zeros: stamps are whole seconds)
+  Zone zone = Zone::Naive;  // Z, an explicit +HH:MM (even +00:00), or none
+  Epoch epoch = Epoch::None;
+};
+
 struct MarketTable {
   std::string path;
   std::string time_column;                   // lower-cased name of the detected time column
@@ -31,6 +45,7 @@ struct MarketTable {
   std::vector<int32_t> utc_offsets;          // the offset written in the file, seconds (0 if none)
   std::vector<int64_t> lines;                // the file line each row starts on (1-based)
   bool has_time_of_day = false;              // any stamp of the series (kept or not) with a non-midnight time
+  TimeStyle time_style;                      // how the newest row writes its stamp (output stamps follow it)
   std::string symbol;                        // the selected symbol for long-format files ("" otherwise)
 
   int64_t rows() const { return static_cast<int64_t>(timestamps.size()); }
@@ -47,6 +62,10 @@ struct MarketTable {
 struct CsvOptions {
   std::string symbol;     // for long-format files with a symbol column; required if several symbols
   int64_t keep_last = 0;  // > 0: keep only the last N rows of the series (all are still checked); 0: all
+  // The time column's name (case-insensitive); empty: the first column named date, timestamp,
+  // timestamps, time, datetime, ds or ts, else an unnamed first column (a pandas index) whose
+  // first cell is a date. Epoch seconds / milliseconds are read in a named time column only.
+  std::string time_column = {};
 };
 
 MarketTable read_market_csv(const std::string& path, const CsvOptions& opt = {});
@@ -56,8 +75,17 @@ MarketTable read_market_csv(const std::string& path, const CsvOptions& opt = {})
 // format_timestamp throws rather than write a year outside them.
 constexpr int64_t kFirstTimestamp = -62135596800;  // 0001-01-01 00:00:00
 constexpr int64_t kLastTimestamp = 253402300799;   // 9999-12-31 23:59:59
-int64_t parse_timestamp(const std::string& s, int32_t* utc_offset_out = nullptr);  // throws on bad input
+// Throws on bad input. `style_out`: how the stamp is written. `allow_epoch`: an integer is epoch
+// seconds (up to 11 digits) or milliseconds (12 or more; whole seconds only).
+int64_t parse_timestamp(const std::string& s, int32_t* utc_offset_out = nullptr, TimeStyle* style_out = nullptr,
+                        bool allow_epoch = false);
 std::string format_timestamp(int64_t seconds, bool with_time, int32_t utc_offset = 0);
+// `seconds` (UTC) written at `utc_offset` in `style`; a date-only style writes the time anyway
+// when the stamp is not at midnight (an intraday step after daily stamps).
+std::string format_timestamp(int64_t seconds, int32_t utc_offset, const TimeStyle& style);
+// The style of stamps `step` seconds apart that continue a series written in `input`: the
+// input's, with the time of day added when the step is not a whole number of days.
+TimeStyle future_time_style(const TimeStyle& input, int64_t step);
 // Throws unless the stamps last + k * step (k = 1..count, wall clock at utc_offset) stay inside the
 // years 0001-9999; the message names `what`, the setting that asked for `count` steps.
 void check_future_timestamps(int64_t last, int64_t step, int64_t count, int32_t utc_offset, const std::string& what);

@@ -29,13 +29,42 @@ int64_t median_step(const std::vector<int64_t>& stamps) {
 }
 }  // namespace
 
+namespace {
+// Every entry's load names the model a wrong folder belongs to (load_with_hint).
+ModelEntry with_load_hint(ModelEntry e) {
+  auto load = e.load;
+  const std::string name = e.name;
+  e.load = [load, name](const ModelPaths& paths, const CompileSettings& settings) {
+    return load_with_hint(paths, name, [&] { return load(paths, settings); });
+  };
+  return e;
+}
+}  // namespace
+
 const std::vector<ModelEntry>& model_registry() {
   // One line per model.
   static const std::vector<ModelEntry> all = {
-      toto::registry_entry(),
-      kronos::registry_entry(),
+      with_load_hint(toto::registry_entry()),
+      with_load_hint(kronos::registry_entry()),
   };
   return all;
+}
+
+std::string wrong_checkpoint_hint(const std::string& dir, const std::string& model, const std::string& part) {
+  for (const ModelEntry& e : model_registry()) {
+    std::string p, why;
+    bool yes = false;
+    try {
+      yes = e.detect(dir, p, why);
+    } catch (const std::exception&) {
+      yes = false;  // a hint must never hide the real error
+    }
+    if (!yes || (e.name == model && p == part)) continue;
+    const std::string what = p == "model" ? e.name : cat(e.name, " ", p);
+    if (e.name != model) return cat("this looks like a ", what, " checkpoint; use `fcast predict ", e.name, "`");
+    return cat("this looks like a ", what, " checkpoint; pass it as --", p == "model" ? "model" : p);
+  }
+  return "";
 }
 
 std::string model_names() {

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "models/warm_up.h"
 #include "runtime/compile_settings.h"
 #include "runtime/executor.h"
@@ -150,6 +151,25 @@ std::string model_names();                               // "toto, kronos"
 // The registered model (and part) whose config detection accepts `dir`; throws naming what each
 // model found wrong when none does.
 const ModelEntry& detect_model(const std::string& dir, std::string* part = nullptr);
+
+// When a checkpoint folder given for `model`'s `part` holds another model's (or part's)
+// checkpoint, one sentence saying which and what to use instead ("this looks like a kronos
+// tokenizer checkpoint; ..."); "" when it does not look like any other. For load errors.
+std::string wrong_checkpoint_hint(const std::string& dir, const std::string& model, const std::string& part);
+// Runs `load` (a checkpoint loader); an fcast::Error it throws gets wrong_checkpoint_hint of
+// each folder appended. Every registered entry's `load` goes through it.
+template <class F>
+auto load_with_hint(const ModelPaths& paths, const std::string& model, F&& load) -> decltype(load()) {
+  try {
+    return load();
+  } catch (const Error& e) {
+    std::string hints;
+    for (const auto& [part, dir] : paths)
+      if (const std::string h = wrong_checkpoint_hint(dir, model, part); !h.empty()) hints += "; " + h;
+    if (hints.empty()) throw;
+    throw Error(e.what() + hints);
+  }
+}
 
 // The random-weight checkpoint of `e.test_preset` under `root` (root/<name>-<preset>-random/<part>),
 // written on first use; for runs without model folders (accuracy figures then mean nothing).

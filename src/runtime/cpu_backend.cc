@@ -147,7 +147,7 @@ std::string CpuBackend::choose_matmul_variant(int64_t M, int64_t K, int64_t N, b
   // of a shared machine falls on both; "plain" must win by a margin, since a choice is cached
   // for good and packed is the default the benchmarks were tuned on.
   struct Candidate {
-    const char* name;
+    const char* name = nullptr;
     std::unique_ptr<cpu::MatmulKernel> k;
     Tensor wp, sp;
     double t = 1e30;
@@ -157,8 +157,10 @@ std::string CpuBackend::choose_matmul_variant(int64_t M, int64_t K, int64_t N, b
   Tensor bvec = Tensor::zeros(DType::F32, {N}), y = Tensor::empty(DType::F32, {M, N});
   for (const char* variant : {"packed", "plain"}) {
     try {
-      Candidate cd{variant, std::make_unique<cpu::MatmulKernel>(
-                                cpu::MatmulDesc{M, K, N, bias, silu, bf16, std::string(variant) == "packed"})};
+      Candidate cd;
+      cd.name = variant;
+      cd.k = std::make_unique<cpu::MatmulKernel>(
+          cpu::MatmulDesc{M, K, N, bias, silu, bf16, std::string(variant) == "packed"});
       cd.wp = Tensor::empty(DType::U8, {static_cast<int64_t>(cd.k->packed_bytes()) + 64});
       cd.sp = Tensor::empty(DType::U8, {static_cast<int64_t>(cd.k->scratch_bytes()) + 64});
       cd.k->pack_weights(w.data<float>(), cd.wp.raw());

@@ -315,7 +315,7 @@ ojson native_response(const NativeRequest& req, const ForecastResult& res, const
         row["median"] = jnum(f.median[v][h]);
         row["std"] = jnum(f.std[v][h]);
         for (size_t q = 0; q < res.quantile_levels.size(); ++q)
-          row["q" + level_text(res.quantile_levels[q])] = jnum(f.quantiles[q][v][h]);
+          row[std::string("q").append(level_text(res.quantile_levels[q]))] = jnum(f.quantiles[q][v][h]);
         rows.push_back(std::move(row));
       }
     ojson s;

@@ -20,6 +20,7 @@ struct InitArgs {
   std::string preset;  // default: the model's test preset (its smallest)
   uint64_t seed = 0;
   ModelPaths out;      // per part: "model" from --out, others from --<part>-out
+  bool force = false;  // write over a checkpoint fcast did not write
 };
 
 // "--out" for the main part, "--<part>-out" for the others (Kronos: --tokenizer-out).
@@ -31,6 +32,20 @@ void run_init(const ModelEntry& e, const InitArgs& a) {
     if (!dir.empty()) out[part] = dir;
   FCAST_CHECK(!out.empty(), "missing --out DIR (the folder to write the checkpoint to)");
   const std::string preset = a.preset.empty() ? e.test_preset : a.preset;
+  // A folder with a checkpoint but without our marker holds weights fcast did not write (a
+  // downloaded model, say): random weights must not silently replace them.
+  for (const auto& [part, dir] : out) {
+    std::error_code ec;
+    std::string found;
+    for (const char* f : {"config.json", "model.safetensors"})
+      if (fs::exists(fs::path(dir) / f, ec)) {
+        if (!found.empty()) found += " and ";
+        found += f;
+      }
+    FCAST_CHECK(found.empty() || has_random_weights_marker(dir) || a.force, dir, " holds a checkpoint fcast did not write (",
+                found, ", no RANDOM_WEIGHTS.txt): init-model would replace it with random weights; choose another ",
+                out_flag(ModelPart{part, ""}), " folder, or pass --force to overwrite it");
+  }
   for (const auto& [part, dir] : out) {
     std::error_code ec;
     fs::create_directories(dir, ec);
@@ -76,6 +91,9 @@ void register_init_model(CLI::App& app) {
       cmd->add_option(out_flag(p), a->out[p.name],
                       "Output folder of the '" + p.name + "' part (" + p.help + "); created if missing" +
                           (p.name == "model" ? " (required)" : ""));
+    cmd->add_flag("--force", a->force,
+                  "Write even into a folder holding a checkpoint fcast did not write (a downloaded model): it is "
+                  "replaced by random weights");
     cmd->callback([&e, a] { run_init(e, *a); });
   }
 }

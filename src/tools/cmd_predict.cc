@@ -23,7 +23,7 @@ namespace {
 
 struct GenericPredictArgs {
   ModelPaths paths;
-  std::string input, symbol, columns, quantiles = "0.1,0.5,0.9", output;
+  std::string input, symbol, time_column, columns, quantiles = "0.1,0.5,0.9", output;
   int64_t context = 512, horizon = 64, num_samples = 0;
   uint64_t seed = 0;
   int threads = 0;
@@ -76,7 +76,7 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
   FCAST_CHECK(!a.input.empty(), "missing --input FILE.csv");
   // Before any work: a forecast must not be computed only to find it cannot be written.
   if (!a.output.empty() && a.output != "-") check_output_file(a.output);
-  MarketTable t = read_market_csv(a.input, CsvOptions{a.symbol, a.context});
+  MarketTable t = read_market_csv(a.input, CsvOptions{a.symbol, a.context, a.time_column});
   SeriesInput s;
   s.id = t.symbol;
   std::vector<std::string> cols = split_commas(a.columns);
@@ -98,14 +98,16 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
   const ForecastResult res = m->new_session()->forecast(r);
   std::cerr << nonfinite_warning(e.name, std::stoll(res.metadata.at("nonfinite_values")), res.metadata.at("nonfinite_detail"));
   const SeriesForecast& f = res.series.at(0);
-  const bool with_time = t.has_time_of_day || t.median_interval() % 86400 != 0;
+  // Stamps written as the input writes them (date only, Z, +HH:MM, fractions, epoch).
+  const TimeStyle style = future_time_style(t.time_style, t.median_interval());
+  const int32_t offset = t.utc_offsets.back();
   std::ostringstream out;
   out << "timestamp,variate,step,mean,median,std";
   for (double q : r.quantiles) out << ",q" << q;
   out << "\n";
   for (int64_t h = 0; h < r.horizon; ++h)
     for (size_t v = 0; v < f.variate_names.size(); ++v) {
-      out << (f.timestamps.empty() ? std::to_string(h + 1) : format_timestamp(f.timestamps[h], with_time)) << ","
+      out << (f.timestamps.empty() ? std::to_string(h + 1) : format_timestamp(f.timestamps[h] - offset, offset, style)) << ","
           << f.variate_names[v] << "," << h + 1 << "," << num(f.mean[v][h]) << "," << num(f.median[v][h]) << ","
           << num(f.std[v][h]);
       for (size_t q = 0; q < r.quantiles.size(); ++q) out << "," << num(f.quantiles[q][v][h]);
@@ -147,6 +149,8 @@ void register_generic_predict(CLI::App& predict, const ModelEntry& e) {
                                                      "): mean, median, std and quantiles per future step, as CSV");
   for (const ModelPart& p : e.parts) cmd->add_option("--" + p.name, a->paths[p.name], p.help + " (required)");
   cmd->add_option("--input", a->input, "Market CSV (a time column plus numeric columns)")->required();
+  cmd->add_option("--time-column", a->time_column,
+                  "Name of the time column (default: the first named date, timestamp, timestamps, time, datetime, ds or ts; else an unnamed first column of dates, as pandas to_csv writes its index); epoch seconds or milliseconds are read in a named time column");
   cmd->add_option("--symbol", a->symbol, "Symbol of a long-format file with several (default: none)");
   std::string cols;
   for (const std::string& c : e.market_variates) cols += (cols.empty() ? "" : ",") + c;

@@ -37,7 +37,7 @@ const char* kWeightsHint =
     "kronos-small --out MODEL_DIR --tokenizer-out TOKENIZER_DIR`.";
 
 struct PredictKronosArgs {
-  std::string model, tokenizer, input, symbol, future_timestamps, output, format;
+  std::string model, tokenizer, input, symbol, time_column, future_timestamps, output, format;
   int64_t pred_len = 0;
   std::optional<int64_t> lookback;  // unset: max_context
   int64_t max_context = 512;
@@ -149,6 +149,7 @@ void run_predict_kronos(const PredictKronosArgs& a) {
 
   CsvOptions co;
   co.symbol = a.symbol;
+  co.time_column = a.time_column;
   const int64_t lookback = a.lookback.value_or(a.max_context);
   co.keep_last = lookback;  // 0: every row; only the rows kept are held, every row is checked
   MarketTable table = read_market_csv(a.input, co);
@@ -160,7 +161,9 @@ void run_predict_kronos(const PredictKronosArgs& a) {
   // Future timestamps: given, or continued from the last one at the median interval.
   std::vector<int64_t> future_utc;
   std::vector<int32_t> future_off;
-  bool with_time = table.has_time_of_day;
+  // Stamps written as the input writes them (date only, Z, +HH:MM, fractions, epoch); given
+  // future stamps as that file writes them.
+  TimeStyle style = table.time_style;
   if (!a.future_timestamps.empty()) {
     MarketTable ft = read_market_csv(a.future_timestamps);
     FCAST_CHECK(ft.rows() >= a.pred_len, a.future_timestamps, ": ", ft.rows(), " timestamps for --pred-len ", a.pred_len);
@@ -168,7 +171,7 @@ void run_predict_kronos(const PredictKronosArgs& a) {
       future_utc.push_back(ft.timestamps[k]);
       future_off.push_back(ft.utc_offsets[k]);
     }
-    with_time = with_time || ft.has_time_of_day;
+    style = ft.time_style;
   } else {
     const int64_t step = table.median_interval();
     const int64_t last = table.timestamps.back();
@@ -178,14 +181,16 @@ void run_predict_kronos(const PredictKronosArgs& a) {
       future_utc.push_back(last + k * step);
       future_off.push_back(off);
     }
-    with_time = with_time || step % 86400 != 0;
+    style = future_time_style(style, step);
     notes.push_back(cat("future timestamps: last + k * ", step, " s (median interval)"));
   }
   std::vector<int64_t> future_wall(future_utc.size());
   for (size_t k = 0; k < future_utc.size(); ++k) future_wall[k] = future_utc[k] + future_off[k];
 
-  KronosPredictorWeights model_weights = load_kronos_predictor(a.model);
-  KronosTokenizerWeights tok_weights = load_kronos_tokenizer(a.tokenizer);
+  KronosPredictorWeights model_weights =
+      load_with_hint({{"model", a.model}}, "kronos", [&] { return load_kronos_predictor(a.model); });
+  KronosTokenizerWeights tok_weights =
+      load_with_hint({{"tokenizer", a.tokenizer}}, "kronos", [&] { return load_kronos_tokenizer(a.tokenizer); });
   // One executor per network: each keys its plans by its own weights' identity.
   const std::shared_ptr<Executor> model_exec = make_executor(settings, model_weights.identity);
   const std::shared_ptr<Executor> tok_exec = make_executor(settings, tok_weights.identity);
@@ -209,7 +214,7 @@ void run_predict_kronos(const PredictKronosArgs& a) {
   if (format == "csv") {
     out << "timestamps,open,high,low,close,volume,amount\n";
     for (int64_t t = 0; t < f.rows(); ++t) {
-      out << format_timestamp(future_utc[t], with_time, future_off[t]);
+      out << format_timestamp(future_utc[t], future_off[t], style);
       for (int c = 0; c < kFeatures; ++c) out << "," << num(f.at(t, c));
       out << "\n";
     }
@@ -230,7 +235,7 @@ void run_predict_kronos(const PredictKronosArgs& a) {
       j["nonfinite_detail"] = f.nonfinite_detail;
     }
     std::vector<std::string> ts;
-    for (int64_t t = 0; t < f.rows(); ++t) ts.push_back(format_timestamp(future_utc[t], with_time, future_off[t]));
+    for (int64_t t = 0; t < f.rows(); ++t) ts.push_back(format_timestamp(future_utc[t], future_off[t], style));
     j["timestamps"] = ts;
     for (int c = 0; c < kFeatures; ++c) {
       std::vector<double> col;
@@ -291,6 +296,8 @@ void register_predict_kronos(CLI::App& predict) {
       ->capture_default_str();
   add_seed_option(cmd, a->seed, "random seed, 0 to 2^64 - 1: the same seed gives the same forecast (default: 0)");
   cmd->add_option("--clip", a->clip, "normalised inputs are clipped to [-clip, clip]")->capture_default_str();
+  cmd->add_option("--time-column", a->time_column,
+                  "Name of the time column (default: the first named date, timestamp, timestamps, time, datetime, ds or ts; else an unnamed first column of dates, as pandas to_csv writes its index); epoch seconds or milliseconds are read in a named time column");
   cmd->add_option("--symbol", a->symbol, "symbol to select in long-format CSVs with a symbol column (default: none; required when the file "
                   "holds several symbols)");
   cmd->add_option("--future-timestamps", a->future_timestamps,

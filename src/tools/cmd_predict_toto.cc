@@ -43,6 +43,7 @@ struct PredictTotoArgs {
   std::string input;
   std::string columns = "close";
   std::string symbol;
+  std::string time_column;
   int64_t context = 512;
   int64_t prediction_length = 64;
   int64_t num_samples = 256;
@@ -158,6 +159,7 @@ Prepared prepare(const PredictTotoArgs& a) {
   FCAST_CHECK(!a.input.empty(), "missing --input FILE.csv");
   CsvOptions co;
   co.symbol = a.symbol;
+  co.time_column = a.time_column;
   co.keep_last = a.context;  // only the context window is kept; every row is still checked
   p.table = read_market_csv(a.input, co);
   for (const auto& c : p.columns) p.table.column(c);  // unknown column: the error lists the available ones
@@ -167,7 +169,7 @@ Prepared prepare(const PredictTotoArgs& a) {
     const std::vector<double>& v = p.table.column(c);
     for (int64_t r = 0; r < p.table.rows(); ++r)
       FCAST_CHECK(std::isfinite(v[r]), a.input, ": column '", c, "' has a missing or non-finite value (", v[r],
-                  ") at ", format_timestamp(p.table.timestamps[r], p.table.has_time_of_day, p.table.utc_offsets[r]),
+                  ") at ", format_timestamp(p.table.timestamps[r], p.table.utc_offsets[r], p.table.time_style),
                   " (line ", p.table.lines[r], ", row ", r + 1, " of the ", p.table.rows(),
                   "-row context window); use a shorter --context that starts after it, or clean the file");
     p.table.check_float32_range(c);
@@ -199,7 +201,7 @@ void run_predict_toto(const PredictTotoArgs& a) {
               << "the forecast numbers mean nothing.\n";
 
   const auto t0 = std::chrono::steady_clock::now();
-  toto::TotoWeights weights = toto::load_toto(a.model);
+  toto::TotoWeights weights = load_with_hint({{"model", a.model}}, "toto", [&] { return toto::load_toto(a.model); });
   const std::shared_ptr<Executor> executor = make_executor(settings, weights.identity);
   toto::TotoModel model(std::move(weights), executor);
   toto::TotoForecaster forecaster(model);
@@ -216,9 +218,9 @@ void run_predict_toto(const PredictTotoArgs& a) {
   for (double q : p.quantiles) qs.push_back(f.quantile(q));
   const int64_t step = t.median_interval();
   const int32_t offset = t.utc_offsets.back();
-  // Date-only output for daily data, as in the input.
-  const bool with_time = t.has_time_of_day || step % 86400 != 0;
-  auto stamp = [&](int64_t h) { return format_timestamp(t.timestamps.back() + (h + 1) * step, with_time, offset); };
+  // Stamps written as the input writes them (date only, Z, +HH:MM, fractions, epoch).
+  const TimeStyle style = future_time_style(t.time_style, step);
+  auto stamp = [&](int64_t h) { return format_timestamp(t.timestamps.back() + (h + 1) * step, offset, style); };
   auto at = [&](const Tensor& x, int64_t v, int64_t h) { return x.data<float>()[v * H + h]; };
 
   std::ostringstream out;
@@ -255,8 +257,8 @@ void run_predict_toto(const PredictTotoArgs& a) {
                   {"time_column", t.time_column},
                   {"columns", p.columns},
                   {"context_rows", T},
-                  {"context_first", format_timestamp(t.timestamps.front(), with_time, t.utc_offsets.front())},
-                  {"context_last", format_timestamp(t.timestamps.back(), with_time, offset)},
+                  {"context_first", format_timestamp(t.timestamps.front(), t.utc_offsets.front(), t.time_style)},
+                  {"context_last", format_timestamp(t.timestamps.back(), offset, t.time_style)},
                   {"interval_seconds", step}};
     j["options"] = {{"prediction_length", H},
                     {"num_samples", a.num_samples},
@@ -319,6 +321,8 @@ void register_predict_toto(CLI::App& predict) {
       ->required();
   cmd->add_option("--columns", a->columns,
                   "Comma-separated columns to forecast jointly as variates, case-insensitive (default: close)");
+  cmd->add_option("--time-column", a->time_column,
+                  "Name of the time column (default: the first named date, timestamp, timestamps, time, datetime, ds or ts; else an unnamed first column of dates, as pandas to_csv writes its index); epoch seconds or milliseconds are read in a named time column");
   cmd->add_option("--symbol", a->symbol,
                   "Symbol to select in a long-format file with a symbol column; required when it holds several "
                   "(default: none)");
