@@ -187,17 +187,30 @@ TEST_F(CliToto, PredictMstrCsv) {
   ASSERT_EQ(ls.size(), 1u + 16u) << r.out;
   EXPECT_EQ(ls[0], "timestamp,variate,step,mean,median,std,q0.1,q0.9");
   MarketTable t = read_market_csv(kMstr);
+  int64_t day = t.timestamps.back();
   for (int64_t h = 0; h < 16; ++h) {
     const auto f = split(ls[1 + h], ',');
     ASSERT_EQ(f.size(), 8u) << ls[1 + h];
-    // Daily data: date only, one median interval (a day) per step after the last row.
-    EXPECT_EQ(f[0], format_timestamp(t.timestamps.back() + (h + 1) * 86400, false));
+    // Daily stock bars without weekend rows: date only, the next business day per step.
+    do day += 86400;
+    while (civil_from_seconds(day).weekday >= 5);
+    EXPECT_EQ(f[0], format_timestamp(day, false));
     EXPECT_EQ(f[1], "close");
     EXPECT_EQ(f[2], std::to_string(h + 1));
     for (size_t k = 3; k < f.size(); ++k) EXPECT_TRUE(std::isfinite(std::stod(f[k]))) << ls[1 + h];
     EXPECT_LE(std::stod(f[6]), std::stod(f[7]));  // q0.1 <= q0.9
   }
   EXPECT_EQ(split(ls[1], ',')[0], "2026-03-19");
+  // --freq D: every calendar day; --future-timestamps: the stamps of a file, as that file writes them.
+  r = run(predict_args({"--input", kMstr, "--prediction-length", "3", "--num-samples", "0", "--freq", "D"}));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(split(lines(r.out)[3], ',')[0], "2026-03-21");
+  const std::string fut = write_file("future.csv", "date\n2026-03-20T16:00:00Z\n2026-03-23T16:00:00Z\n");
+  r = run(predict_args({"--input", kMstr, "--prediction-length", "2", "--num-samples", "0", "--future-timestamps", fut}));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(split(lines(r.out)[2], ',')[0], "2026-03-23T16:00:00Z");
+  expect_failure(predict_args({"--input", kMstr, "--prediction-length", "3", "--future-timestamps", fut}),
+                 {"future.csv", "2 timestamps for 3 forecast steps"});
 }
 
 TEST_F(CliToto, SameSeedSameNumbersOtherSeedOtherNumbers) {

@@ -80,11 +80,21 @@ TEST(KronosCli, PredictsEveryMarketCsv) {
 }
 
 TEST(KronosCli, FutureTimestampsContinueAtTheMedianInterval) {
-  // Hourly market-hours bars: the median step is one hour, whatever the overnight gaps.
-  Result r = sh(predict_args(kData + "/market/hourly_trader_sim_stock_only_mixed14_e004_20260214_eval30d_portfolio/bars.csv") +
-                " --symbol AAPL --pred-len 2 --top-k 1");
+  // Hourly market-hours bars (the last on Friday 2026-02-13 20:00 UTC): the stamps continue in
+  // the input's trading sessions (hours 13:00-21:00 UTC, Monday to Friday), not overnight.
+  const std::string hourly = kData + "/market/hourly_trader_sim_stock_only_mixed14_e004_20260214_eval30d_portfolio/bars.csv";
+  Result r = sh(predict_args(hourly) + " --symbol AAPL --pred-len 3 --top-k 1");
   ASSERT_EQ(r.rc, 0) << r.out;
-  EXPECT_NE(r.out.find("last + k * 3600 s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("trading sessions learned from the input"), std::string::npos) << r.out;
+  for (const char* stamp : {"\n2026-02-13 21:00:00+00:00,", "\n2026-02-16 13:00:00+00:00,", "\n2026-02-16 14:00:00+00:00,"})
+    EXPECT_NE(r.out.find(stamp), std::string::npos) << stamp << "\n" << r.out;
+  // --freq h: every hour, overnight and weekend included.
+  r = sh(predict_args(hourly) + " --symbol AAPL --pred-len 2 --top-k 1 --freq h");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  EXPECT_NE(r.out.find("\n2026-02-13 22:00:00+00:00,"), std::string::npos) << r.out;
+  r = sh(predict_args(hourly) + " --symbol AAPL --pred-len 2 --freq fortnightly");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.out.find("--freq 'fortnightly'"), std::string::npos) << r.out;
   // Given future timestamps are used as they are.
   const fs::path tmp = fs::temp_directory_path() / ("fcast_kronos_cli_" + std::to_string(::getpid()));
   fs::create_directories(tmp);

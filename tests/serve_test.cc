@@ -296,7 +296,7 @@ TEST(Serve, ConcurrentClientsGetTheirOwnAnswers) {
 // SIGTERM while requests wait in the scheduler: every one is answered, the exit status is 0.
 TEST(Serve, SigtermFinishesRequestsInFlight) {
   test::TempDir dir("serve_sigterm");
-  test::ServeProcess srv(base_args({"--batch-wait-ms", "1500", "--max-batch", "64"}), dir.sub("serve.err"));
+  test::ServeProcess srv(base_args({"--batch-wait-ms", "10000", "--max-batch", "64"}), dir.sub("serve.err"));
   const int port = srv.start();
   ASSERT_GT(port, 0) << srv.stderr_text();
   std::vector<std::future<test::HttpAnswer>> answers;
@@ -305,7 +305,17 @@ TEST(Serve, SigtermFinishesRequestsInFlight) {
       // Sampled and point forecasts: some wait in the gathering run, others in the queue behind it.
       return test::http_post(port, "/v1/forecast", native_body(client_series(k), {}, k % 3 == 0 ? 8 : 0, 1).dump());
     }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Signal once all 12 are in the server (received, not answered): under a sanitizer the clients
+  // may need seconds to connect, and a request not yet accepted is not in flight.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  double in_flight = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto m = parse_metrics(test::http_get(port, "/metrics").body);
+    in_flight = m.count("fcast_requests_in_flight") ? m.at("fcast_requests_in_flight") : 0;
+    if (in_flight >= 12) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(in_flight, 12) << "the 12 requests did not all reach the server";
   srv.signal(SIGTERM);
   for (auto& f : answers) {
     const test::HttpAnswer a = f.get();

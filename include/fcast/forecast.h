@@ -33,7 +33,9 @@ struct SeriesInput {
   std::vector<int64_t> timestamps;           // optional: seconds since the epoch, one per step, increasing
                                              //   (required by models with time features: Kronos)
   std::vector<int64_t> future_timestamps;    // optional: the `horizon` stamps to forecast; default:
-                                             //   continued at the median interval of `timestamps`
+                                             //   `timestamps` continued on their own calendar
+                                             //   (business days, trading sessions, else the
+                                             //   median interval)
 };
 
 // Caps on the work one request may ask for. A horizon or a sample count a few zeros too long

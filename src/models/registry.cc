@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "io/calendar.h"
 #include "io/csv.h"
 #include "io/file.h"
 #include "models/kronos/session.h"
@@ -230,10 +231,8 @@ void check_request(const ForecastRequest& r, const ModelEntry& e, int64_t max_ho
 std::vector<int64_t> future_timestamps_of(const SeriesInput& s, int64_t horizon) {
   if (!s.future_timestamps.empty()) return s.future_timestamps;
   if (s.timestamps.empty()) return {};
-  const int64_t step = median_step(s.timestamps);
-  std::vector<int64_t> out;
-  for (int64_t h = 1; h <= horizon; ++h) out.push_back(s.timestamps.back() + h * step);
-  return out;
+  // The series' own calendar (business days, trading sessions) when its stamps show one.
+  return continue_calendar(s.timestamps, horizon, Frequency{});
 }
 
 void summarise_samples(SeriesForecast& f, const std::vector<double>& levels) {

@@ -195,8 +195,9 @@ void check_forecast_limits(const ForecastLimits& limits, const std::string& hori
 void check_request(const ForecastRequest& r, const ModelEntry& e, int64_t max_horizon);
 // A series' name in errors: its id, or "series #k".
 std::string series_label(const ForecastRequest& r, size_t k);
-// The future stamps of a series: its own future_timestamps, else its timestamps continued at
-// their (lower) median interval; empty without timestamps.
+// The future stamps of a series: its own future_timestamps, else its timestamps continued on
+// their own calendar (io/calendar.h: business days, trading sessions, else the median interval);
+// empty without timestamps.
 std::vector<int64_t> future_timestamps_of(const SeriesInput& s, int64_t horizon);
 // Fills median, std and the quantiles of `f` from its samples [variate][step][sample] (or, for
 // a point forecast without samples, median = quantiles = mean and std = 0).

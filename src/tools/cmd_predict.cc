@@ -14,6 +14,7 @@
 #include "io/csv.h"
 #include "io/file.h"
 #include "models/registry.h"
+#include "tools/calendar_flags.h"
 #include "tools/commands.h"
 #include "tools/compile_flags.h"
 
@@ -23,7 +24,7 @@ namespace {
 
 struct GenericPredictArgs {
   ModelPaths paths;
-  std::string input, symbol, time_column, columns, quantiles = "0.1,0.5,0.9", output;
+  std::string input, symbol, time_column, freq, future_timestamps, columns, quantiles = "0.1,0.5,0.9", output;
   int64_t context = 512, horizon = 64, num_samples = 0;
   uint64_t seed = 0;
   int threads = 0;
@@ -90,6 +91,8 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
     t.check_float32_range(c);
   }
   for (int64_t k = 0; k < t.rows(); ++k) s.timestamps.push_back(t.timestamps[k] + t.utc_offsets[k]);
+  const FutureStamps fut = future_stamps(t, r.horizon, a.freq, a.future_timestamps);
+  s.future_timestamps = fut.wall();
   r.series.push_back(std::move(s));
 
   std::shared_ptr<LoadedModel> m = e.load(a.paths, settings);
@@ -98,16 +101,14 @@ void run_generic_predict(const ModelEntry& e, const GenericPredictArgs& a) {
   const ForecastResult res = m->new_session()->forecast(r);
   std::cerr << nonfinite_warning(e.name, std::stoll(res.metadata.at("nonfinite_values")), res.metadata.at("nonfinite_detail"));
   const SeriesForecast& f = res.series.at(0);
-  // Stamps written as the input writes them (date only, Z, +HH:MM, fractions, epoch).
-  const TimeStyle style = future_time_style(t.time_style, t.median_interval());
-  const int32_t offset = t.utc_offsets.back();
+
   std::ostringstream out;
   out << "timestamp,variate,step,mean,median,std";
   for (double q : r.quantiles) out << ",q" << q;
   out << "\n";
   for (int64_t h = 0; h < r.horizon; ++h)
     for (size_t v = 0; v < f.variate_names.size(); ++v) {
-      out << (f.timestamps.empty() ? std::to_string(h + 1) : format_timestamp(f.timestamps[h] - offset, offset, style)) << ","
+      out << (f.timestamps.empty() ? std::to_string(h + 1) : format_timestamp(fut.utc[h], fut.offset[h], fut.style)) << ","
           << f.variate_names[v] << "," << h + 1 << "," << num(f.mean[v][h]) << "," << num(f.median[v][h]) << ","
           << num(f.std[v][h]);
       for (size_t q = 0; q < r.quantiles.size(); ++q) out << "," << num(f.quantiles[q][v][h]);
@@ -149,6 +150,7 @@ void register_generic_predict(CLI::App& predict, const ModelEntry& e) {
                                                      "): mean, median, std and quantiles per future step, as CSV");
   for (const ModelPart& p : e.parts) cmd->add_option("--" + p.name, a->paths[p.name], p.help + " (required)");
   cmd->add_option("--input", a->input, "Market CSV (a time column plus numeric columns)")->required();
+  add_calendar_flags(cmd, a->freq, a->future_timestamps);
   cmd->add_option("--time-column", a->time_column,
                   "Name of the time column (default: the first named date, timestamp, timestamps, time, datetime, ds or ts; else an unnamed first column of dates, as pandas to_csv writes its index); epoch seconds or milliseconds are read in a named time column");
   cmd->add_option("--symbol", a->symbol, "Symbol of a long-format file with several (default: none)");

@@ -15,6 +15,7 @@
 #include "models/kronos/predictor.h"
 #include "models/registry.h"
 #include "runtime/executor_factory.h"
+#include "tools/calendar_flags.h"
 #include "tools/commands.h"
 #include "tools/compile_flags.h"
 
@@ -37,7 +38,7 @@ const char* kWeightsHint =
     "kronos-small --out MODEL_DIR --tokenizer-out TOKENIZER_DIR`.";
 
 struct PredictKronosArgs {
-  std::string model, tokenizer, input, symbol, time_column, future_timestamps, output, format;
+  std::string model, tokenizer, input, symbol, time_column, freq, future_timestamps, output, format;
   int64_t pred_len = 0;
   std::optional<int64_t> lookback;  // unset: max_context
   int64_t max_context = 512;
@@ -158,34 +159,17 @@ void run_predict_kronos(const PredictKronosArgs& a) {
   std::vector<std::string> notes;
   KronosSeries series = series_from_table(table, notes);
 
-  // Future timestamps: given, or continued from the last one at the median interval.
-  std::vector<int64_t> future_utc;
-  std::vector<int32_t> future_off;
-  // Stamps written as the input writes them (date only, Z, +HH:MM, fractions, epoch); given
-  // future stamps as that file writes them.
-  TimeStyle style = table.time_style;
-  if (!a.future_timestamps.empty()) {
-    MarketTable ft = read_market_csv(a.future_timestamps);
-    FCAST_CHECK(ft.rows() >= a.pred_len, a.future_timestamps, ": ", ft.rows(), " timestamps for --pred-len ", a.pred_len);
-    for (int64_t k = 0; k < a.pred_len; ++k) {
-      future_utc.push_back(ft.timestamps[k]);
-      future_off.push_back(ft.utc_offsets[k]);
-    }
-    style = ft.time_style;
-  } else {
-    const int64_t step = table.median_interval();
-    const int64_t last = table.timestamps.back();
-    const int32_t off = table.utc_offsets.back();
-    check_future_timestamps(last, step, a.pred_len, off, "--pred-len");
-    for (int64_t k = 1; k <= a.pred_len; ++k) {
-      future_utc.push_back(last + k * step);
-      future_off.push_back(off);
-    }
-    style = future_time_style(style, step);
-    notes.push_back(cat("future timestamps: last + k * ", step, " s (median interval)"));
-  }
-  std::vector<int64_t> future_wall(future_utc.size());
-  for (size_t k = 0; k < future_utc.size(); ++k) future_wall[k] = future_utc[k] + future_off[k];
+  // Future timestamps: given (--future-timestamps), else the series continued on its own
+  // calendar (business days, trading sessions) or at --freq; written as the input writes them.
+  if (a.future_timestamps.empty())  // past 9999-12-31: refused naming the flag and how many steps fit
+    check_future_timestamps(table.timestamps.back(), table.median_interval(), a.pred_len, table.utc_offsets.back(),
+                            "--pred-len");
+  const FutureStamps fut = future_stamps(table, a.pred_len, a.freq, a.future_timestamps);
+  if (a.future_timestamps.empty()) notes.push_back(cat("future timestamps: ", fut.rule));
+  const std::vector<int64_t>& future_utc = fut.utc;
+  const std::vector<int32_t>& future_off = fut.offset;
+  const TimeStyle& style = fut.style;
+  const std::vector<int64_t> future_wall = fut.wall();
 
   KronosPredictorWeights model_weights =
       load_with_hint({{"model", a.model}}, "kronos", [&] { return load_kronos_predictor(a.model); });
@@ -300,9 +284,7 @@ void register_predict_kronos(CLI::App& predict) {
                   "Name of the time column (default: the first named date, timestamp, timestamps, time, datetime, ds or ts; else an unnamed first column of dates, as pandas to_csv writes its index); epoch seconds or milliseconds are read in a named time column");
   cmd->add_option("--symbol", a->symbol, "symbol to select in long-format CSVs with a symbol column (default: none; required when the file "
                   "holds several symbols)");
-  cmd->add_option("--future-timestamps", a->future_timestamps,
-                  "CSV whose time column gives the pred_len future timestamps (default: continue from the last "
-                  "timestamp at the series' median interval)");
+  add_calendar_flags(cmd, a->freq, a->future_timestamps);
   cmd->add_option("--output", a->output, "output file (.csv or .json); default: standard output");
   cmd->add_option("--format", a->format, "csv or json; default: from the --output extension, else csv");
   cmd->add_flag("--no-kv-cache", a->no_kv_cache,

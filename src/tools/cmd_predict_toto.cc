@@ -20,6 +20,7 @@
 #include "models/toto/weights.h"
 #include "models/registry.h"
 #include "runtime/executor_factory.h"
+#include "tools/calendar_flags.h"
 #include "tools/commands.h"
 #include "tools/compile_flags.h"
 
@@ -44,6 +45,8 @@ struct PredictTotoArgs {
   std::string columns = "close";
   std::string symbol;
   std::string time_column;
+  std::string freq;               // pandas alias or "" (the series' own calendar)
+  std::string future_timestamps;  // a CSV whose time column gives the future stamps
   int64_t context = 512;
   int64_t prediction_length = 64;
   int64_t num_samples = 256;
@@ -123,6 +126,7 @@ void check_model_dir(const std::string& dir) {
 
 struct Prepared {
   MarketTable table;
+  FutureStamps future;                // the forecast's stamps
   std::vector<std::string> columns;  // as the user spelled them, lower-cased
   std::vector<double> quantiles;
   toto::ForecastOptions fo;
@@ -177,6 +181,7 @@ Prepared prepare(const PredictTotoArgs& a) {
   // Future stamps past 9999-12-31 could not be written: refused before any work.
   check_future_timestamps(p.table.timestamps.back(), p.table.median_interval(), a.prediction_length,
                           p.table.utc_offsets.back(), "--prediction-length");
+  p.future = future_stamps(p.table, a.prediction_length, a.freq, a.future_timestamps);
   return p;
 }
 
@@ -218,9 +223,8 @@ void run_predict_toto(const PredictTotoArgs& a) {
   for (double q : p.quantiles) qs.push_back(f.quantile(q));
   const int64_t step = t.median_interval();
   const int32_t offset = t.utc_offsets.back();
-  // Stamps written as the input writes them (date only, Z, +HH:MM, fractions, epoch).
-  const TimeStyle style = future_time_style(t.time_style, step);
-  auto stamp = [&](int64_t h) { return format_timestamp(t.timestamps.back() + (h + 1) * step, offset, style); };
+  // Stamps on the series' calendar, written as the input writes them (date only, Z, +HH:MM, ...).
+  auto stamp = [&](int64_t h) { return format_timestamp(p.future.utc[h], p.future.offset[h], p.future.style); };
   auto at = [&](const Tensor& x, int64_t v, int64_t h) { return x.data<float>()[v * H + h]; };
 
   std::ostringstream out;
@@ -259,7 +263,8 @@ void run_predict_toto(const PredictTotoArgs& a) {
                   {"context_rows", T},
                   {"context_first", format_timestamp(t.timestamps.front(), t.utc_offsets.front(), t.time_style)},
                   {"context_last", format_timestamp(t.timestamps.back(), offset, t.time_style)},
-                  {"interval_seconds", step}};
+                  {"interval_seconds", step},
+                  {"future_timestamps", p.future.rule}};
     j["options"] = {{"prediction_length", H},
                     {"num_samples", a.num_samples},
                     {"samples_per_batch", a.num_samples > 0 ? p.fo.samples_per_batch : 0},
@@ -321,6 +326,7 @@ void register_predict_toto(CLI::App& predict) {
       ->required();
   cmd->add_option("--columns", a->columns,
                   "Comma-separated columns to forecast jointly as variates, case-insensitive (default: close)");
+  add_calendar_flags(cmd, a->freq, a->future_timestamps);
   cmd->add_option("--time-column", a->time_column,
                   "Name of the time column (default: the first named date, timestamp, timestamps, time, datetime, ds or ts; else an unnamed first column of dates, as pandas to_csv writes its index); epoch seconds or milliseconds are read in a named time column");
   cmd->add_option("--symbol", a->symbol,
