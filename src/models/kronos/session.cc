@@ -66,7 +66,7 @@ bool detect_part(const std::string& dir, std::string& part, std::string& why) {
   return false;
 }
 
-// Series without open, high or low get the production wrapper's fill (spec system.md §2.3):
+// Series without open, high or low get the production wrapper's fill (the Python production wrapper's rule):
 // those copied from close, volume 0 when absent, amount = volume * close when absent. With all
 // four prices present KronosPredictor's own column rules apply unchanged.
 void fill_missing_prices(KronosSeries& ks) {
@@ -93,7 +93,7 @@ ModelEntry registry_entry() {
              {"tokenizer", "Kronos tokenizer folder, e.g. NeoQuasar/Kronos-Tokenizer-base"}};
   e.compile = {"kronos", {}, {"KRONOS_COMPILE", "MARKETSIM_KRONOS_COMPILE"}, {"KRONOS_COMPILE_MODE"}, {"KRONOS_COMPILE_BACKEND"},
                "the seed left Kronos compilation off by default (KRONOS_COMPILE unset = off); fcast compiles by "
-               "default on CPU (issue 4)"};
+               "default on CPU"};
   e.options = {{"temperature", "1", "sampling temperature (> 0)"},
                {"top_k", "0", "keep the k most likely tokens (0 = off; 1 = greedy)"},
                {"top_p", "0.9", "nucleus mass in (0, 1]; used when top_k is 0"},
