@@ -66,7 +66,7 @@ bool detect_part(const std::string& dir, std::string& part, std::string& why) {
   return false;
 }
 
-// Series without open, high or low get the production wrapper's fill (the Python production wrapper's rule):
+// Series without open, high or low get the production wrapper's fill:
 // those copied from close, volume 0 when absent, amount = volume * close when absent. With all
 // four prices present KronosPredictor's own column rules apply unchanged.
 void fill_missing_prices(KronosSeries& ks) {
