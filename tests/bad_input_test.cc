@@ -669,10 +669,10 @@ std::vector<Case> cases() {
   fails("cli_toto_quantile_above_one", "", {"quantile"}, toto_args({"--quantiles", "0.5,1.5"}));
   fails("cli_toto_seed_negative", "cli-values", {"--seed"}, toto_args({"--seed", "-1"}));
   fails("cli_toto_unknown_column", "", {"nosuchcolumn"}, toto_args({"--columns", "nosuchcolumn"}));
-  fails("cli_kronos_lookback_negative", "cli-values", {"--lookback"}, kronos_args({"--lookback", "-1"}));
+  fails("cli_kronos_lookback_negative", "cli-values", {"--context"}, kronos_args({"--lookback", "-1"}));
   fails("cli_kronos_seed_negative", "cli-values", {"--seed"}, kronos_args({"--seed", "-1"}));
-  fails("cli_kronos_pred_len_huge", "", {"--pred-len", "pred-len", "pred_len"}, kronos_args({"--pred-len", "100000000"}));
-  fails("cli_kronos_sample_count_huge", "caps", {"--sample-count"}, kronos_args({"--sample-count", "100000000"}));
+  fails("cli_kronos_pred_len_huge", "", {"--prediction-length", "pred_len"}, kronos_args({"--pred-len", "100000000"}));
+  fails("cli_kronos_sample_count_huge", "caps", {"--num-samples"}, kronos_args({"--sample-count", "100000000"}));
   fails("cli_kronos_temperature_zero", "", {"--temperature", "temperature"}, kronos_args({"--temperature", "0"}));
   fails("cli_kronos_top_p_two", "", {"--top-p", "top-p", "top_p"}, kronos_args({"--top-p", "2"}));
   fails("cli_missing_input", "", {"does_not_exist.csv"}, [](W w) {

@@ -185,30 +185,31 @@ TEST_F(CliToto, PredictMstrCsv) {
   EXPECT_NE(r.err.find("RANDOM"), std::string::npos) << r.err;
   const auto ls = lines(r.out);
   ASSERT_EQ(ls.size(), 1u + 16u) << r.out;
-  EXPECT_EQ(ls[0], "timestamp,variate,step,mean,median,std,q0.1,q0.9");
+  EXPECT_EQ(ls[0], "symbol,timestamp,variate,step,mean,median,std,q0.1,q0.9");
   MarketTable t = read_market_csv(kMstr);
   int64_t day = t.timestamps.back();
   for (int64_t h = 0; h < 16; ++h) {
     const auto f = split(ls[1 + h], ',');
-    ASSERT_EQ(f.size(), 8u) << ls[1 + h];
+    ASSERT_EQ(f.size(), 9u) << ls[1 + h];
+    EXPECT_EQ(f[0], "MSTR");  // a file without a symbol column: its name
     // Daily stock bars without weekend rows: date only, the next business day per step.
     do day += 86400;
     while (civil_from_seconds(day).weekday >= 5);
-    EXPECT_EQ(f[0], format_timestamp(day, false));
-    EXPECT_EQ(f[1], "close");
-    EXPECT_EQ(f[2], std::to_string(h + 1));
-    for (size_t k = 3; k < f.size(); ++k) EXPECT_TRUE(std::isfinite(std::stod(f[k]))) << ls[1 + h];
-    EXPECT_LE(std::stod(f[6]), std::stod(f[7]));  // q0.1 <= q0.9
+    EXPECT_EQ(f[1], format_timestamp(day, false));
+    EXPECT_EQ(f[2], "close");
+    EXPECT_EQ(f[3], std::to_string(h + 1));
+    for (size_t k = 4; k < f.size(); ++k) EXPECT_TRUE(std::isfinite(std::stod(f[k]))) << ls[1 + h];
+    EXPECT_LE(std::stod(f[7]), std::stod(f[8]));  // q0.1 <= q0.9
   }
-  EXPECT_EQ(split(ls[1], ',')[0], "2026-03-19");
+  EXPECT_EQ(split(ls[1], ',')[1], "2026-03-19");
   // --freq D: every calendar day; --future-timestamps: the stamps of a file, as that file writes them.
   r = run(predict_args({"--input", kMstr, "--prediction-length", "3", "--num-samples", "0", "--freq", "D"}));
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(split(lines(r.out)[3], ',')[0], "2026-03-21");
+  EXPECT_EQ(split(lines(r.out)[3], ',')[1], "2026-03-21");
   const std::string fut = write_file("future.csv", "date\n2026-03-20T16:00:00Z\n2026-03-23T16:00:00Z\n");
   r = run(predict_args({"--input", kMstr, "--prediction-length", "2", "--num-samples", "0", "--future-timestamps", fut}));
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_EQ(split(lines(r.out)[2], ',')[0], "2026-03-23T16:00:00Z");
+  EXPECT_EQ(split(lines(r.out)[2], ',')[1], "2026-03-23T16:00:00Z");
   expect_failure(predict_args({"--input", kMstr, "--prediction-length", "3", "--future-timestamps", fut}),
                  {"future.csv", "2 timestamps for 3 forecast steps"});
 }
@@ -229,10 +230,10 @@ TEST_F(CliToto, SeveralVariatesCaseInsensitive) {
   ASSERT_EQ(r.status, 0) << r.err;
   const auto ls = lines(r.out);
   ASSERT_EQ(ls.size(), 1u + 5u * 3u);
-  EXPECT_EQ(split(ls[1], ',')[1], "close");
-  EXPECT_EQ(split(ls[2], ',')[1], "high");
-  EXPECT_EQ(split(ls[3], ',')[1], "volume");
-  EXPECT_EQ(split(ls[1], ',')[0], split(ls[3], ',')[0]);  // one timestamp per step
+  EXPECT_EQ(split(ls[1], ',')[2], "close");
+  EXPECT_EQ(split(ls[2], ',')[2], "high");
+  EXPECT_EQ(split(ls[3], ',')[2], "volume");
+  EXPECT_EQ(split(ls[1], ',')[1], split(ls[3], ',')[1]);  // one timestamp per step
 }
 
 TEST_F(CliToto, HourlyLongFormatContinuesAtTheInterval) {
@@ -241,18 +242,19 @@ TEST_F(CliToto, HourlyLongFormatContinuesAtTheInterval) {
   ASSERT_EQ(r.status, 0) << r.err;
   const auto ls = lines(r.out);
   ASSERT_EQ(ls.size(), 5u);
-  EXPECT_EQ(ls[0], "timestamp,variate,step,mean,median,std");
+  EXPECT_EQ(ls[0], "symbol,timestamp,variate,step,mean,median,std");
+  EXPECT_EQ(split(ls[1], ',')[0], "BTCUSD");
   // The input writes "+00:00": so does the output (stamps keep the input's form).
-  EXPECT_EQ(split(ls[1], ',')[0], "2026-02-11 00:00:00+00:00");
-  EXPECT_EQ(split(ls[4], ',')[0], "2026-02-11 03:00:00+00:00");
+  EXPECT_EQ(split(ls[1], ',')[1], "2026-02-11 00:00:00+00:00");
+  EXPECT_EQ(split(ls[4], ',')[1], "2026-02-11 03:00:00+00:00");
   // Irregular market-hours data: fewer rows than the default context of 512.
   RunResult s = run(predict_args({"--input", kHourlyStocks, "--symbol", "nvda", "--prediction-length", "3",
                                   "--num-samples", "0", "--format", "json"}));
   ASSERT_EQ(s.status, 0) << s.err;
   nlohmann::json j = nlohmann::json::parse(s.out);
-  EXPECT_EQ(j["input"]["context_rows"], 182);
-  EXPECT_EQ(j["input"]["interval_seconds"], 3600);
-  EXPECT_EQ(j["input"]["symbol"], "NVDA");
+  EXPECT_EQ(j["series"][0]["context_rows"], 182);
+  EXPECT_EQ(j["series"][0]["interval_seconds"], 3600);
+  EXPECT_EQ(j["series"][0]["symbol"], "NVDA");
 }
 
 TEST_F(CliToto, JsonOutputFileWithMetadata) {
@@ -262,17 +264,18 @@ TEST_F(CliToto, JsonOutputFileWithMetadata) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(r.out.empty()) << r.out;
   nlohmann::json j = nlohmann::json::parse(slurp(out));
-  EXPECT_EQ(j["model"]["family"], "toto");
-  EXPECT_EQ(j["model"]["dir"], model_);
-  EXPECT_TRUE(j["model"]["random_weights"].get<bool>());
-  EXPECT_EQ(j["model"]["weights_identity"].get<std::string>().size(), 16u);
-  EXPECT_EQ(j["input"]["context_rows"], 100);
-  EXPECT_EQ(j["input"]["context_last"], "2026-03-18");
-  EXPECT_EQ(j["options"]["num_samples"], 16);
-  EXPECT_EQ(j["options"]["seed"], 4);
-  EXPECT_EQ(j["options"]["prediction_length"], 6);
+  EXPECT_EQ(j["metadata"]["model"], "toto");
+  EXPECT_EQ(j["metadata"]["checkpoints"]["model"], model_);
+  EXPECT_TRUE(j["metadata"]["random_weights"].get<bool>());
+  EXPECT_EQ(j["metadata"]["identity"].get<std::string>().size(), 16u);
+  EXPECT_EQ(j["series"][0]["context_rows"], 100);
+  EXPECT_EQ(j["series"][0]["context_last"], "2026-03-18");
+  EXPECT_EQ(j["metadata"]["num_samples"], 16);
+  EXPECT_EQ(j["metadata"]["seed"], 4);
+  EXPECT_EQ(j["metadata"]["prediction_length"], 6);
   ASSERT_EQ(j["forecast"].size(), 12u);
   const auto& row = j["forecast"][0];
+  EXPECT_EQ(row["symbol"], "MSTR");
   EXPECT_EQ(row["timestamp"], "2026-03-19");
   EXPECT_EQ(row["variate"], "close");
   for (const char* k : {"mean", "median", "std", "q0.1", "q0.5", "q0.9"}) EXPECT_TRUE(row[k].is_number()) << k;
@@ -288,9 +291,9 @@ TEST_F(CliToto, MeanForecastAndNoKvCache) {
   ASSERT_EQ(ls.size(), 21u);
   for (size_t i = 1; i < ls.size(); ++i) {
     const auto f = split(ls[i], ',');
-    EXPECT_EQ(f[3], f[4]);                 // median = mean
-    EXPECT_EQ(std::stod(f[5]), 0.0);       // std = 0
-    EXPECT_EQ(f[3], f[6]);                 // every quantile = mean
+    EXPECT_EQ(f[4], f[5]);                 // median = mean
+    EXPECT_EQ(std::stod(f[6]), 0.0);       // std = 0
+    EXPECT_EQ(f[4], f[7]);                 // every quantile = mean
   }
   RunResult n = run(predict_args({"--input", kMstr, "--prediction-length", "20", "--num-samples", "0",
                                   "--no-kv-cache", "--threads", "1"}));
@@ -357,7 +360,7 @@ TEST_F(CliToto, BadOptions) {
   expect_failure(predict_args({"--input", kMstr, "--prediction-length", "0"}), {"--prediction-length", "positive"});
   expect_failure(predict_args({"--input", kMstr, "--prediction-length", "-3"}), {"--prediction-length"});
   expect_failure(predict_args({"--input", kMstr, "--num-samples", "10", "--samples-per-batch", "4"}),
-                 {"--samples-per-batch", "divide"});
+                 {"samples_per_batch", "divide"});
   expect_failure(predict_args({"--input", kMstr, "--num-samples", "-1"}), {"--num-samples"});
   expect_failure(predict_args({"--input", kMstr, "--context", "1"}), {"--context"});
   expect_failure(predict_args({"--input", kMstr, "--quantiles", "0.1,1.5"}), {"--quantiles", "1.5"});

@@ -146,14 +146,14 @@ TEST_F(LimitsCli, HorizonAndSampleCapsNameTheFlagThatRaisesThem) {
   expect_error(toto({"--num-samples", "0"}), {"FCAST_MAX_HORIZON='lots'"}, "FCAST_MAX_HORIZON=lots");
   expect_error(toto({"--num-samples", "0", "--max-samples", "0"}), {"--max-samples '0'"});
 
-  expect_error(kronos({"--pred-len", "5000", "--max-context", "100000"}), {"--pred-len 5000", "horizon cap of 4096"});
-  expect_error(kronos({"--pred-len", "2", "--sample-count", "100000"}), {"--sample-count 100000", "sample cap of 4096"});
+  expect_error(kronos({"--pred-len", "5000", "--max-context", "100000"}), {"--prediction-length 5000", "horizon cap of 4096"});
+  expect_error(kronos({"--pred-len", "2", "--sample-count", "100000"}), {"--num-samples 100000", "sample cap of 4096"});
   expect_error(kronos({"--pred-len", "2", "--sample-count", "3"}), {"sample cap of 2", "FCAST_MAX_SAMPLES"},
                "FCAST_MAX_SAMPLES=2");
 }
 
 TEST_F(LimitsCli, NegativeLookbackAndSeedAreErrors) {
-  expect_error(kronos({"--pred-len", "2", "--lookback", "-1"}), {"--lookback must be >= 0", "-1"});
+  expect_error(kronos({"--pred-len", "2", "--lookback", "-1"}), {"--context must be 0 (every row) or at least 2 rows", "-1"});
   expect_ok(kronos({"--pred-len", "2", "--lookback", "0"}));
   expect_error(toto({"--num-samples", "4", "--seed", "-1"}), {"--seed '-1'", "valid seed", "18446744073709551615"});
   expect_error(kronos({"--pred-len", "2", "--seed", "-1"}), {"--seed '-1'"});

@@ -1,5 +1,4 @@
-// Tools over the model registry: the generic `predict MODEL` (what a model without a command of
-// its own gets) gives the session's numbers; `init-model` and `config` list every registered
+// Tools over the model registry: `predict MODEL` gives the session's numbers; `init-model` and `config` list every registered
 // model; `profile --precision bf16` runs on bf16 KV caches (its executor is observed, not wrapped,
 // so the models see the compiled executor's policy).
 #include <gtest/gtest.h>
@@ -37,7 +36,7 @@ TEST(RegistryTools, GenericPredictGivesTheSessionsNumbers) {
   const std::string model = test::test_data("golden/toto/models/tiny_a"), input = test::test_data("market/MSTR.csv");
   CLI::App app;
   CLI::App* predict = app.add_subcommand("predict");
-  tools::register_generic_predict(*predict, find_model("toto"));
+  tools::register_model_predict(*predict, find_model("toto"));
   std::vector<std::string> args = {"predict", "toto", "--model", model, "--input", input, "--context", "96",
                                    "--prediction-length", "5", "--num-samples", "8", "--seed", "4",
                                    "--option", "samples_per_batch=4", "--no-compile", "--output", dir.sub("f.csv")};
@@ -45,7 +44,7 @@ TEST(RegistryTools, GenericPredictGivesTheSessionsNumbers) {
   app.parse(args);                         // the callback runs here
   const auto lines = test::nonempty_lines(test::slurp(dir.sub("f.csv")));
   ASSERT_EQ(lines.size(), 6u);
-  EXPECT_EQ(lines[0], "timestamp,variate,step,mean,median,std,q0.1,q0.5,q0.9");
+  EXPECT_EQ(lines[0], "symbol,timestamp,variate,step,mean,median,std,q0.1,q0.5,q0.9");
 
   MarketTable t = read_market_csv(input);
   t.keep_last(96);
@@ -64,10 +63,11 @@ TEST(RegistryTools, GenericPredictGivesTheSessionsNumbers) {
   const ForecastResult want = find_model("toto").load({{"model", model}}, eager)->new_session()->forecast(r);
   for (int h = 0; h < 5; ++h) {
     const auto f = split(lines[1 + h], ',');
-    ASSERT_EQ(f.size(), 9u) << lines[1 + h];
-    EXPECT_EQ(f[1], "close");
-    EXPECT_EQ(std::stof(f[3]), want.series[0].mean[0][h]) << "step " << h;
-    EXPECT_EQ(std::stof(f[8]), want.series[0].quantiles[2][0][h]) << "step " << h;
+    ASSERT_EQ(f.size(), 10u) << lines[1 + h];
+    EXPECT_EQ(f[0], "MSTR");
+    EXPECT_EQ(f[2], "close");
+    EXPECT_EQ(std::stof(f[4]), want.series[0].mean[0][h]) << "step " << h;
+    EXPECT_EQ(std::stof(f[9]), want.series[0].quantiles[2][0][h]) << "step " << h;
   }
 }
 

@@ -100,7 +100,7 @@ TEST(Serve, NativeForecastEqualsPredict) {
       EXPECT_EQ(g[f].get<float>(), w[f].get<float>()) << "row " << k << " " << f;
   }
   EXPECT_EQ(got["model"]["family"], "toto");
-  EXPECT_EQ(got["model"]["weights_identity"], want["model"]["weights_identity"]);
+  EXPECT_EQ(got["model"]["weights_identity"], want["metadata"]["identity"]);
 
   // The same series through the KServe endpoint: the same means, the schema's fields.
   json ks = {{"model", "toto"},
@@ -155,7 +155,7 @@ TEST(Serve, NativeForecastEqualsPredict) {
   ASSERT_EQ(models.status, 200);
   const json mo = models.json()["models"][0];
   EXPECT_EQ(mo["name"], "toto");
-  EXPECT_EQ(mo["identity"], want["model"]["weights_identity"]);
+  EXPECT_EQ(mo["identity"], want["metadata"]["identity"]);
   EXPECT_TRUE(mo.contains("executor") && mo.contains("dtype") && mo.contains("random_weights"));
   srv.signal(SIGTERM);
   EXPECT_EQ(srv.wait_exit(), 0) << srv.stderr_text();

@@ -30,9 +30,13 @@ std::string hourly_csv(const std::string& header, F stamp) {
   return text;
 }
 
+// The timestamp column (the second: symbol,timestamp,...), header included.
 std::vector<std::string> first_cells(const std::string& csv) {
   std::vector<std::string> out;
-  for (const std::string& l : test::nonempty_lines(csv)) out.push_back(l.substr(0, l.find(',')));
+  for (const std::string& l : test::nonempty_lines(csv)) {
+    const size_t a = l.find(',') + 1;
+    out.push_back(l.substr(a, l.find(',', a) - a));
+  }
   return out;
 }
 

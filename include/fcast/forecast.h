@@ -15,6 +15,7 @@
 // time; many sessions of one loaded model may forecast at once.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -74,6 +75,9 @@ struct ForecastRequest {
   // e.g. Toto "samples_per_batch", Kronos "temperature", "top_k", "top_p", "max_context".
   std::map<std::string, std::string> options;
   NonFinitePolicy nonfinite = NonFinitePolicy::kError;  // see NonFinitePolicy; default kError
+  // Optional: called on the forecasting thread after each decoding step with (steps done, steps
+  // in all) over the whole request, for a progress display. Empty (the default): not called.
+  std::function<void(int64_t done, int64_t total)> progress;
 };
 
 struct SeriesForecast {

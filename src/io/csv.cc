@@ -525,6 +525,33 @@ int64_t earlier_line_with_stamp(const std::string& path, int64_t time_col, int64
 
 }  // namespace
 
+std::vector<std::string> market_csv_symbols(const std::string& path) {
+  std::error_code ec;
+  FCAST_CHECK(std::filesystem::exists(path, ec), "CSV file '", path, "' does not exist");
+  FCAST_CHECK(!std::filesystem::is_directory(path, ec), "'", path, "' is a directory, not a CSV file");
+  require_regular_file(path);
+  RecordReader in(path);
+  Record rec;
+  FCAST_CHECK(in.next(rec), path, ": the file is empty (expected a header line and data rows)");
+  int64_t symbol_col = -1;
+  for (size_t c = 0; c < rec.n && symbol_col < 0; ++c)
+    if (lower(trim(rec[c])) == "symbol") symbol_col = static_cast<int64_t>(c);
+  std::vector<std::string> out;
+  if (symbol_col < 0) return out;
+  // Bounded like the error messages' SymbolSet: a file with a new symbol on every row must not
+  // grow memory with the file.
+  constexpr size_t kMaxSymbols = 100000;
+  std::set<std::string> seen;
+  while (in.next(rec)) {
+    if (static_cast<int64_t>(rec.n) <= symbol_col) continue;  // read_market_csv names the bad row
+    std::string s(trim_view(rec[symbol_col]));
+    if (!seen.insert(s).second) continue;
+    FCAST_CHECK(seen.size() <= kMaxSymbols, path, ": more than ", kMaxSymbols, " symbols; forecast them in parts (--symbols A,B,C)");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 MarketTable read_market_csv(const std::string& path, const CsvOptions& opt) {
   FCAST_CHECK(opt.keep_last >= 0, "read_market_csv: keep_last must be >= 0 (0 = every row), got ", opt.keep_last);
   std::error_code ec;

@@ -69,6 +69,9 @@ struct CsvOptions {
 };
 
 MarketTable read_market_csv(const std::string& path, const CsvOptions& opt = {});
+// The distinct symbols of a long-format file, in the order they first appear; empty when the
+// file has no symbol column (one series). Rows are not checked here: read_market_csv does that.
+std::vector<std::string> market_csv_symbols(const std::string& path);
 
 // Calendar helpers (proleptic Gregorian, UTC). fcast reads and writes whole seconds of the years
 // 0001-9999 only: parse_timestamp rejects a non-zero fraction of a second and other years,

@@ -121,6 +121,10 @@ struct BenchWorkload {
   // An RSS check instead of a configuration comparison: one eager load by mmap and one forecast,
   // peak RSS against the weight files (fails above --max-rss-ratio); run only when named.
   bool rss_check = false;
+  // A command-line comparison instead: `series` symbols of random bars in one long-format CSV,
+  // forecast by one `fcast predict MODEL --symbol all` process (one load, one batched request)
+  // against one process per symbol, the ratio printed; run only when named.
+  bool cli_batch = false;
 };
 
 struct ModelEntry {
@@ -135,6 +139,10 @@ struct ModelEntry {
   // Market columns this model forecasts from (those a file has, in this order); the tools'
   // market workloads (stress, profile, bench) build their requests from them.
   std::vector<std::string> market_variates;
+  bool accepts_observed_mask = false;  // SeriesInput::observed is honoured (missing values masked)
+  int64_t default_num_samples = 0;     // `fcast predict`'s --num-samples default
+  // For errors about a missing checkpoint: how to get the trained weights and random ones.
+  std::string weights_hint;
   std::vector<BenchWorkload> bench;  // `fcast bench` workloads, in the order `--workload all` runs them
   // Config detection: whether the checkpoint folder `dir` (config.json + model.safetensors)
   // holds this model's `part`; on false, `why` may say what did not match.

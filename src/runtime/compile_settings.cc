@@ -272,6 +272,14 @@ CompileSettings resolve_compile_cli(const CompileFamily& fv, const Environment& 
   } else if (auto r = compiled_env("COMPILED_MODELS_DIR")) {
     s.models_dir = absolute_dir(*r);
     src["models_dir"] = r->source;
+  } else if (auto xdg = env_string(env, "XDG_CACHE_HOME")) {
+    // One cache per user, shared by every working folder (a per-folder default re-packed the
+    // weights, hundreds of MB, in each folder a command ran from).
+    s.models_dir = absolute_dir(Raw{(fs::path(*xdg) / "fcast" / "compiled_models").string(), "XDG_CACHE_HOME", "default"});
+    src["models_dir"] = "default ($XDG_CACHE_HOME/fcast/compiled_models)";
+  } else if (auto home = env_string(env, "HOME")) {
+    s.models_dir = absolute_dir(Raw{(fs::path(*home) / ".cache" / "fcast" / "compiled_models").string(), "HOME", "default"});
+    src["models_dir"] = "default (~/.cache/fcast/compiled_models)";
   } else {
     s.models_dir = absolute_dir(Raw{"compiled_models", "the default models dir", "default"});
   }

@@ -12,7 +12,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <atomic>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <set>
 #include <vector>
 
@@ -191,6 +194,32 @@ std::optional<std::string> read_entry(const RegularFile& f, const CacheKey& key,
 
 void log_line(const std::string& msg) { std::cerr << "fcast: plan cache: " + msg + "\n" << std::flush; }
 
+std::atomic<bool> g_size_notice{true};
+
+// Bytes this process stored per cache folder; the first time a folder grows by more than
+// kSizeNotice, one line says where the cache is, how much it holds and how to move or drop it
+// (packed weights of a published-size model are hundreds of MB).
+constexpr int64_t kSizeNotice = 100 * 1000 * 1000;
+void count_stored(const std::string& dir, int64_t bytes) {
+  static std::mutex mu;
+  static std::map<std::string, int64_t> stored;
+  bool say = false;
+  int64_t total = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    int64_t& n = stored[dir];
+    say = n <= kSizeNotice && n + bytes > kSizeNotice;
+    n += bytes;
+    total = n;
+  }
+  if (!say || !g_size_notice.load()) return;
+  std::cerr << cat("fcast: the compile cache ", dir, " grew by ", total / 1000000,
+                   " MB in this run (pre-packed weights and plans, reused by later runs from any folder). Move it with "
+                   "--compiled-models-dir or COMPILED_MODELS_DIR, turn it off with --no-persistent-cache, or delete "
+                   "the folder to reclaim the space.\n")
+            << std::flush;
+}
+
 
 }  // namespace
 
@@ -269,6 +298,8 @@ std::optional<std::string> PlanCache::load(const CacheKey& key, uint64_t max_pay
   return payload;
 }
 
+void PlanCache::set_size_notice(bool on) { g_size_notice.store(on); }
+
 void PlanCache::store(const CacheKey& key, const std::string& payload) {
   if (!enabled_) return;
   const std::string path = path_for(key);
@@ -283,7 +314,9 @@ void PlanCache::store(const CacheKey& key, const std::string& payload) {
       // a device node, a link) is damage, removed without being opened, and the entry stored.
       struct stat st {};
       if (::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) ::unlink(path.c_str());
-      write_file_atomic(path, encode_entry(key, payload));
+      const std::string entry = encode_entry(key, payload);
+      write_file_atomic(path, entry);
+      count_stored(dir_, static_cast<int64_t>(entry.size()));
     }
   } catch (const std::exception& e) {
     why = e.what();

@@ -39,6 +39,9 @@ class PlanCache {
   bool enabled() const { return enabled_; }
   std::string path_for(const CacheKey& key) const;
 
+  // The one-time "the cache grew by more than 100 MB" line on stderr (on by default; --quiet
+  // turns it off). Process-wide.
+  static void set_size_notice(bool on);
   static std::string cpu_features();  // e.g. "x86_64:avx2,avx512f,avx512bf16,amx-bf16"
   static std::string engine_version();
 

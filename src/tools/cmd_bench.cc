@@ -60,11 +60,14 @@ std::vector<Workload> all_workloads() {
   return out;
 }
 
-// "W1 W2 ... K3 toto-published-rss": every workload id, in registry order.
-std::string workload_ids(bool rss_checks) {
+// Workloads run only when named: RSS checks and command-line comparisons.
+bool named_only(const BenchWorkload& w) { return w.rss_check || w.cli_batch; }
+
+// "W1 W2 ... K3" (standard) or "toto-published-rss M1" (run only when named), in registry order.
+std::string workload_ids(bool named) {
   std::string out;
   for (const Workload& x : all_workloads())
-    if (x.w->rss_check == rss_checks) out += (out.empty() ? "" : " ") + x.w->id;
+    if (named_only(*x.w) == named) out += (out.empty() ? "" : " ") + x.w->id;
   return out;
 }
 
@@ -110,6 +113,94 @@ void ensure_checkpoints(const Workload& x, const std::string& models_root, const
 }
 
 CompileSettings settings_for(const std::string& config, const ModelEntry& entry);
+
+// A command-line comparison (BenchWorkload::cli_batch): the workload's symbols of random bars in
+// one long-format CSV; one `fcast predict --symbol all` process against one process per symbol,
+// both on the compiled default with one persistent cache (filled by an untimed run of each
+// first), alternating in `rounds`. The outputs must be identical row for row.
+int cli_batch_bench(const Workload& x, const std::string& models_root, int rounds, bool json) {
+  const BenchWorkload& w = *x.w;
+  ensure_checkpoints(x, models_root, "");
+  const ModelPaths paths = checkpoint_paths(w, models_root, "");
+  const fs::path tmp = fs::temp_directory_path() / cat("fcast_bench_", w.id, "_", ::getpid());
+  fs::create_directories(tmp / "out");
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } cleanup{tmp};
+  // Random-walk hourly bars, one stream per symbol.
+  std::vector<std::string> symbols;
+  {
+    std::ofstream csv(tmp / "bars.csv");
+    csv << "timestamp,symbol,close\n";
+    const int64_t t0 = 1735689600;  // 2025-01-01 00:00 UTC
+    for (int64_t s = 0; s < w.series; ++s) {
+      symbols.push_back(cat("S", s < 9 ? "0" : "", s + 1));
+      Rng rng(w.data_seed + static_cast<uint64_t>(s));
+      double price = 100.0;
+      for (int64_t t = 0; t < w.context; ++t) {
+        price *= std::exp(0.01 * rng.normal());
+        csv << format_timestamp(t0 + 3600 * t, true) << "," << symbols.back() << "," << price << "\n";
+      }
+    }
+    FCAST_CHECK(csv.good(), "could not write ", (tmp / "bars.csv").string());
+  }
+  const std::string self = fs::read_symlink("/proc/self/exe").string();
+  std::string base = cat("'", self, "' predict ", x.entry->name);
+  for (const auto& [part, dir] : paths) base += cat(" --", part, " '", dir, "'");
+  base += cat(" -i '", (tmp / "bars.csv").string(), "' --context ", w.context, " -n ", w.horizon, " --num-samples ",
+              w.samples, " --quiet --compiled-models-dir '", (tmp / "cache").string(), "'");
+  for (const auto& [k, v] : w.options) base += cat(" --option ", k, "=", v);
+  auto run = [&](const std::string& sel, const std::string& out) {
+    const std::string cmd = cat(base, " ", sel, " -o '", out, "'");
+    FCAST_CHECK(std::system(cmd.c_str()) == 0, "bench ", w.id, ": this command failed: ", cmd);
+  };
+  auto batched = [&] { run("--symbol all", (tmp / "out" / "all.csv").string()); };
+  auto separate = [&] {
+    for (const std::string& s : symbols) run("--symbol " + s, (tmp / "out" / (s + ".csv")).string());
+  };
+  std::cerr << "bench " << w.id << ": " << w.description << "\nbench " << w.id
+            << ": untimed runs first (they fill the persistent cache)\n";
+  batched();
+  separate();
+  std::vector<double> t_sep, t_all;
+  for (int r = 0; r < rounds; ++r) {
+    auto t = std::chrono::steady_clock::now();
+    separate();
+    t_sep.push_back(seconds_since(t));
+    t = std::chrono::steady_clock::now();
+    batched();
+    t_all.push_back(seconds_since(t));
+    std::cerr << "bench " << w.id << ": round " << r + 1 << "/" << rounds << ": " << symbols.size()
+              << " processes " << t_sep.back() << " s, one batched process " << t_all.back() << " s\n";
+  }
+  // Same numbers either way: the batched file's rows are the per-symbol files' rows, in order.
+  auto body = [](const std::string& text) { return text.substr(text.find('\n') + 1); };
+  std::string joined;
+  for (const std::string& s : symbols) joined += body(read_file((tmp / "out" / (s + ".csv")).string()));
+  const bool identical = joined == body(read_file((tmp / "out" / "all.csv").string()));
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double sep = median(t_sep), all = median(t_all);
+  nlohmann::json j = {{"workload", w.id},          {"description", w.description}, {"symbols", symbols.size()},
+                      {"rounds", rounds},           {"processes_seconds", t_sep},    {"batched_seconds", t_all},
+                      {"processes_median_seconds", sep}, {"batched_median_seconds", all},
+                      {"batched_speedup", sep / all}, {"outputs_identical", identical}};
+  if (json) {
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::cout << "workload " << w.id << ": " << w.description << "\n"
+              << "  " << symbols.size() << " processes (one per symbol): " << sep << " s (median of " << rounds
+              << ")\n  1 process, --symbol all (batched): " << all << " s\n  ratio (processes / batched): " << sep / all
+              << "x\n  outputs identical: " << (identical ? "yes" : "NO") << "\n";
+  }
+  return identical ? 0 : 1;
+}
 
 // An RSS check (issue 2 for Toto): load by mmap (eager), forecast once, report peak RSS against
 // the weight files.
@@ -499,19 +590,20 @@ void register_bench(CLI::App& app) {
   for (const ModelEntry& e : model_registry()) {
     std::string ids;
     for (const BenchWorkload& w : e.bench)
-      if (!w.rss_check) ids += (ids.empty() ? "" : " ") + w.id;
+      if (!named_only(w)) ids += (ids.empty() ? "" : " ") + w.id;
     if (!ids.empty()) per_model += (per_model.empty() ? "" : ", ") + ids + " (" + e.name + ")";
   }
   std::string default_reps;
   for (const Workload& x : all_workloads())
-    if (!x.w->rss_check) default_reps += (default_reps.empty() ? "" : ", ") + x.w->id + " " + std::to_string(x.w->reps);
+    if (!named_only(*x.w)) default_reps += (default_reps.empty() ? "" : ", ") + x.w->id + " " + std::to_string(x.w->reps);
   auto* cmd = app.add_subcommand(
       "bench",
       "Benchmarks on random weights at the published shapes. The standard workloads " + per_model +
           " print eager, compiled fp32 and compiled bf16 latencies from the same run, their ratios, peak RSS "
           "and the performance targets (docs/PERFORMANCE.md); each configuration runs in its own process by default, "
-          "so its peak RSS is its own. RSS checks (" + workload_ids(true) +
-          ") check peak RSS of a published-shape forecast against the weight files.");
+          "so its peak RSS is its own. Run only when named: RSS checks (toto-published-rss: peak RSS of a "
+          "published-shape forecast against the weight files) and M1 (20 symbols of one CSV: one `fcast predict "
+          "toto --symbol all` process against 20 processes, ratio printed; --rounds sets its rounds).");
   auto workloads = std::make_shared<std::vector<std::string>>();
   auto configs = std::make_shared<std::vector<std::string>>(std::vector<std::string>{"eager", "fp32", "bf16"});
   auto model = std::make_shared<std::string>();
@@ -527,7 +619,7 @@ void register_bench(CLI::App& app) {
   auto top = std::make_shared<int>(8);
   auto check = std::make_shared<bool>(false);
   cmd->add_option("--workload", *workloads,
-                  "workloads to run: " + workload_ids(false) + ", all, or an RSS check: " + workload_ids(true) +
+                  "workloads to run: " + workload_ids(false) + ", all, or one run only when named: " + workload_ids(true) +
                       " (repeatable; default: all)");
   cmd->add_option("--configs", *configs, "configurations to compare: eager, fp32 (compiled), bf16 (compiled)")
       ->delimiter(',')
@@ -569,7 +661,7 @@ void register_bench(CLI::App& app) {
     std::vector<Workload> chosen;
     if (workloads->empty() || (workloads->size() == 1 && (*workloads)[0] == "all")) {
       for (const Workload& x : known)
-        if (!x.w->rss_check) chosen.push_back(x);
+        if (!named_only(*x.w)) chosen.push_back(x);
     } else {
       for (const auto& n : *workloads) {
         auto it = std::find_if(known.begin(), known.end(), [&](const Workload& x) { return x.w->id == n; });
@@ -591,6 +683,11 @@ void register_bench(CLI::App& app) {
     for (const Workload& x : chosen) {
       if (x.w->rss_check) {
         const int rc = rss_check(x, *models_root, *model, *ratio, *json);
+        if (rc) throw CLI::RuntimeError(rc);
+        continue;
+      }
+      if (x.w->cli_batch) {
+        const int rc = cli_batch_bench(x, *models_root, *rounds, *json);
         if (rc) throw CLI::RuntimeError(rc);
         continue;
       }

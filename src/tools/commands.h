@@ -19,11 +19,9 @@ struct ModelEntry;
 namespace fcast::tools {
 
 void register_predict(CLI::App& app);             // cmd_predict.cc: `predict MODEL` for every registered model
+// `predict NAME` for one registered model (register_predict adds one per model).
+void register_model_predict(CLI::App& predict, const ModelEntry& e);  // cmd_predict.cc
 void register_init_model(CLI::App& app);          // cmd_init_model.cc: `init-model MODEL` for every registered model
-void register_predict_toto(CLI::App& predict);    // cmd_predict_toto.cc
-// The generic `predict MODEL` over the forecasting API, for models without a command of their own.
-void register_generic_predict(CLI::App& predict, const ModelEntry& e);  // cmd_predict.cc
-void register_predict_kronos(CLI::App& predict);  // cmd_predict_kronos.cc
 void register_golden(CLI::App& app);              // cmd_golden.cc
 void register_bench(CLI::App& app);               // cmd_bench.cc
 void register_config(CLI::App& app);              // cmd_config.cc
@@ -60,10 +58,8 @@ GoldenTally run_kronos_golden(const std::string& dir, const nlohmann::json& mani
                               GoldenExecutors& executors);  // golden_kronos.cc
 
 // Tool pieces a registered model may add to what the registry gives every model
-// (models/registry.h): a `predict` subcommand of its own (otherwise `predict MODEL` is the
-// generic one over the forecasting API) and a golden runner for its reference files.
+// (models/registry.h): a golden runner for its reference files.
 struct ModelTools {
-  void (*register_predict)(CLI::App& predict) = nullptr;
   bool (*golden_accepts)(const nlohmann::json& manifest) = nullptr;
   GoldenTally (*run_golden)(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors) = nullptr;
 };

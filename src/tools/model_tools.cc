@@ -1,5 +1,5 @@
 // The optional, model-specific tool pieces (tools/commands.h: ModelTools), one line per model
-// that has any. A model without a line gets the generic `predict` and no golden runner.
+// that has any. A model without a line has no golden runner.
 #include <map>
 
 #include "tools/commands.h"
@@ -8,10 +8,9 @@ namespace fcast::tools {
 
 const ModelTools& model_tools(const std::string& name) {
   static const std::map<std::string, ModelTools> table = {
-      {"toto", {register_predict_toto, [](const nlohmann::json& m) { return m.contains("files") && m["files"].is_object(); },
+      {"toto", {[](const nlohmann::json& m) { return m.contains("files") && m["files"].is_object(); },
                 run_toto_golden}},
-      {"kronos", {register_predict_kronos,
-                  [](const nlohmann::json& m) { return m.contains("cases") && m["cases"].is_array(); },
+      {"kronos", {[](const nlohmann::json& m) { return m.contains("cases") && m["cases"].is_array(); },
                   run_kronos_golden}},
   };
   static const ModelTools none;

@@ -291,6 +291,7 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
                   trace->step_s2_logits.begin() + (n * P + i) * V2);
       }
     }
+    if (p.progress) p.progress(i + 1, P);
   }
 
   // 3. Decode the last min(T, max_context) tokens (may include context tokens, spec §5.6).

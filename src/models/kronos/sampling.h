@@ -7,6 +7,7 @@
 //   Rng rng(7);  int64_t id = sample_token(logits, V, p, rng);
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct SamplingParams {
   // series_seeds[b] (empty: every series' stream is seeded by `seed`), so a series gets the
   // tokens it gets alone.
   std::vector<uint64_t> series_seeds;
+  // Optional: called after each generated step with (steps done, steps in all), on the calling
+  // thread (progress display).
+  std::function<void(int64_t done, int64_t total)> progress;
 
   bool greedy() const { return top_k == 1; }
   void validate() const;      // errors name the bad parameter

@@ -103,6 +103,13 @@ ModelEntry registry_entry() {
   for (const std::string& p : kronos_preset_names()) e.presets.push_back({p, "Kronos preset " + p});
   e.test_preset = "kronos-tiny";
   e.market_variates = {"open", "high", "low", "close", "volume", "amount"};
+  e.weights_hint =
+      "To use the trained models, download NeoQuasar/Kronos-small and NeoQuasar/Kronos-Tokenizer-base on a connected "
+      "machine, e.g. `huggingface-cli download NeoQuasar/Kronos-small` and `huggingface-cli download "
+      "NeoQuasar/Kronos-Tokenizer-base`, copy the folders (or the Hugging Face cache) here and pass them (or the repo "
+      "ids) as --model and --tokenizer (Kronos-mini pairs with NeoQuasar/Kronos-Tokenizer-2k). To try the engine "
+      "without them, write RANDOM weights (forecasts mean nothing) with `fcast init-model kronos --preset "
+      "kronos-small --out MODEL_DIR --tokenizer-out TOKENIZER_DIR`.";
   e.warm_up.context_lengths = {512};
   e.warm_up.num_samples = {1};
   e.warm_up.horizon = 8;
@@ -290,6 +297,11 @@ ForecastResult KronosSession::forecast(const ForecastRequest& r) {
     GenerationTrace trace;
     sp.series_seeds.clear();
     for (size_t k : group) sp.series_seeds.push_back(r.series_seeds.empty() ? r.seed : r.series_seeds[k]);
+    // Steps weighted by series, so that the overall count grows evenly across groups.
+    const int64_t before = std::count(done.begin(), done.end(), true) - static_cast<int64_t>(group.size()),
+                  count = static_cast<int64_t>(group.size()), all = static_cast<int64_t>(r.series.size());
+    if (r.progress)
+      sp.progress = [&r, before, count, all](int64_t d, int64_t total) { r.progress(before * total + d * count, all * total); };
     const std::vector<KronosForecast> fc = pred.generate(batch, H, sp, &trace);
     const int64_t R = trace.rows_per_series, Wf = trace.final_window;
     for (const KronosForecast& f : fc) nonfinite += f.nonfinite_values;

@@ -219,6 +219,7 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
           if (t < H) mean.data<float>()[rv * H + t] = next[rv * P + p];
         }
       if (step + 1 < steps) h.append(next, P);
+      if (opt.progress) opt.progress(step + 1, steps);
     }
     Forecast f(mean, Tensor());
     f.set_nonfinite(tally.count, tally.first);
@@ -278,6 +279,7 @@ Forecast TotoForecaster::forecast(const Tensor& series, const Tensor* mask, cons
                 samples.data<float>()[((b * V + v) * H + t) * N + chunk * spb + s] = next[((s * B + b) * V + v) * P + p];
             }
       if (step + 1 < steps) h.append(next, P);
+      if (opt.progress) opt.progress(chunk * steps + step + 1, (N / spb) * steps);
     }
   }
   Tensor mean = Tensor::empty(DType::F32, {B, V, H});

@@ -27,6 +27,9 @@ struct ForecastOptions {
   // first decode step that has any, naming the model outputs that were non-finite; kWarn replaces
   // them by 0 as the reference's replace_extreme_values does and counts them (Forecast::nonfinite_values).
   NonFinitePolicy nonfinite = NonFinitePolicy::kError;
+  // Optional: called after each decoding step with (steps done, steps in all), on the calling
+  // thread (progress display).
+  std::function<void(int64_t done, int64_t total)> progress;
 };
 
 class Forecast {

@@ -50,6 +50,13 @@ ModelEntry registry_entry() {
   for (const std::string& p : toto_preset_names()) e.presets.push_back({p, "Toto preset " + p});
   e.test_preset = "tiny";
   e.market_variates = {"close"};
+  e.accepts_observed_mask = true;
+  e.default_num_samples = 256;
+  e.weights_hint =
+      "To use the trained model, download Datadog/Toto-Open-Base-1.0 (config.json and model.safetensors) on a "
+      "connected machine, e.g. `huggingface-cli download Datadog/Toto-Open-Base-1.0`, copy the folder (or the "
+      "Hugging Face cache) here and pass it (or the repo id) as --model. To try the engine without it, write RANDOM "
+      "weights (forecasts mean nothing) with `fcast init-model toto --preset tiny --out DIR`.";
   e.warm_up.context_lengths = {512};
   e.warm_up.num_samples = {256};
   e.warm_up.horizon = 64;
@@ -87,6 +94,12 @@ ModelEntry registry_entry() {
     rss.rss_check = true;
     rss.data_seed = 3;
     e.bench.push_back(rss);
+    BenchWorkload m1 = workload("M1", "Toto-Open-Base-1.0 shape, 20 symbols of one CSV, context 512, prediction 64, "
+                                "mean forecast: one `fcast predict toto --symbol all` vs 20 processes", 1, 512, 64, 0, 1);
+    m1.series = 20;
+    m1.cli_batch = true;
+    m1.data_seed = 5;
+    e.bench.push_back(m1);
   }
   e.detect = [](const std::string& dir, std::string& part, std::string& why) {
     const std::string cfg = (std::filesystem::path(dir) / "config.json").string();
@@ -189,6 +202,12 @@ ForecastResult TotoSession::forecast(const ForecastRequest& r) {
     }
     fo.row_seeds.clear();
     for (size_t k : group) fo.row_seeds.push_back(r.series_seeds.empty() ? r.seed : r.series_seeds[k]);
+    // Every group decodes the same steps: overall progress counts groups done plus this one.
+    const int64_t groups_done = std::count(done.begin(), done.end(), true) - B, groups = static_cast<int64_t>(r.series.size());
+    if (r.progress)
+      fo.progress = [&r, groups_done, groups, B](int64_t d, int64_t total) {
+        r.progress(groups_done * total + d * B, groups * total);
+      };
     const Forecast f = forecaster_.forecast(series, &mask, nullptr, fo);
     nonfinite += f.nonfinite_values();
     if (nonfinite_detail.empty()) nonfinite_detail = f.nonfinite_detail();
