@@ -283,3 +283,22 @@ TEST(PredictCli, ReferenceNamesAndShortFlagsAreAliases) {
   // Kronos forecasts all six bar fields (open and volume/amount filled as the production wrapper does).
   EXPECT_EQ(test::nonempty_lines(test::slurp(dir.sub("a.csv"))).size(), 1u + 3 * 6);
 }
+
+TEST(PredictCli, TheCompileCacheSaysWhereItGrewOnceAndQuietSilencesIt) {
+  test::TempDir dir("predict_cache_notice");
+  const std::string in = "-i " + q(kDaily5) + " --symbol AAPL -n 2 --num-samples 0";
+  // The default cache is the user's, shared by working folders: XDG_CACHE_HOME/fcast/compiled_models.
+  const std::string env = "XDG_CACHE_HOME=" + q(dir.sub("xdg")) + " FCAST_CACHE_NOTICE_MB=0";
+  const std::string cmd = "predict toto -m " + q(kToto) + " " + in;
+  test::CommandResult r = run_fcast(dir, cmd, env);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string cache = (fs::path(dir.sub("xdg")) / "fcast" / "compiled_models").string();
+  test::expect_contains(r.err, {"the compile cache ", cache.c_str(), "grew by", "--compiled-models-dir"});
+  EXPECT_EQ(r.err.find("grew by"), r.err.rfind("grew by")) << "said more than once:\n" << r.err;
+  EXPECT_TRUE(fs::is_directory(cache));
+  // Quiet: no notice (a fresh cache folder, so that the run stores again).
+  r = run_fcast(dir, cmd + " --quiet --compiled-models-dir " + q(dir.sub("other")), "FCAST_CACHE_NOTICE_MB=0");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  EXPECT_TRUE(fs::is_directory(dir.sub("other")));
+}

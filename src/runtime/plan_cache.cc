@@ -19,6 +19,7 @@
 #include <set>
 #include <vector>
 
+#include "core/env.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "graph/plan.h"
@@ -196,24 +197,39 @@ void log_line(const std::string& msg) { std::cerr << "fcast: plan cache: " + msg
 
 std::atomic<bool> g_size_notice{true};
 
-// Bytes this process stored per cache folder; the first time a folder grows by more than
-// kSizeNotice, one line says where the cache is, how much it holds and how to move or drop it
-// (packed weights of a published-size model are hundreds of MB).
-constexpr int64_t kSizeNotice = 100 * 1000 * 1000;
+// Bytes this process stored in its cache folders (plans and packed weights, kernel choices);
+// when they pass FCAST_CACHE_NOTICE_MB (default 100 MB), one line says where the cache is, how
+// much this run added and how to move or drop it (packed weights of a published-size model are
+// hundreds of MB).
+int64_t size_notice_bytes() {
+  static const int64_t bytes =
+      env_int(Environment::from_process(), "FCAST_CACHE_NOTICE_MB", 0, int64_t{1} << 30).value_or(100) * 1000 * 1000;
+  return bytes;
+}
+
 void count_stored(const std::string& dir, int64_t bytes) {
+  const int64_t kSizeNotice = size_notice_bytes();
   static std::mutex mu;
-  static std::map<std::string, int64_t> stored;
+  static std::set<std::string> dirs;
+  static int64_t stored = 0;
   bool say = false;
   int64_t total = 0;
+  std::string where;
   {
     std::lock_guard<std::mutex> lock(mu);
-    int64_t& n = stored[dir];
-    say = n <= kSizeNotice && n + bytes > kSizeNotice;
-    n += bytes;
-    total = n;
+    dirs.insert(dir);
+    say = stored <= kSizeNotice && stored + bytes > kSizeNotice;
+    stored += bytes;
+    total = stored;
+    // A folder inside another (the kernel choices under the plan cache) is named by its parent.
+    for (const std::string& d : dirs) {
+      bool inside = false;
+      for (const std::string& o : dirs) inside = inside || (o != d && d.rfind(o + "/", 0) == 0);
+      if (!inside) where += (where.empty() ? "" : " and ") + d;
+    }
   }
   if (!say || !g_size_notice.load()) return;
-  std::cerr << cat("fcast: the compile cache ", dir, " grew by ", total / 1000000,
+  std::cerr << cat("fcast: the compile cache ", where, " grew by ", total / 1000000, ".", total / 100000 % 10,
                    " MB in this run (pre-packed weights and plans, reused by later runs from any folder). Move it with "
                    "--compiled-models-dir or COMPILED_MODELS_DIR, turn it off with --no-persistent-cache, or delete "
                    "the folder to reclaim the space.\n")

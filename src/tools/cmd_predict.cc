@@ -129,7 +129,7 @@ std::vector<double> parse_quantiles(const std::string& s) {
 // A checkpoint part's folder: a path, or a Hugging Face repo id found in the local cache.
 std::string checkpoint_dir(const ModelEntry& e, const ModelPart& part, const std::string& given) {
   const std::string flag = "--" + part.name;
-  FCAST_CHECK(!given.empty(), "missing ", flag, " DIR (", part.help, "). ", e.weights_hint);
+  if (given.empty()) throw UsageError(cat("missing ", flag, " DIR (", part.help, "). ", e.weights_hint));
   const std::string dir = resolve_model_dir(given, flag);
   std::error_code ec;
   FCAST_CHECK(fs::exists(dir, ec), flag, " '", dir, "' does not exist. ", e.weights_hint);
@@ -146,7 +146,7 @@ struct Pick {
 };
 
 std::vector<Pick> pick_series(const PredictArgs& a) {
-  FCAST_CHECK(!a.inputs.empty(), "missing --input FILE.csv");
+  if (a.inputs.empty()) throw UsageError("missing --input FILE.csv (a market CSV; repeat for several files)");
   FCAST_CHECK(a.symbol.empty() || a.symbols.empty(), "give --symbol or --symbols, not both");
   const bool all = lower(trim(a.symbol)) == "all";
   std::vector<std::string> wanted = a.symbols.empty() ? std::vector<std::string>{} : split_list(a.symbols);
@@ -283,6 +283,7 @@ void write_output(const std::string& path, const std::string& text) {
 void run_predict(const ModelEntry& e, const PredictArgs& a) {
   const auto t0 = std::chrono::steady_clock::now();
   // Everything the command line can get wrong is reported before any work.
+  if (a.inputs.empty()) throw UsageError("missing --input FILE.csv (a market CSV; repeat for several files)");
   std::string format = lower(a.format);
   if (format.empty()) format = lower(fs::path(a.output).extension().string()) == ".json" ? "json" : "csv";
   FCAST_CHECK(format == "csv" || format == "json", "--format must be csv or json, got '", a.format, "'");
@@ -313,7 +314,11 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
   }
   int64_t context = 512;
   if (a.context) context = *a.context;
-  else if (r.options.count("max_context")) context = std::stoll(r.options.at("max_context"));
+  else if (r.options.count("max_context")) {
+    const std::string& v = r.options.at("max_context");
+    const auto res = std::from_chars(v.data(), v.data() + v.size(), context);
+    FCAST_CHECK(res.ec == std::errc() && res.ptr == v.data() + v.size(), "--max-context '", v, "' is not an integer");
+  }
   FCAST_CHECK(context == 0 || context >= 2, "--context must be 0 (every row) or at least 2 rows, got ", context);
   std::vector<std::string> columns;
   for (const std::string& c : split_list(a.columns)) {
@@ -339,16 +344,6 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
     loaded.push_back(load_series(e, a, p, context, columns, r.series.back()));
     filled += loaded.back().filled;
   }
-  if (!a.quiet) {
-    // Which calendar continues each series, once when every series has the same.
-    bool same = true;
-    for (const Loaded& l : loaded) same = same && l.future.rule == loaded.front().future.rule;
-    for (size_t k = 0; k < loaded.size(); ++k) {
-      if (same && k > 0) break;
-      std::cerr << "fcast: " << (same && loaded.size() > 1 ? cat(loaded.size(), " series") : picks[k].id)
-                << ": future timestamps: " << loaded[k].future.rule << "\n";
-    }
-  }
   if (filled > 0 && !a.quiet)
     std::cerr << "fcast: " << filled << " missing value(s) in the context " << (a.fill == "mask" ? "masked" : "filled forward")
               << " (--fill " << a.fill << ")\n";
@@ -369,6 +364,11 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cerr << nonfinite_warning(e.name, std::stoll(res.metadata.at("nonfinite_values")), res.metadata.at("nonfinite_detail"));
 
+  // A model may forecast more variates than --columns named (Kronos forecasts every bar field):
+  // the output keeps the named ones.
+  auto shown = [&](const std::string& variate) {
+    return columns.empty() || std::find(columns.begin(), columns.end(), lower(variate)) != columns.end();
+  };
   auto stamp = [&](size_t k, int64_t h) {
     const FutureStamps& f = loaded[k].future;
     return format_timestamp(f.utc[h], f.offset[h], f.style);
@@ -382,6 +382,7 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
       const SeriesForecast& f = res.series[k];
       for (int64_t h = 0; h < r.horizon; ++h)
         for (size_t v = 0; v < f.variate_names.size(); ++v) {
+          if (!shown(f.variate_names[v])) continue;
           out << csv_field(f.id) << "," << stamp(k, h) << "," << csv_field(f.variate_names[v]) << "," << h + 1 << "," << num(f.mean[v][h])
               << "," << num(f.median[v][h]) << "," << num(f.std[v][h]);
           for (size_t q = 0; q < r.quantiles.size(); ++q) out << "," << num(f.quantiles[q][v][h]);
@@ -434,6 +435,7 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
       const SeriesForecast& f = res.series[k];
       for (int64_t h = 0; h < r.horizon; ++h)
         for (size_t v = 0; v < f.variate_names.size(); ++v) {
+          if (!shown(f.variate_names[v])) continue;
           nlohmann::ordered_json row;
           row["symbol"] = f.id;
           row["timestamp"] = stamp(k, h);
@@ -457,16 +459,22 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
       const SeriesForecast& f = res.series[k];
       for (int64_t h = 0; h < r.horizon; ++h)
         for (size_t v = 0; v < f.variate_names.size(); ++v) {
+          if (!shown(f.variate_names[v])) continue;
           const std::string head = cat(csv_field(f.id), ",", stamp(k, h), ",", csv_field(f.variate_names[v]), ",", h + 1, ",");
           for (size_t n = 0; n < f.samples[v][h].size(); ++n) so << head << n + 1 << "," << num(f.samples[v][h][n]) << "\n";
         }
     }
     write_output(a.samples_out, so.str());
   }
+  // Which calendar continued the series (the JSON's `series` has it per series).
+  bool one_rule = true;
+  for (const Loaded& l : loaded) one_rule = one_rule && l.future.rule == loaded.front().future.rule;
+  const std::string rule = one_rule ? loaded.front().future.rule : "per series, see --format json";
   if (!a.quiet)
     std::cerr << "fcast: " << e.name << " forecast of " << res.series.size() << " series x " << r.horizon << " steps ("
               << (r.num_samples > 0 ? cat(r.num_samples, " samples") : std::string("point forecast")) << ", seed "
-              << r.seed << ", executor " << res.metadata.at("executor") << ") in " << seconds << " s"
+              << r.seed << ", executor " << res.metadata.at("executor") << ", future timestamps: " << rule << ") in "
+              << seconds << " s"
               << (a.output.empty() || a.output == "-" ? "" : ", written to " + a.output) << "\n";
   if (a.stats || !a.stats_file.empty()) {
     std::vector<const Executor*> ex;
@@ -514,8 +522,7 @@ void register_model_predict(CLI::App& predict, const ModelEntry& e) {
   }
   cmd->add_option("--input,-i", a->inputs,
                   "Market CSV (a time column plus numeric columns; newest-first files are reversed); repeat for several "
-                  "files (required)")
-      ->required();
+                  "files (required)");
   cmd->add_option("--symbol", a->symbol,
                   "Symbol of a long-format file (a symbol column), or 'all' for every symbol of every file (default: "
                   "the file's only symbol)");

@@ -31,6 +31,12 @@ void register_profile(CLI::App& app);             // cmd_profile.cc
 void register_serve(CLI::App& app);               // cmd_serve.cc
 void register_loadtest(CLI::App& app);            // cmd_loadtest.cc
 
+// A usage error found in a command's callback (a missing required option whose message says how
+// to get what it names): `fcast` exits with status 2, as for CLI11's own usage errors.
+struct UsageError : Error {
+  using Error::Error;
+};
+
 // `--nonfinite error|warn` of the predict commands (NonFinitePolicy, include/fcast/forecast.h);
 // cmd_predict.cc.
 void add_nonfinite_flag(CLI::App* cmd, std::string& value);

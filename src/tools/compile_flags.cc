@@ -83,7 +83,8 @@ void add_compile_flags(CLI::App* cmd, CompileCliValues& v) {
       ->group(g);
   cmd->add_option_function<std::string>(
          "--compiled-models-dir", [&v](const std::string& s) { v.base.models_dir = s; },
-         "Persistent plan cache folder (default: ./compiled_models, made absolute; env COMPILED_MODELS_DIR)")
+         "Persistent plan cache folder, shared by every working folder (default: $XDG_CACHE_HOME/fcast/compiled_models, "
+         "else ~/.cache/fcast/compiled_models; env COMPILED_MODELS_DIR)")
       ->group(g);
   cmd->add_option_function<int>(
          "--recompile-limit", [&v](const int& n) { v.base.recompile_limit = n; },

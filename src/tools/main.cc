@@ -80,10 +80,6 @@ CLI::App* walk(CLI::App* app, const std::vector<std::string>& words, std::string
   return cur;
 }
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // The message of a usage error, with a did-you-mean for the first unknown option or
 // subcommand of the deepest subcommand the command line reached.
 std::string usage_message(CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args) {
@@ -174,7 +170,7 @@ int main(int argc, char** argv) {
       std::vector<std::string> names;
       for (CLI::App* s : all_subcommands(target)) names.push_back(s->get_name());
       const std::string near = closest(rest, names);
-      throw UsageError(cat("fcast help: no command '", rest, "' under '", command_path(target), "'",
+      throw fcast::tools::UsageError(cat("fcast help: no command '", rest, "' under '", command_path(target), "'",
                            near.empty() ? "" : cat("; did you mean '", near, "'?")));
     }
     // App::help() would describe the subcommand parsed last (`help` itself): format the target.
@@ -191,7 +187,7 @@ int main(int argc, char** argv) {
     if (e.get_exit_code() == 0) return app.exit(e);
     std::cerr << "fcast: usage error: " << usage_message(app, e, args) << "\n";
     return 2;
-  } catch (const UsageError& e) {
+  } catch (const fcast::tools::UsageError& e) {
     std::cerr << "fcast: usage error: " << e.what() << "\n";
     return 2;
   } catch (const fcast::Error& e) {
