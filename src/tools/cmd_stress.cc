@@ -11,13 +11,17 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <set>
 
 #include "core/error.h"
 #include "io/file.h"
 #include "models/registry.h"
+#include "ops/cpu/isa.h"
 #include "runtime/compile_settings.h"
+#include "runtime/plan_cache.h"
 #include "tools/commands.h"
 #include "tools/compile_flags.h"
 #include "tools/stress/metrics.h"
@@ -57,6 +61,8 @@ struct StressArgs {
   uint64_t seed = 0;
   int threads = 0;
   bool no_speed_verdict = false;
+  bool random_weights = false;  // --random-weights: random tiny checkpoints instead of the bundled trained ones
+  std::set<std::string> given;  // the options given on the command line (for the settings' sources)
   LimitCliValues limits;  // --max-horizon, --max-samples
   ForecastLimits caps;    // resolved from `limits` and the environment in run_stress
 };
@@ -101,9 +107,51 @@ CompileSettings stress_settings(const CompileFamily& f, const StressArgs& a, con
   // not into the current directory.
   if (s.source["models_dir"] == "default") {
     s.models_dir = fs::absolute(fs::path(out_dir) / "compiled_models").string();
-    if (s.source["kernel_cache_dir"] == "default") s.kernel_cache_dir = s.models_dir + "/torch_inductor";
+    s.source["models_dir"] = "default of fcast stress (OUTPUT_DIR/compiled_models)";
+    if (s.source["kernel_cache_dir"] == "default") {
+      s.kernel_cache_dir = s.models_dir + "/torch_inductor";
+      s.source["kernel_cache_dir"] = "default (models_dir/torch_inductor)";
+    }
   }
   return s;
+}
+
+// "model name" of /proc/cpuinfo (the first CPU), or "unknown".
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "unknown";
+}
+
+// The stress test's own options and where each value came from.
+std::vector<SettingRow> run_setting_rows(const StressArgs& a) {
+  auto src = [&](const std::string& flag, const std::string& otherwise = "default") {
+    return a.given.count(flag) ? "flag " + flag : otherwise;
+  };
+  std::string data;
+  for (const auto& f : a.data) {
+    if (!data.empty()) data += ", ";
+    data += f;
+  }
+  return {{"mode", a.mode, src("--mode")},
+          {"iterations", std::to_string(a.iterations), src("--iterations", "default of --mode " + a.mode)},
+          {"model", a.model, src("--model")},
+          {"context_length", std::to_string(a.context_length), src("--context-length")},
+          {"prediction_length", std::to_string(a.prediction_length), src("--prediction-length")},
+          {"num_samples", std::to_string(a.num_samples), src("--num-samples")},
+          {"forecasts", std::to_string(a.windows), src("--forecasts")},
+          {"seed", std::to_string(a.seed), src("--seed")},
+          {"threads", std::to_string(omp_get_max_threads()), a.given.count("--threads") ? "flag --threads"
+                                                                  : "OMP_NUM_THREADS or all cores"},
+          {"data", data.empty() ? "tests/data/market (bundled)" : data, src("--data")},
+          {"output_dir", a.output_dir, src("--output-dir")},
+          {"weights", a.random_weights ? "random" : "trained tiny (tests/data/models) unless a folder is given",
+           src("--random-weights")}};
 }
 
 // One model under test: its entry, compile settings (compiled mode) and checkpoint folders.
@@ -167,14 +215,22 @@ IterationRecord run_mode(Context& c, const ModelRun& m, bool compiled, int itera
     }
     WindowResult wr;
     wr.origin = format_timestamp(s.timestamps[windows[w].origin - 1], s.with_time);
-    for (int64_t k = 0; k < a.prediction_length; ++k) wr.actual.push_back(s.close()[windows[w].origin + k]);
+    wr.last_close = s.close()[windows[w].origin - 1];
+    for (int64_t k = 0; k < a.prediction_length; ++k) {
+      wr.actual.push_back(s.close()[windows[w].origin + k]);
+      wr.times.push_back(format_timestamp(s.timestamps[windows[w].origin + k], s.with_time));
+    }
     wr.mean = f.mean;
     wr.std = f.std;
     wr.q10 = f.q10;
     wr.q90 = f.q90;
     if (w == 0) {
-      const int64_t tail = std::min<int64_t>(a.context_length, 40);
-      for (int64_t t = windows[w].origin - tail; t < windows[w].origin; ++t) wr.context_tail.push_back(s.close()[t]);
+      // Enough history to read the fans against, without squeezing the held-out block.
+      const int64_t tail = std::min<int64_t>(a.context_length, std::max<int64_t>(20, a.windows * a.prediction_length));
+      for (int64_t t = windows[w].origin - tail; t < windows[w].origin; ++t) {
+        wr.context_tail.push_back(s.close()[t]);
+        wr.context_times.push_back(format_timestamp(s.timestamps[t], s.with_time));
+      }
     }
     r.windows.push_back(std::move(wr));
     check_signal();
@@ -205,6 +261,8 @@ void print_summary(const Context& c, const std::vector<ModelSummary>& s, Tier ve
   std::cout << "\n== fcast stress --mode " << c.info.mode << ": " << c.info.completed_iterations << " of "
             << c.info.iterations << " iterations, " << fixed(c.info.elapsed_s, 1) << " s\n";
   if (c.info.random_weights) std::cout << "!! " << kRandomBanner << "\n";
+  if (c.info.trained_default) std::cout << "!! " << kTrainedBanner << "\n";
+  const Scores sc = score_by_symbol(c.records);
   if (c.info.perturbation != 0)
     std::cout << "!! TEST SWITCH ON: compiled outputs scaled by " << fixed(1 + c.info.perturbation, 3)
               << " (FCAST_TEST_PERTURB_COMPILED)\n";
@@ -215,7 +273,12 @@ void print_summary(const Context& c, const std::vector<ModelSummary>& s, Tier ve
                 << " compiled iterations\n";
       continue;
     }
-    std::cout << "  MAE eager " << fixed(m.eager_mae, 5) << ", compiled " << fixed(m.compiled_mae, 5) << "; p50 "
+    for (const ModeScore& x : sc.modes)
+      if (x.model_name == m.model_name)
+        std::cout << "  " << (x.compiled ? "compiled" : "eager") << ": MAE / last-value MAE " << fixed(x.relative_mae, 3)
+                  << " (geometric mean over " << x.symbols << " symbols; " << x.beats_last_value
+                  << " beat the last value), q10-q90 coverage " << fixed(x.coverage, 2) << "\n";
+    std::cout << "  p50 "
               << fixed(m.eager_p50_ms, 2) << " ms vs " << fixed(m.compiled_p50_ms, 2) << " ms; p99 "
               << fixed(m.eager_p99_ms, 2) << " ms vs " << fixed(m.compiled_p99_ms, 2) << " ms; first call "
               << fixed(m.eager_first_ms, 1) << " ms vs " << fixed(m.compiled_first_ms, 1) << " ms; load "
@@ -269,10 +332,12 @@ void run_stress(const StressArgs& in) {
     c.models.push_back(std::move(m));
   }
 
-  // Checkpoints: the given folders, or the model's random-weight test checkpoint written once
-  // under the cache folder (for the parts not given).
+  // Checkpoints: the given folders; for the parts not given, the bundled tiny models trained on
+  // the market data (tests/data/models), or with --random-weights the model's random-weight test
+  // checkpoint, written once under the cache folder.
   const fs::path root = a.models_cache.empty() ? fs::path(a.output_dir) / "models" : fs::path(a.models_cache);
-  bool random = false;
+  bool random = false, trained = false;
+  std::map<std::string, std::string> weights;
   for (ModelRun& m : c.models) {
     bool all_given = true;
     for (const ModelPart& p : m.entry->parts) {
@@ -280,16 +345,30 @@ void run_stress(const StressArgs& in) {
       if (it != a.dirs.end() && !it->second.empty()) m.paths[p.name] = it->second;
       else all_given = false;
     }
-    if (!all_given) {
-      std::cerr << "[stress] no " << m.entry->name << " folder given: using a RANDOM-weight " << m.entry->test_preset
-                << " checkpoint under " << root.string() << " (written on first use)\n";
+    std::string what = "given folders";
+    if (!all_given && a.random_weights) {
+      std::cerr << "[stress] --random-weights: using a RANDOM-weight " << m.entry->test_preset << " "
+                << m.entry->name << " checkpoint under " << root.string() << " (written on first use)\n";
       const ModelPaths written = ensure_random_checkpoint(*m.entry, root.string());
       for (const auto& [part, dir] : written) m.paths.emplace(part, dir);  // given folders stay
+      what = cat("RANDOM weights (", m.entry->test_preset, ", written by fcast)");
+    } else if (!all_given) {
+      const ModelPaths bundled = trained_default_checkpoint(*m.entry);
+      for (const auto& [part, dir] : bundled) m.paths.emplace(part, dir);  // given folders stay
+      std::cerr << "[stress] using the tiny " << m.entry->name << " model trained on the bundled market data ("
+                << fs::path(bundled.begin()->second).parent_path().string() << "/...; not the published model)\n";
+      what = "tiny model trained on the bundled market data (tests/data/models), not the published one";
+      trained = true;
     }
     for (const ModelPart& p : m.entry->parts) {
       check_model_dir(m.paths[p.name], checkpoint_flag(*m.entry, p).c_str());
-      random = random || has_random_marker(m.paths[p.name]);
+      const bool r = has_random_marker(m.paths[p.name]);
+      random = random || r;
+      if (r && what == "given folders") what = "given folders with RANDOM weights";
     }
+    std::string parts;
+    for (const auto& [part, dir] : m.paths) parts += cat(parts.empty() ? "" : ", ", part, " ", dir);
+    weights[m.label] = cat(what, ": ", parts);
   }
 
   // Data: every series long enough for the context plus one block of held-out bars.
@@ -317,6 +396,14 @@ void run_stress(const StressArgs& in) {
   info.precision = to_string(shown.precision);
   info.compiled_models_dir = shown.models_dir;
   info.random_weights = random;
+  info.trained_default = trained;
+  info.weights = weights;
+  info.run_settings = run_setting_rows(a);
+  for (const ModelRun& m : c.models) info.compile_settings[m.label] = compile_setting_rows(m.settings);
+  info.engine_version = PlanCache::engine_version();
+  info.cpu_features = PlanCache::cpu_features();
+  info.isa = cpu::isa_name(cpu::active_isa());
+  info.cpu_model = cpu_model_name();
   for (const auto& s : c.series) info.series.push_back(cat(s.label, " (", s.rows(), " bars)"));
   info.skipped = skipped;
   info.started_at = now_text();
@@ -334,6 +421,11 @@ void run_stress(const StressArgs& in) {
               << "#  Pass trained checkpoints with " << flags << ".\n"
               << "################################################################################\n\n";
   }
+  if (trained)
+    std::cerr << "\n################################################################################\n"
+              << "#  TINY MODELS TRAINED HERE, not the published Toto / Kronos: accuracy figures   #\n"
+              << "#  describe these tiny models only (no claim about the published models' skill). #\n"
+              << "################################################################################\n\n";
   if (c.perturb)
     std::cerr << "[stress] TEST SWITCH: " << kPerturbEnv << "=" << *c.perturb << ": compiled outputs are scaled by "
               << 1 + *c.perturb << "\n";
@@ -450,8 +542,13 @@ void register_stress(CLI::App& app) {
   for (const ModelEntry& e : model_registry())
     for (const ModelPart& p : e.parts)
       cmd->add_option(checkpoint_flag(e, p), a->dirs[cat(e.name, "-", p.name)],
-                      cat(p.help, "; default: a RANDOM-weight ", e.test_preset, " checkpoint written under --models-cache"));
-  cmd->add_option("--models-cache", a->models_cache, "where the default random checkpoints are written; default: "
+                      cat(p.help, "; default: the tiny ", e.name, " model trained on the bundled market data "
+                          "(tests/data/models/", e.name, "-tiny-market), or with --random-weights a RANDOM-weight ",
+                          e.test_preset, " checkpoint written under --models-cache"));
+  cmd->add_flag("--random-weights", a->random_weights,
+                "for the models whose folders are not given, write and use RANDOM-weight tiny checkpoints instead of "
+                "the bundled trained ones (accuracy figures then mean nothing)");
+  cmd->add_option("--models-cache", a->models_cache, "where the --random-weights checkpoints are written; default: "
                                                      "OUTPUT_DIR/models");
   cmd->add_option("--compile-mode", a->compile_mode,
                   "compiled mode: default | reduce-overhead | max-autotune (default: each model's *_COMPILE_MODE "
@@ -467,7 +564,11 @@ void register_stress(CLI::App& app) {
   cmd->add_flag("--no-speed-verdict", a->no_speed_verdict,
                 "report the speedup without rating it (for shared CI machines, where timings are noise)");
   add_limit_flags(cmd, a->limits);
-  cmd->callback([a] { run_stress(*a); });
+  cmd->callback([a, cmd] {
+    for (const CLI::Option* o : cmd->get_options())
+      if (o->count() > 0) a->given.insert(o->get_name());
+    run_stress(*a);
+  });
 }
 
 }  // namespace fcast::tools

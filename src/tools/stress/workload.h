@@ -42,19 +42,54 @@ struct MarketSeries {
   const std::vector<double>& close() const { return columns.at("close"); }
 };
 
-// tests/data/market next to the binary (build/fcast -> ../tests/data/market) or under the
-// current directory; "" when neither exists.
-inline std::string default_data_dir() {
+// tests/data/<what> of the source tree: next to the binary (build/fcast -> ../tests/data/<what>) or
+// under the current directory; "" when neither exists. The binary carries no data of its own.
+inline std::string bundled_data_dir(const std::string& what) {
   std::vector<fs::path> candidates;
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec)
     for (fs::path p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path())
-      candidates.push_back(p / "tests" / "data" / "market");
-  candidates.push_back(fs::current_path(ec) / "tests" / "data" / "market");
+      candidates.push_back(p / "tests" / "data" / what);
+  candidates.push_back(fs::current_path(ec) / "tests" / "data" / what);
   for (const auto& c : candidates)
     if (fs::is_directory(c, ec)) return c.string();
   return "";
+}
+inline std::string default_data_dir() { return bundled_data_dir("market"); }
+
+// The default checkpoints of `fcast stress`: the tiny models trained on the bundled market data,
+// tests/data/models/<model>-tiny-market (tests/data/models/README.md). The folder, or each of its
+// sub-folders, is assigned to the part whose config detection accepts it, so a model with several
+// parts (Kronos: predictor and tokenizer) needs no table here. Throws naming the folder when it
+// is missing or lacks a part.
+inline ModelPaths trained_default_checkpoint(const ModelEntry& e) {
+  const std::string root = bundled_data_dir("models");
+  FCAST_CHECK(!root.empty(),
+              "cannot find the default trained checkpoints (tests/data/models next to the fcast binary or under the "
+              "current directory); run from the repository, pass --",
+              e.name, "-<part> folders, or use --random-weights");
+  const fs::path dir = fs::path(root) / (e.name + "-tiny-market");
+  std::error_code ec;
+  FCAST_CHECK(fs::is_directory(dir, ec), "the default trained ", e.name, " checkpoint folder '", dir.string(),
+              "' does not exist; pass --", e.name, "-<part> folders, or use --random-weights");
+  std::vector<fs::path> candidates = {dir};
+  std::vector<fs::path> subs;
+  for (const auto& d : fs::directory_iterator(dir, ec))
+    if (d.is_directory(ec)) subs.push_back(d.path());
+  std::sort(subs.begin(), subs.end());
+  candidates.insert(candidates.end(), subs.begin(), subs.end());
+  ModelPaths out;
+  for (const fs::path& c : candidates) {
+    if (!fs::exists(c / "config.json", ec)) continue;
+    std::string part, why;
+    if (e.detect && e.detect(c.string(), part, why) && !part.empty()) out.emplace(part, c.string());
+  }
+  for (const ModelPart& p : e.parts)
+    FCAST_CHECK(out.count(p.name), "the default trained ", e.name, " checkpoint '", dir.string(), "' has no ", p.name,
+                " folder (config.json + model.safetensors); pass --", e.name, "-", p.name,
+                ", or use --random-weights");
+  return out;
 }
 
 // The bundled daily and hourly files whose series are long enough for a 512-bar context.
