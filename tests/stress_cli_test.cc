@@ -143,7 +143,8 @@ TEST_F(StressCli, QuickWritesJsonMarkdownHtmlWithTheSchema) {
     EXPECT_LE(x["coverage_q10_q90"].get<double>(), 1.0);
     EXPECT_GT(x["last_value_mae"].get<double>(), 0.0);
   }
-  EXPECT_EQ(s["settings"]["run"]["context_length"]["source"], "flag --context-length");
+  EXPECT_EQ(s["settings"]["run"]["context_length (Toto)"]["source"], "flag --context-length");
+  EXPECT_EQ(s["context_length_per_model"]["Kronos"], 64);
   EXPECT_EQ(s["settings"]["run"]["prediction_length"]["source"], "default");
   EXPECT_FALSE(s["engine"]["version"].get<std::string>().empty());
   EXPECT_FALSE(s["engine"]["kernel_isa"].get<std::string>().empty());
@@ -170,6 +171,29 @@ TEST_F(StressCli, RandomWeightsFlagWritesRandomCheckpointsWithItsBanner) {
   EXPECT_EQ(s["checkpoints"]["trained_tiny_default"], false);
   EXPECT_NE(slurp((dir_ / "out" / "compile_stress_report_quick.html").string()).find("RANDOM WEIGHTS"),
             std::string::npos);
+}
+
+// Without --context-length each default trained model forecasts from the context it was trained
+// with (tests/data/models/stress_defaults.json); random weights keep 512.
+TEST_F(StressCli, DefaultContextIsEachTrainedModelsOwn) {
+  const std::vector<std::string> args = {"stress", "--iterations", "1", "--num-samples", "4", "--forecasts", "2",
+                                         "--prediction-length", "2", "--output-dir", (dir_ / "out").string(),
+                                         "--data", kMarket + "MSTR.csv", "--no-speed-verdict"};
+  const RunResult r = run("", args, dir_);
+  ASSERT_TRUE(r.exited);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json s = nlohmann::json::parse(slurp((dir_ / "out" / "compile_stress_summary_quick.json").string()));
+  EXPECT_EQ(s["context_length_per_model"]["Toto"], 256);
+  EXPECT_EQ(s["context_length_per_model"]["Kronos"], 120);
+  EXPECT_NE(s["settings"]["run"]["context_length (Kronos)"]["source"].get<std::string>().find("training context"),
+            std::string::npos);
+  const nlohmann::json records =
+      nlohmann::json::parse(slurp((dir_ / "out" / "compile_stress_results_quick.json").string()));
+  for (const auto& e : records) {
+    EXPECT_EQ(e["context_length"], e["model_name"] == "Toto" ? 256 : 120);
+    // Both models forecast from the same origins, so their windows line up.
+    EXPECT_EQ(e["windows"][0]["origin"], records[0]["windows"][0]["origin"]);
+  }
 }
 
 // A binary far from the source tree finds no default models: a clear error naming what to do.

@@ -49,9 +49,9 @@ struct StressArgs {
   std::string mode = "quick";
   int iterations = -1;
   std::string model = "both";  // a registered name, or all / both (every registered model)
-  int64_t context_length = 512;
+  int64_t context_length = 512;  // unless given: each default trained model's training context
   int64_t num_samples = 128;
-  int64_t prediction_length = 1;
+  int64_t prediction_length = 4;  // multi-step windows: each forecast draws a fan
   int64_t windows = 6;
   std::vector<std::string> data;
   std::string output_dir = "stress_results";
@@ -141,7 +141,6 @@ std::vector<SettingRow> run_setting_rows(const StressArgs& a) {
   return {{"mode", a.mode, src("--mode")},
           {"iterations", std::to_string(a.iterations), src("--iterations", "default of --mode " + a.mode)},
           {"model", a.model, src("--model")},
-          {"context_length", std::to_string(a.context_length), src("--context-length")},
           {"prediction_length", std::to_string(a.prediction_length), src("--prediction-length")},
           {"num_samples", std::to_string(a.num_samples), src("--num-samples")},
           {"forecasts", std::to_string(a.windows), src("--forecasts")},
@@ -157,6 +156,8 @@ std::vector<SettingRow> run_setting_rows(const StressArgs& a) {
 // One model under test: its entry, compile settings (compiled mode) and checkpoint folders.
 struct ModelRun {
   const ModelEntry* entry = nullptr;
+  int64_t context = 512;  // bars of history per forecast
+  std::string context_source;
   std::string label;  // "Toto"
   CompileSettings settings;
   ModelPaths paths;
@@ -185,7 +186,7 @@ IterationRecord run_mode(Context& c, const ModelRun& m, bool compiled, int itera
   r.iteration = iteration;
   r.symbol = s.label;
   r.data_file = s.file;
-  r.context_length = a.context_length;
+  r.context_length = m.context;
   r.prediction_length = a.prediction_length;
   r.num_samples = a.num_samples;
 
@@ -202,7 +203,7 @@ IterationRecord run_mode(Context& c, const ModelRun& m, bool compiled, int itera
   r.perf.executor = execs[0]->name();
 
   for (size_t w = 0; w < windows.size(); ++w) {
-    ForecastSettings fs{a.context_length, a.prediction_length, a.num_samples,
+    ForecastSettings fs{m.context, a.prediction_length, a.num_samples,
                         a.seed + static_cast<uint64_t>(iteration) * 1000 + w, a.caps};
     const auto t0 = Clock::now();
     const ForecastOut f = runner.forecast(s, windows[w], fs);
@@ -226,7 +227,7 @@ IterationRecord run_mode(Context& c, const ModelRun& m, bool compiled, int itera
     wr.q90 = f.q90;
     if (w == 0) {
       // Enough history to read the fans against, without squeezing the held-out block.
-      const int64_t tail = std::min<int64_t>(a.context_length, std::max<int64_t>(20, a.windows * a.prediction_length));
+      const int64_t tail = std::min<int64_t>(m.context, std::max<int64_t>(20, a.windows * a.prediction_length));
       for (int64_t t = windows[w].origin - tail; t < windows[w].origin; ++t) {
         wr.context_tail.push_back(s.close()[t]);
         wr.context_times.push_back(format_timestamp(s.timestamps[t], s.with_time));
@@ -312,8 +313,6 @@ void run_stress(const StressArgs& in) {
   FCAST_CHECK(a.prediction_length >= 1, "--prediction-length must be >= 1, got ", a.prediction_length);
   a.caps = resolve_limits(Environment::from_process(), a.limits);
   check_forecast_limits(a.caps, "--prediction-length", a.prediction_length, "--num-samples", a.num_samples);
-  FCAST_CHECK(a.prediction_length <= a.context_length, "--prediction-length ", a.prediction_length,
-              " exceeds --context-length ", a.context_length);
   FCAST_CHECK(a.windows >= 2, "--forecasts must be >= 2 (one first call and at least one steady-state call), got ",
               a.windows);
   FCAST_CHECK(a.threads >= 0, "--threads must be >= 0, got ", a.threads);
@@ -338,6 +337,7 @@ void run_stress(const StressArgs& in) {
   const fs::path root = a.models_cache.empty() ? fs::path(a.output_dir) / "models" : fs::path(a.models_cache);
   bool random = false, trained = false;
   std::map<std::string, std::string> weights;
+  std::set<std::string> trained_models;  // labels of the models on the default trained checkpoints
   for (ModelRun& m : c.models) {
     bool all_given = true;
     for (const ModelPart& p : m.entry->parts) {
@@ -359,6 +359,7 @@ void run_stress(const StressArgs& in) {
                 << fs::path(bundled.begin()->second).parent_path().string() << "/...; not the published model)\n";
       what = "tiny model trained on the bundled market data (tests/data/models), not the published one";
       trained = true;
+      trained_models.insert(m.label);
     }
     for (const ModelPart& p : m.entry->parts) {
       check_model_dir(m.paths[p.name], checkpoint_flag(*m.entry, p).c_str());
@@ -371,12 +372,29 @@ void run_stress(const StressArgs& in) {
     weights[m.label] = cat(what, ": ", parts);
   }
 
+  // Context: --context-length for every model when given; else a default trained model's own
+  // training context (its accuracy means something only there), else 512. Every model forecasts
+  // from the same origins; the windows are placed for the longest context.
+  int64_t longest = 0;
+  for (ModelRun& m : c.models) {
+    m.context = a.context_length;
+    m.context_source = a.given.count("--context-length") ? "flag --context-length" : "default";
+    if (!a.given.count("--context-length") && trained_models.count(m.label))
+      if (const auto t = trained_default_context(*m.entry)) {
+        m.context = *t;
+        m.context_source = "training context of the default trained model (tests/data/models/stress_defaults.json)";
+      }
+    FCAST_CHECK(a.prediction_length <= m.context, "--prediction-length ", a.prediction_length, " exceeds the ",
+                m.label, " context length ", m.context);
+    longest = std::max(longest, m.context);
+  }
+
   // Data: every series long enough for the context plus one block of held-out bars.
   const std::vector<std::string> files = a.data.empty() ? default_data_files() : a.data;
   std::vector<std::string> skipped;
-  c.series = load_series(files, a.context_length + a.windows * a.prediction_length, &skipped);
+  c.series = load_series(files, longest + a.windows * a.prediction_length, &skipped);
   FCAST_CHECK(!c.series.empty(), "no series in ", files.size(), " file(s) has the ",
-              a.context_length + a.windows * a.prediction_length, " rows that --context-length ", a.context_length,
+              longest + a.windows * a.prediction_length, " rows that a context of ", longest,
               " plus ", a.windows, " forecasts of ", a.prediction_length, " bar(s) need; use a shorter --context-length");
 
   RunInfo& info = c.info;
@@ -386,7 +404,11 @@ void run_stress(const StressArgs& in) {
     info.models.push_back(m.entry->name);
     info.checkpoints[m.entry->name] = m.paths;
   }
-  info.context_length = a.context_length;
+  info.context_length = longest;
+  for (const ModelRun& m : c.models) {
+    info.model_contexts[m.label] = m.context;
+    info.run_settings.push_back({"context_length (" + m.label + ")", std::to_string(m.context), m.context_source});
+  }
   info.prediction_length = a.prediction_length;
   info.num_samples = a.num_samples;
   info.windows = a.windows;
@@ -398,7 +420,10 @@ void run_stress(const StressArgs& in) {
   info.random_weights = random;
   info.trained_default = trained;
   info.weights = weights;
-  info.run_settings = run_setting_rows(a);
+  {
+    const std::vector<SettingRow> rows = run_setting_rows(a);
+    info.run_settings.insert(info.run_settings.begin(), rows.begin(), rows.end());
+  }
   for (const ModelRun& m : c.models) info.compile_settings[m.label] = compile_setting_rows(m.settings);
   info.engine_version = PlanCache::engine_version();
   info.cpu_features = PlanCache::cpu_features();
@@ -430,7 +455,7 @@ void run_stress(const StressArgs& in) {
     std::cerr << "[stress] TEST SWITCH: " << kPerturbEnv << "=" << *c.perturb << ": compiled outputs are scaled by "
               << 1 + *c.perturb << "\n";
   std::cerr << "[stress] mode " << a.mode << ": " << a.iterations << " iterations x " << info.models.size()
-            << " model(s) x 2 modes x " << a.windows << " forecasts; context " << a.context_length << ", "
+            << " model(s) x 2 modes x " << a.windows << " forecasts; context " << context_text(info) << ", "
             << a.num_samples << " samples, prediction length " << a.prediction_length << "; compiled = "
             << info.compile_mode << "/" << info.compile_backend << "/" << info.precision << "; " << c.series.size()
             << " series; reports in " << a.output_dir << "/\n";
@@ -453,7 +478,7 @@ void run_stress(const StressArgs& in) {
     for (int it = 0; it < a.iterations; ++it) {
       const MarketSeries& s = c.series[static_cast<size_t>(it) % c.series.size()];
       const int64_t round = it / static_cast<int64_t>(c.series.size());
-      const std::vector<Window> windows = walk_forward(s, a.context_length, a.prediction_length, a.windows, round);
+      const std::vector<Window> windows = walk_forward(s, longest, a.prediction_length, a.windows, round);
       for (const ModelRun& m : c.models)
         for (bool compiled : {false, true}) {
           check_signal();
@@ -527,7 +552,9 @@ void register_stress(CLI::App& app) {
   for (const ModelEntry& e : model_registry()) names += e.name + " | ";
   cmd->add_option("--model", a->model, names + "all (every registered model; also spelled both)")
       ->capture_default_str();
-  cmd->add_option("--context-length", a->context_length, "bars of history per forecast")->capture_default_str();
+  cmd->add_option("--context-length", a->context_length,
+                  "bars of history per forecast, for every model (default: with the default trained models, the "
+                  "context each was trained with, from tests/data/models/stress_defaults.json; else 512)");
   cmd->add_option("--num-samples", a->num_samples, "sample paths per forecast (ForecastRequest::num_samples)")
       ->capture_default_str();
   cmd->add_option("--prediction-length", a->prediction_length, "bars forecast per window")->capture_default_str();

@@ -71,6 +71,7 @@ struct RunInfo {
   bool trained_default = false;      // some checkpoint is the bundled tiny trained one (tests/data/models)
   std::map<std::string, std::string> weights;  // model name -> what its checkpoints are, in words
   std::vector<SettingRow> run_settings;        // the stress test's own options, with their sources
+  std::map<std::string, int64_t> model_contexts;  // model name -> its context length (when they differ)
   std::map<std::string, std::vector<SettingRow>> compile_settings;  // model name -> its compiled mode's settings
   std::string engine_version, cpu_model, isa, cpu_features;         // engine and CPU identity
   std::vector<std::string> series;   // "MSTR (path)"
@@ -83,6 +84,20 @@ struct RunInfo {
   bool interrupted = false;
   std::string status = "running";    // running | complete | interrupted | failed: <error>
 };
+
+// "512", or "Toto 256, Kronos 120" when the models' contexts differ.
+inline std::string context_text(const RunInfo& info) {
+  std::string per_model;
+  bool differ = false;
+  for (const auto& [model, c] : info.model_contexts) {
+    if (!per_model.empty()) per_model += ", ";
+    per_model += model;
+    per_model += ' ';
+    per_model += std::to_string(c);
+    differ = differ || c != info.context_length;
+  }
+  return differ ? per_model : std::to_string(info.context_length);
+}
 
 // Non-finite numbers become null (JSON has no NaN/Infinity).
 inline nlohmann::ordered_json num(double v) {
@@ -174,6 +189,9 @@ inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vecto
   j["completed_iterations"] = info.completed_iterations;
   j["models"] = info.models;
   j["context_length"] = info.context_length;
+  nlohmann::ordered_json ctx = nlohmann::ordered_json::object();
+  for (const auto& [model, c] : info.model_contexts) ctx[model] = c;
+  j["context_length_per_model"] = ctx;
   j["prediction_length"] = info.prediction_length;
   j["num_samples"] = info.num_samples;
   j["forecasts_per_iteration"] = info.windows;
@@ -310,7 +328,7 @@ inline std::string markdown_report(const RunInfo& info, const std::vector<Iterat
   o << "- Mode: `" << info.mode << "`, " << info.iterations << " iterations, " << info.windows
     << " walk-forward forecasts per iteration and mode (1 first call + " << std::max<int64_t>(info.windows - 1, 0)
     << " steady-state calls)\n";
-  o << "- Context length " << info.context_length << ", prediction length " << info.prediction_length << ", "
+  o << "- Context length " << context_text(info) << ", prediction length " << info.prediction_length << ", "
     << info.num_samples << " samples\n";
   o << "- Compiled: mode `" << info.compile_mode << "`, backend `" << info.compile_backend << "`, precision `"
     << info.precision << "`, cache `" << info.compiled_models_dir << "`\n";
@@ -484,7 +502,7 @@ inline std::string html_report(const RunInfo& info, const std::vector<IterationR
     o << "<p class='banner'>Status: " << html_escape(info.status) << " (" << info.completed_iterations << " of "
       << info.iterations << " iterations complete).</p>\n";
   o << "<p>" << info.iterations << " iterations &times; " << info.windows << " walk-forward forecasts per mode; context "
-    << info.context_length << ", prediction length " << info.prediction_length << ", " << info.num_samples
+    << html_escape(context_text(info)) << ", prediction length " << info.prediction_length << ", " << info.num_samples
     << " samples; compiled = " << html_escape(info.compile_mode) << " / " << html_escape(info.compile_backend) << " / "
     << html_escape(info.precision) << "; " << info.threads << " threads; " << fixed(info.elapsed_s, 1) << " s.</p>\n";
   o << "<p>Engine: <code>" << html_escape(info.engine_version) << "</code>; CPU: " << html_escape(info.cpu_model)

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -90,6 +92,25 @@ inline ModelPaths trained_default_checkpoint(const ModelEntry& e) {
                 " folder (config.json + model.safetensors); pass --", e.name, "-", p.name,
                 ", or use --random-weights");
   return out;
+}
+
+// The context length a default trained model was trained with (tests/data/models/stress_defaults.json,
+// "context_length": {"<model>": bars}); nothing when the file or the entry is absent. A malformed
+// file is an error naming it.
+inline std::optional<int64_t> trained_default_context(const ModelEntry& e) {
+  const std::string root = bundled_data_dir("models");
+  if (root.empty()) return std::nullopt;
+  const fs::path f = fs::path(root) / "stress_defaults.json";
+  std::error_code ec;
+  if (!fs::exists(f, ec)) return std::nullopt;
+  std::ifstream in(f);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  FCAST_CHECK(!j.is_discarded() && j.is_object(), f.string(), ": not a JSON object");
+  if (!j.contains("context_length") || !j["context_length"].contains(e.name)) return std::nullopt;
+  const nlohmann::json& v = j["context_length"][e.name];
+  FCAST_CHECK(v.is_number_integer() && v.get<int64_t>() >= 16, f.string(), ": context_length.", e.name,
+              " must be an integer >= 16");
+  return v.get<int64_t>();
 }
 
 // The bundled daily and hourly files whose series are long enough for a 512-bar context.
