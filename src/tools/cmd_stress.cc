@@ -540,10 +540,11 @@ void register_stress(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "stress",
       "Compile stress test: eager vs compiled forecasts of every registered model (" + model_names() +
-          ") on walk-forward windows of real market data. Measures "
-      "MAE/RMSE/MAPE against held-out bars, the sample spread, load / first-call / steady-state latency (p50, p99), "
-      "peak RSS, plans built, recompiles after warm-up and cache hits; rates MAE delta, recompiles and speedup as "
-      "PASS/WARN/FAIL and writes JSON, markdown and HTML reports. production-check exits 2 on any FAIL and writes "
+          ") on walk-forward windows of real market data, by default with the tiny models trained on the bundled "
+      "data (tests/data/models; --random-weights for random ones). Measures per-symbol MAE against held-out bars "
+      "and against a last-value forecast, interval coverage, the sample spread, load / first-call / steady-state "
+      "latency (p50, p99), peak RSS, plans built, recompiles after warm-up and cache hits; rates MAE delta, "
+      "recompiles and speedup as PASS/WARN/FAIL and writes JSON, markdown and HTML reports. production-check exits 2 on any FAIL and writes "
       "recommended.env. See docs/STRESS_TEST.md.");
   cmd->add_option("--mode", a->mode, "quick (3 iterations) | full (10) | production-check (20, exit 2 on FAIL)")
       ->capture_default_str();

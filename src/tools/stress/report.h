@@ -232,6 +232,10 @@ inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vecto
   j["perturbation"] = info.perturbation;
   j["speed_rated"] = info.rate_speed;
   nlohmann::ordered_json ms = nlohmann::ordered_json::array();
+  auto relative_mae = [&](const std::string& model, bool compiled) {
+    const ModeScore* x = mode_score(sc, model, compiled);
+    return x ? x->relative_mae : NAN;
+  };
   for (const ModelSummary& m : s) {
     nlohmann::ordered_json c = nlohmann::ordered_json::array();
     for (const Check& k : m.checks)
@@ -242,8 +246,8 @@ inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vecto
                   {"tier", tier_name(m.tier)},
                   {"eager_iterations", m.eager_iterations},
                   {"compiled_iterations", m.compiled_iterations},
-                  {"eager_relative_mae", num(mode_score(sc, m.model_name, false) ? mode_score(sc, m.model_name, false)->relative_mae : NAN)},
-                  {"compiled_relative_mae", num(mode_score(sc, m.model_name, true) ? mode_score(sc, m.model_name, true)->relative_mae : NAN)},
+                  {"eager_relative_mae", num(relative_mae(m.model_name, false))},
+                  {"compiled_relative_mae", num(relative_mae(m.model_name, true))},
                   {"mae_delta_pct", num(m.mae_delta_signed_pct)},
                   {"forecast_divergence_pct", num(m.divergence_pct)},
                   {"speedup", num(m.speedup)},
