@@ -1,5 +1,5 @@
-// `fcast stress` run as a user would (the built binary, FCAST_BINARY) on tiny random models with a
-// short context: the reports and their schema, production-check's exit codes on the default and
+// `fcast stress` run as a user would (the built binary, FCAST_BINARY) on tiny models with a short
+// context (the bundled trained ones by default, random ones with --random-weights): the reports and their schema, production-check's exit codes on the default and
 // on a deliberately broken compiled path (FCAST_TEST_PERTURB_COMPILED), clean errors, and the
 // partial reports an interrupted run leaves. No assertion depends on timing: the speed check is
 // reported but not rated here (--no-speed-verdict), as a loaded CI machine makes timings noise.
@@ -64,12 +64,17 @@ class StressCli : public ::testing::Test {
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
   }
-  // Small and fast: tiny random models, context 64, 8 samples, 3 forecasts per mode, two series.
-  std::vector<std::string> base(const std::string& mode, const std::string& model, int iterations) const {
-    return {"stress", "--mode", mode, "--iterations", std::to_string(iterations), "--model", model,
-            "--context-length", "64", "--num-samples", "8", "--forecasts", "3", "--output-dir",
-            (dir_ / "out").string(), "--models-cache", (dir_ / "models").string(), "--data", kMarket + "MSTR.csv",
-            "--data", kMarket + "SUIUSDT.csv", "--no-speed-verdict"};
+  // Small and fast: tiny models (random ones unless `random` is false), context 64, 8 samples, 3
+  // forecasts per mode, two series.
+  std::vector<std::string> base(const std::string& mode, const std::string& model, int iterations,
+                                bool random = true) const {
+    std::vector<std::string> a = {"stress", "--mode", mode, "--iterations", std::to_string(iterations), "--model",
+                                  model, "--context-length", "64", "--num-samples", "8", "--forecasts", "3",
+                                  "--output-dir", (dir_ / "out").string(), "--models-cache", (dir_ / "models").string(),
+                                  "--data", kMarket + "MSTR.csv", "--data", kMarket + "SUIUSDT.csv",
+                                  "--no-speed-verdict"};
+    if (random) a.push_back("--random-weights");
+    return a;
   }
   fs::path dir_;
 };
@@ -79,11 +84,15 @@ void expect_number(const nlohmann::json& j, const char* key) {
   EXPECT_TRUE(j[key].is_number()) << key << " = " << j[key];
 }
 
+// The default models: the tiny ones trained on the bundled market data (tests/data/models).
 TEST_F(StressCli, QuickWritesJsonMarkdownHtmlWithTheSchema) {
-  const RunResult r = run("", base("quick", "both", 2), dir_);
+  const RunResult r = run("", base("quick", "both", 2, /*random=*/false), dir_);
   ASSERT_TRUE(r.exited);
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.err.find("RANDOM WEIGHTS"), std::string::npos);  // the banner
+  EXPECT_NE(r.err.find("TINY MODELS TRAINED HERE"), std::string::npos) << r.err;  // the banner
+  EXPECT_EQ(r.err.find("RANDOM WEIGHTS"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("MAE / last-value MAE"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / "models"));  // no random checkpoint written
   EXPECT_NE(r.out.find("Verdict:"), std::string::npos);
   const fs::path out = dir_ / "out";
   for (const char* f : {"compile_stress_results_quick.json", "compile_stress_summary_quick.json",
@@ -122,10 +131,83 @@ TEST_F(StressCli, QuickWritesJsonMarkdownHtmlWithTheSchema) {
   EXPECT_EQ(s["status"], "complete");
   EXPECT_EQ(s["completed_iterations"], 2);
   EXPECT_EQ(s["summary"].size(), 2u);
+  EXPECT_EQ(s["checkpoints"]["trained_tiny_default"], true);
+  EXPECT_EQ(s["checkpoints"]["random_weights"], false);
+  const std::string models = std::string(FCAST_TEST_DATA) + "/models/";
+  EXPECT_EQ(s["checkpoints"]["toto"]["model"], models + "toto-tiny-market");
+  EXPECT_EQ(s["checkpoints"]["kronos"]["model"], models + "kronos-tiny-market/predictor");
+  EXPECT_EQ(s["checkpoints"]["kronos"]["tokenizer"], models + "kronos-tiny-market/tokenizer");
+  EXPECT_EQ(s["scores"]["per_symbol"].size(), 8u);  // 2 symbols x 2 models x 2 modes
+  for (const auto& x : s["scores"]["per_symbol"]) {
+    EXPECT_GE(x["coverage_q10_q90"].get<double>(), 0.0);
+    EXPECT_LE(x["coverage_q10_q90"].get<double>(), 1.0);
+    EXPECT_GT(x["last_value_mae"].get<double>(), 0.0);
+  }
+  EXPECT_EQ(s["settings"]["run"]["context_length (Toto)"]["source"], "flag --context-length");
+  EXPECT_EQ(s["context_length_per_model"]["Kronos"], 64);
+  EXPECT_EQ(s["settings"]["run"]["prediction_length"]["source"], "default");
+  EXPECT_FALSE(s["engine"]["version"].get<std::string>().empty());
+  EXPECT_FALSE(s["engine"]["kernel_isa"].get<std::string>().empty());
   const std::string html = slurp((out / "compile_stress_report_quick.html").string());
   EXPECT_NE(html.find("<svg"), std::string::npos);
-  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_NE(html.find("TINY MODELS TRAINED HERE"), std::string::npos);
+  // One forecast chart per (model, iteration): 2 x 2.
+  size_t charts = 0;
+  for (size_t p = html.find("data-kind='forecast'"); p != std::string::npos; p = html.find("data-kind='forecast'", p + 1))
+    ++charts;
+  EXPECT_EQ(charts, 4u);
   EXPECT_NE(slurp((out / "compile_stress_report_quick.md").string()).find("## Verdict"), std::string::npos);
+}
+
+TEST_F(StressCli, RandomWeightsFlagWritesRandomCheckpointsWithItsBanner) {
+  const RunResult r = run("", base("quick", "toto", 1), dir_);
+  ASSERT_TRUE(r.exited);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("RANDOM WEIGHTS"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("TINY MODELS TRAINED HERE"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(dir_ / "models"));
+  const nlohmann::json s = nlohmann::json::parse(slurp((dir_ / "out" / "compile_stress_summary_quick.json").string()));
+  EXPECT_EQ(s["checkpoints"]["random_weights"], true);
+  EXPECT_EQ(s["checkpoints"]["trained_tiny_default"], false);
+  EXPECT_NE(slurp((dir_ / "out" / "compile_stress_report_quick.html").string()).find("RANDOM WEIGHTS"),
+            std::string::npos);
+}
+
+// Without --context-length each default trained model forecasts from the context it was trained
+// with (tests/data/models/stress_defaults.json); random weights keep 512.
+TEST_F(StressCli, DefaultContextIsEachTrainedModelsOwn) {
+  const std::vector<std::string> args = {"stress", "--iterations", "1", "--num-samples", "4", "--forecasts", "2",
+                                         "--prediction-length", "2", "--output-dir", (dir_ / "out").string(),
+                                         "--data", kMarket + "MSTR.csv", "--no-speed-verdict"};
+  const RunResult r = run("", args, dir_);
+  ASSERT_TRUE(r.exited);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json s = nlohmann::json::parse(slurp((dir_ / "out" / "compile_stress_summary_quick.json").string()));
+  EXPECT_EQ(s["context_length_per_model"]["Toto"], 256);
+  EXPECT_EQ(s["context_length_per_model"]["Kronos"], 120);
+  EXPECT_NE(s["settings"]["run"]["context_length (Kronos)"]["source"].get<std::string>().find("training context"),
+            std::string::npos);
+  const nlohmann::json records =
+      nlohmann::json::parse(slurp((dir_ / "out" / "compile_stress_results_quick.json").string()));
+  for (const auto& e : records) {
+    EXPECT_EQ(e["context_length"], e["model_name"] == "Toto" ? 256 : 120);
+    // Both models forecast from the same origins, so their windows line up.
+    EXPECT_EQ(e["windows"][0]["origin"], records[0]["windows"][0]["origin"]);
+  }
+}
+
+// A binary far from the source tree finds no default models: a clear error naming what to do.
+TEST_F(StressCli, MissingDefaultModelsIsAClearError) {
+  fs::create_directories(dir_ / "bin");
+  fs::copy_file(FCAST_BINARY, dir_ / "bin" / "fcast");
+  fs::permissions(dir_ / "bin" / "fcast", fs::perms::owner_exec, fs::perm_options::add);
+  const std::string cmd = "cd " + shell_quote(dir_.string()) + " && ./bin/fcast stress --model toto --data " +
+                          shell_quote(kMarket + "MSTR.csv") + " --output-dir o";
+  const RunResult r = test::run_command(cmd, (dir_ / "stdout.txt").string(), (dir_ / "stderr.txt").string());
+  ASSERT_TRUE(r.exited);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("tests/data/models"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--random-weights"), std::string::npos) << r.err;
 }
 
 TEST_F(StressCli, ProductionCheckPassesOnTheDefaultConfiguration) {

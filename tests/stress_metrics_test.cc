@@ -196,10 +196,117 @@ TEST(StressReport, HtmlIsSelfContained) {
   std::vector<IterationRecord> r = {rec("Toto", false, 1, 101, 100, 10), rec("Toto", true, 1, 101, 100, 5)};
   const std::string html = html_report(info, r, summarize(r, {}), Tier::Pass);
   EXPECT_NE(html.find("<svg"), std::string::npos);
-  EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_EQ(html.find("<link"), std::string::npos);
   EXPECT_EQ(html.find("@import"), std::string::npos);
-  EXPECT_EQ(html.find("src="), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);   // no script, image or frame is loaded
+  EXPECT_EQ(html.find("https:"), std::string::npos);
+  EXPECT_EQ(html.find("fetch("), std::string::npos);
+}
+
+// A window of a hand-made series: the close at the origin, the held-out closes, the mean forecast
+// and its q10 / q90.
+WindowResult window(double last, std::vector<double> actual, std::vector<double> mean, std::vector<double> q10,
+                    std::vector<double> q90) {
+  WindowResult w;
+  w.last_close = last;
+  w.actual = std::move(actual);
+  w.mean = std::move(mean);
+  w.q10 = std::move(q10);
+  w.q90 = std::move(q90);
+  w.std.assign(w.mean.size(), 1.0);
+  return w;
+}
+
+IterationRecord scored(const std::string& symbol, bool compiled, int it, std::vector<WindowResult> w) {
+  IterationRecord r;
+  r.model_name = "Toto";
+  r.compiled = compiled;
+  r.compile_mode = compiled ? "max-autotune" : "eager";
+  r.iteration = it;
+  r.symbol = symbol;
+  r.windows = std::move(w);
+  r.accuracy = accuracy_of(r.windows);
+  return r;
+}
+
+// Symbol A, worked by hand: window 1 (origin close 100) forecasts 101, 103 for 102, 104 (errors
+// 1, 1; the last value's errors 2, 4); window 2 (origin close 104) forecasts 104.5 for 103 (error
+// 1.5; last value 1). MAE 3.5/3, last-value MAE 7/3, relative MAE 0.5, skill 0.5. Inside q10-q90:
+// 102 in [101.5, 103] yes, 104 in [100, 105] yes, 103 in [104, 105] no: coverage 2/3.
+std::vector<WindowResult> symbol_a() {
+  return {window(100, {102, 104}, {101, 103}, {101.5, 100}, {103, 105}), window(104, {103}, {104.5}, {104}, {105})};
+}
+
+TEST(StressScores, RelativeMaeSkillAndCoverageMatchTheHandComputedValues) {
+  const AccuracyMetrics m = accuracy_of(symbol_a());
+  EXPECT_NEAR(m.mae, 3.5 / 3.0, 1e-12);
+  EXPECT_NEAR(m.naive_mae, 7.0 / 3.0, 1e-12);
+  EXPECT_NEAR(m.relative_mae, 0.5, 1e-12);
+  EXPECT_NEAR(m.coverage, 2.0 / 3.0, 1e-12);
+  const Scores s = score_by_symbol({scored("A", false, 1, symbol_a())});
+  ASSERT_EQ(s.symbols.size(), 1u);
+  EXPECT_NEAR(s.symbols[0].skill(), 0.5, 1e-12);
+  EXPECT_EQ(s.symbols[0].windows, 2);
+  EXPECT_EQ(s.symbols[0].bars, 3);
+}
+
+TEST(StressScores, SymbolsAreScoredSeparatelyAndAggregatedScaleFree) {
+  // Symbol B trades near 10 000: its MAE (200) is in other units and is never averaged with A's.
+  // Errors 200 and 200 (MAE 200), the last value's 100 and 100: relative MAE 2. Geometric mean of
+  // 0.5 and 2 is 1 (skill 0).
+  const std::vector<WindowResult> b = {window(10000, {10100}, {10300}, {10000}, {10200}),
+                                       window(10100, {10200}, {10000}, {9900}, {10100})};
+  // Iterations 1 and 3 forecast A, 2 forecasts B: A's windows are pooled over its iterations.
+  const Scores s = score_by_symbol({scored("A", false, 1, {symbol_a()[0]}), scored("B", false, 2, b),
+                                    scored("A", false, 3, {symbol_a()[1]})});
+  ASSERT_EQ(s.symbols.size(), 2u);
+  EXPECT_EQ(s.symbols[0].symbol, "A");
+  EXPECT_NEAR(s.symbols[0].accuracy.relative_mae, 0.5, 1e-12);
+  EXPECT_NEAR(s.symbols[1].accuracy.mae, 200.0, 1e-9);
+  EXPECT_NEAR(s.symbols[1].accuracy.relative_mae, 2.0, 1e-12);
+  EXPECT_NEAR(s.symbols[1].accuracy.coverage, 0.5, 1e-12);  // 10100 in [10000, 10200]; 10200 above 10100
+  ASSERT_EQ(s.modes.size(), 1u);
+  EXPECT_EQ(s.modes[0].symbols, 2);
+  EXPECT_EQ(s.modes[0].beats_last_value, 1);
+  EXPECT_NEAR(s.modes[0].relative_mae, 1.0, 1e-12);
+  EXPECT_NEAR(s.modes[0].skill, 0.0, 1e-12);
+  EXPECT_NEAR(s.modes[0].coverage, (2.0 / 3.0 + 0.5) / 2.0, 1e-12);
+  for (const SymbolScore& x : s.symbols) {
+    EXPECT_GE(x.accuracy.coverage, 0.0);
+    EXPECT_LE(x.accuracy.coverage, 1.0);
+  }
+}
+
+TEST(StressScores, GeometricMeanEdges) {
+  EXPECT_NEAR(geometric_mean({0.5, 2.0}), 1.0, 1e-12);
+  EXPECT_NEAR(geometric_mean({4.0, NAN, INFINITY}), 4.0, 1e-12);  // unusable ratios are left out
+  EXPECT_EQ(geometric_mean({0.0, 3.0}), 0.0);
+  EXPECT_TRUE(std::isnan(geometric_mean({})));
+}
+
+TEST(StressScores, NoLastCloseMeansNoBaseline) {
+  WindowResult w = window(NAN, {1}, {2}, {0}, {3});
+  const AccuracyMetrics m = accuracy_of({w});
+  EXPECT_TRUE(std::isnan(m.relative_mae));
+  EXPECT_NEAR(m.coverage, 1.0, 1e-12);
+}
+
+TEST(StressSummary, MaeDeltaComparesWithinEachSymbol) {
+  // Iteration 1 (A): compiled MAE 10 % above eager; iteration 2 (B, 100x the prices): 10 % below.
+  // The ratios 1.1 and 1/1.1 pool to a delta of 0, where a mean of MAEs would be ruled by B.
+  std::vector<IterationRecord> r = {rec("Toto", false, 1, 110, 100, 10), rec("Toto", true, 1, 111, 100, 10),
+                                    rec("Toto", false, 2, 11000, 10000, 10), rec("Toto", true, 2, 10000 + 1000 / 1.1, 10000, 10)};
+  const auto s = summarize(r, {});
+  EXPECT_NEAR(s[0].mae_delta_signed_pct, 0.0, 1e-9);
+}
+
+TEST(StressDiff, MaxAbsoluteAndRelativeDifference) {
+  std::vector<IterationRecord> r = {rec("Toto", false, 1, 100, 100, 10), rec("Toto", true, 1, 100.5, 100, 10),
+                                    rec("Toto", false, 2, 2, 1, 10), rec("Toto", true, 2, 2.1, 1, 10)};
+  const CompiledEagerDiff d = compiled_eager_diff(r, "Toto");
+  ASSERT_EQ(d.points.size(), 2u);
+  EXPECT_NEAR(d.max_abs, 0.5, 1e-12);
+  EXPECT_NEAR(d.max_rel, 0.05, 1e-12);  // 0.1 / 2 on iteration 2
 }
 
 }  // namespace

@@ -11,13 +11,17 @@
 #include <csignal>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <set>
 
 #include "core/error.h"
 #include "io/file.h"
 #include "models/registry.h"
+#include "ops/cpu/isa.h"
 #include "runtime/compile_settings.h"
+#include "runtime/plan_cache.h"
 #include "tools/commands.h"
 #include "tools/compile_flags.h"
 #include "tools/stress/metrics.h"
@@ -45,9 +49,9 @@ struct StressArgs {
   std::string mode = "quick";
   int iterations = -1;
   std::string model = "both";  // a registered name, or all / both (every registered model)
-  int64_t context_length = 512;
+  int64_t context_length = 512;  // unless given: each default trained model's training context
   int64_t num_samples = 128;
-  int64_t prediction_length = 1;
+  int64_t prediction_length = 4;  // multi-step windows: each forecast draws a fan
   int64_t windows = 6;
   std::vector<std::string> data;
   std::string output_dir = "stress_results";
@@ -57,6 +61,8 @@ struct StressArgs {
   uint64_t seed = 0;
   int threads = 0;
   bool no_speed_verdict = false;
+  bool random_weights = false;  // --random-weights: random tiny checkpoints instead of the bundled trained ones
+  std::set<std::string> given;  // the options given on the command line (for the settings' sources)
   LimitCliValues limits;  // --max-horizon, --max-samples
   ForecastLimits caps;    // resolved from `limits` and the environment in run_stress
 };
@@ -101,14 +107,57 @@ CompileSettings stress_settings(const CompileFamily& f, const StressArgs& a, con
   // not into the current directory.
   if (s.source["models_dir"] == "default") {
     s.models_dir = fs::absolute(fs::path(out_dir) / "compiled_models").string();
-    if (s.source["kernel_cache_dir"] == "default") s.kernel_cache_dir = s.models_dir + "/torch_inductor";
+    s.source["models_dir"] = "default of fcast stress (OUTPUT_DIR/compiled_models)";
+    if (s.source["kernel_cache_dir"] == "default") {
+      s.kernel_cache_dir = s.models_dir + "/torch_inductor";
+      s.source["kernel_cache_dir"] = "default (models_dir/torch_inductor)";
+    }
   }
   return s;
+}
+
+// "model name" of /proc/cpuinfo (the first CPU), or "unknown".
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "unknown";
+}
+
+// The stress test's own options and where each value came from.
+std::vector<SettingRow> run_setting_rows(const StressArgs& a) {
+  auto src = [&](const std::string& flag, const std::string& otherwise = "default") {
+    return a.given.count(flag) ? "flag " + flag : otherwise;
+  };
+  std::string data;
+  for (const auto& f : a.data) {
+    if (!data.empty()) data += ", ";
+    data += f;
+  }
+  return {{"mode", a.mode, src("--mode")},
+          {"iterations", std::to_string(a.iterations), src("--iterations", "default of --mode " + a.mode)},
+          {"model", a.model, src("--model")},
+          {"prediction_length", std::to_string(a.prediction_length), src("--prediction-length")},
+          {"num_samples", std::to_string(a.num_samples), src("--num-samples")},
+          {"forecasts", std::to_string(a.windows), src("--forecasts")},
+          {"seed", std::to_string(a.seed), src("--seed")},
+          {"threads", std::to_string(omp_get_max_threads()), a.given.count("--threads") ? "flag --threads"
+                                                                  : "OMP_NUM_THREADS or all cores"},
+          {"data", data.empty() ? "tests/data/market (bundled)" : data, src("--data")},
+          {"output_dir", a.output_dir, src("--output-dir")},
+          {"weights", a.random_weights ? "random" : "trained tiny (tests/data/models) unless a folder is given",
+           src("--random-weights")}};
 }
 
 // One model under test: its entry, compile settings (compiled mode) and checkpoint folders.
 struct ModelRun {
   const ModelEntry* entry = nullptr;
+  int64_t context = 512;  // bars of history per forecast
+  std::string context_source;
   std::string label;  // "Toto"
   CompileSettings settings;
   ModelPaths paths;
@@ -137,7 +186,7 @@ IterationRecord run_mode(Context& c, const ModelRun& m, bool compiled, int itera
   r.iteration = iteration;
   r.symbol = s.label;
   r.data_file = s.file;
-  r.context_length = a.context_length;
+  r.context_length = m.context;
   r.prediction_length = a.prediction_length;
   r.num_samples = a.num_samples;
 
@@ -154,7 +203,7 @@ IterationRecord run_mode(Context& c, const ModelRun& m, bool compiled, int itera
   r.perf.executor = execs[0]->name();
 
   for (size_t w = 0; w < windows.size(); ++w) {
-    ForecastSettings fs{a.context_length, a.prediction_length, a.num_samples,
+    ForecastSettings fs{m.context, a.prediction_length, a.num_samples,
                         a.seed + static_cast<uint64_t>(iteration) * 1000 + w, a.caps};
     const auto t0 = Clock::now();
     const ForecastOut f = runner.forecast(s, windows[w], fs);
@@ -167,14 +216,22 @@ IterationRecord run_mode(Context& c, const ModelRun& m, bool compiled, int itera
     }
     WindowResult wr;
     wr.origin = format_timestamp(s.timestamps[windows[w].origin - 1], s.with_time);
-    for (int64_t k = 0; k < a.prediction_length; ++k) wr.actual.push_back(s.close()[windows[w].origin + k]);
+    wr.last_close = s.close()[windows[w].origin - 1];
+    for (int64_t k = 0; k < a.prediction_length; ++k) {
+      wr.actual.push_back(s.close()[windows[w].origin + k]);
+      wr.times.push_back(format_timestamp(s.timestamps[windows[w].origin + k], s.with_time));
+    }
     wr.mean = f.mean;
     wr.std = f.std;
     wr.q10 = f.q10;
     wr.q90 = f.q90;
     if (w == 0) {
-      const int64_t tail = std::min<int64_t>(a.context_length, 40);
-      for (int64_t t = windows[w].origin - tail; t < windows[w].origin; ++t) wr.context_tail.push_back(s.close()[t]);
+      // Enough history to read the fans against, without squeezing the held-out block.
+      const int64_t tail = std::min<int64_t>(m.context, std::max<int64_t>(20, a.windows * a.prediction_length));
+      for (int64_t t = windows[w].origin - tail; t < windows[w].origin; ++t) {
+        wr.context_tail.push_back(s.close()[t]);
+        wr.context_times.push_back(format_timestamp(s.timestamps[t], s.with_time));
+      }
     }
     r.windows.push_back(std::move(wr));
     check_signal();
@@ -205,6 +262,8 @@ void print_summary(const Context& c, const std::vector<ModelSummary>& s, Tier ve
   std::cout << "\n== fcast stress --mode " << c.info.mode << ": " << c.info.completed_iterations << " of "
             << c.info.iterations << " iterations, " << fixed(c.info.elapsed_s, 1) << " s\n";
   if (c.info.random_weights) std::cout << "!! " << kRandomBanner << "\n";
+  if (c.info.trained_default) std::cout << "!! " << kTrainedBanner << "\n";
+  const Scores sc = score_by_symbol(c.records);
   if (c.info.perturbation != 0)
     std::cout << "!! TEST SWITCH ON: compiled outputs scaled by " << fixed(1 + c.info.perturbation, 3)
               << " (FCAST_TEST_PERTURB_COMPILED)\n";
@@ -215,7 +274,12 @@ void print_summary(const Context& c, const std::vector<ModelSummary>& s, Tier ve
                 << " compiled iterations\n";
       continue;
     }
-    std::cout << "  MAE eager " << fixed(m.eager_mae, 5) << ", compiled " << fixed(m.compiled_mae, 5) << "; p50 "
+    for (const ModeScore& x : sc.modes)
+      if (x.model_name == m.model_name)
+        std::cout << "  " << (x.compiled ? "compiled" : "eager") << ": MAE / last-value MAE " << fixed(x.relative_mae, 3)
+                  << " (geometric mean over " << x.symbols << " symbols; " << x.beats_last_value
+                  << " beat the last value), q10-q90 coverage " << fixed(x.coverage, 2) << "\n";
+    std::cout << "  p50 "
               << fixed(m.eager_p50_ms, 2) << " ms vs " << fixed(m.compiled_p50_ms, 2) << " ms; p99 "
               << fixed(m.eager_p99_ms, 2) << " ms vs " << fixed(m.compiled_p99_ms, 2) << " ms; first call "
               << fixed(m.eager_first_ms, 1) << " ms vs " << fixed(m.compiled_first_ms, 1) << " ms; load "
@@ -249,8 +313,6 @@ void run_stress(const StressArgs& in) {
   FCAST_CHECK(a.prediction_length >= 1, "--prediction-length must be >= 1, got ", a.prediction_length);
   a.caps = resolve_limits(Environment::from_process(), a.limits);
   check_forecast_limits(a.caps, "--prediction-length", a.prediction_length, "--num-samples", a.num_samples);
-  FCAST_CHECK(a.prediction_length <= a.context_length, "--prediction-length ", a.prediction_length,
-              " exceeds --context-length ", a.context_length);
   FCAST_CHECK(a.windows >= 2, "--forecasts must be >= 2 (one first call and at least one steady-state call), got ",
               a.windows);
   FCAST_CHECK(a.threads >= 0, "--threads must be >= 0, got ", a.threads);
@@ -269,10 +331,13 @@ void run_stress(const StressArgs& in) {
     c.models.push_back(std::move(m));
   }
 
-  // Checkpoints: the given folders, or the model's random-weight test checkpoint written once
-  // under the cache folder (for the parts not given).
+  // Checkpoints: the given folders; for the parts not given, the bundled tiny models trained on
+  // the market data (tests/data/models), or with --random-weights the model's random-weight test
+  // checkpoint, written once under the cache folder.
   const fs::path root = a.models_cache.empty() ? fs::path(a.output_dir) / "models" : fs::path(a.models_cache);
-  bool random = false;
+  bool random = false, trained = false;
+  std::map<std::string, std::string> weights;
+  std::set<std::string> trained_models;  // labels of the models on the default trained checkpoints
   for (ModelRun& m : c.models) {
     bool all_given = true;
     for (const ModelPart& p : m.entry->parts) {
@@ -280,24 +345,56 @@ void run_stress(const StressArgs& in) {
       if (it != a.dirs.end() && !it->second.empty()) m.paths[p.name] = it->second;
       else all_given = false;
     }
-    if (!all_given) {
-      std::cerr << "[stress] no " << m.entry->name << " folder given: using a RANDOM-weight " << m.entry->test_preset
-                << " checkpoint under " << root.string() << " (written on first use)\n";
+    std::string what = "given folders";
+    if (!all_given && a.random_weights) {
+      std::cerr << "[stress] --random-weights: using a RANDOM-weight " << m.entry->test_preset << " "
+                << m.entry->name << " checkpoint under " << root.string() << " (written on first use)\n";
       const ModelPaths written = ensure_random_checkpoint(*m.entry, root.string());
       for (const auto& [part, dir] : written) m.paths.emplace(part, dir);  // given folders stay
+      what = cat("RANDOM weights (", m.entry->test_preset, ", written by fcast)");
+    } else if (!all_given) {
+      const ModelPaths bundled = trained_default_checkpoint(*m.entry);
+      for (const auto& [part, dir] : bundled) m.paths.emplace(part, dir);  // given folders stay
+      std::cerr << "[stress] using the tiny " << m.entry->name << " model trained on the bundled market data ("
+                << fs::path(bundled.begin()->second).parent_path().string() << "/...; not the published model)\n";
+      what = "tiny model trained on the bundled market data (tests/data/models), not the published one";
+      trained = true;
+      trained_models.insert(m.label);
     }
     for (const ModelPart& p : m.entry->parts) {
       check_model_dir(m.paths[p.name], checkpoint_flag(*m.entry, p).c_str());
-      random = random || has_random_marker(m.paths[p.name]);
+      const bool r = has_random_marker(m.paths[p.name]);
+      random = random || r;
+      if (r && what == "given folders") what = "given folders with RANDOM weights";
     }
+    std::string parts;
+    for (const auto& [part, dir] : m.paths) parts += cat(parts.empty() ? "" : ", ", part, " ", dir);
+    weights[m.label] = cat(what, ": ", parts);
+  }
+
+  // Context: --context-length for every model when given; else a default trained model's own
+  // training context (its accuracy means something only there), else 512. Every model forecasts
+  // from the same origins; the windows are placed for the longest context.
+  int64_t longest = 0;
+  for (ModelRun& m : c.models) {
+    m.context = a.context_length;
+    m.context_source = a.given.count("--context-length") ? "flag --context-length" : "default";
+    if (!a.given.count("--context-length") && trained_models.count(m.label))
+      if (const auto t = trained_default_context(*m.entry)) {
+        m.context = *t;
+        m.context_source = "training context of the default trained model (tests/data/models/stress_defaults.json)";
+      }
+    FCAST_CHECK(a.prediction_length <= m.context, "--prediction-length ", a.prediction_length, " exceeds the ",
+                m.label, " context length ", m.context);
+    longest = std::max(longest, m.context);
   }
 
   // Data: every series long enough for the context plus one block of held-out bars.
   const std::vector<std::string> files = a.data.empty() ? default_data_files() : a.data;
   std::vector<std::string> skipped;
-  c.series = load_series(files, a.context_length + a.windows * a.prediction_length, &skipped);
+  c.series = load_series(files, longest + a.windows * a.prediction_length, &skipped);
   FCAST_CHECK(!c.series.empty(), "no series in ", files.size(), " file(s) has the ",
-              a.context_length + a.windows * a.prediction_length, " rows that --context-length ", a.context_length,
+              longest + a.windows * a.prediction_length, " rows that a context of ", longest,
               " plus ", a.windows, " forecasts of ", a.prediction_length, " bar(s) need; use a shorter --context-length");
 
   RunInfo& info = c.info;
@@ -307,7 +404,11 @@ void run_stress(const StressArgs& in) {
     info.models.push_back(m.entry->name);
     info.checkpoints[m.entry->name] = m.paths;
   }
-  info.context_length = a.context_length;
+  info.context_length = longest;
+  for (const ModelRun& m : c.models) {
+    info.model_contexts[m.label] = m.context;
+    info.run_settings.push_back({"context_length (" + m.label + ")", std::to_string(m.context), m.context_source});
+  }
   info.prediction_length = a.prediction_length;
   info.num_samples = a.num_samples;
   info.windows = a.windows;
@@ -317,6 +418,17 @@ void run_stress(const StressArgs& in) {
   info.precision = to_string(shown.precision);
   info.compiled_models_dir = shown.models_dir;
   info.random_weights = random;
+  info.trained_default = trained;
+  info.weights = weights;
+  {
+    const std::vector<SettingRow> rows = run_setting_rows(a);
+    info.run_settings.insert(info.run_settings.begin(), rows.begin(), rows.end());
+  }
+  for (const ModelRun& m : c.models) info.compile_settings[m.label] = compile_setting_rows(m.settings);
+  info.engine_version = PlanCache::engine_version();
+  info.cpu_features = PlanCache::cpu_features();
+  info.isa = cpu::isa_name(cpu::active_isa());
+  info.cpu_model = cpu_model_name();
   for (const auto& s : c.series) info.series.push_back(cat(s.label, " (", s.rows(), " bars)"));
   info.skipped = skipped;
   info.started_at = now_text();
@@ -334,11 +446,16 @@ void run_stress(const StressArgs& in) {
               << "#  Pass trained checkpoints with " << flags << ".\n"
               << "################################################################################\n\n";
   }
+  if (trained)
+    std::cerr << "\n################################################################################\n"
+              << "#  TINY MODELS TRAINED HERE, not the published Toto / Kronos: accuracy figures   #\n"
+              << "#  describe these tiny models only (no claim about the published models' skill). #\n"
+              << "################################################################################\n\n";
   if (c.perturb)
     std::cerr << "[stress] TEST SWITCH: " << kPerturbEnv << "=" << *c.perturb << ": compiled outputs are scaled by "
               << 1 + *c.perturb << "\n";
   std::cerr << "[stress] mode " << a.mode << ": " << a.iterations << " iterations x " << info.models.size()
-            << " model(s) x 2 modes x " << a.windows << " forecasts; context " << a.context_length << ", "
+            << " model(s) x 2 modes x " << a.windows << " forecasts; context " << context_text(info) << ", "
             << a.num_samples << " samples, prediction length " << a.prediction_length << "; compiled = "
             << info.compile_mode << "/" << info.compile_backend << "/" << info.precision << "; " << c.series.size()
             << " series; reports in " << a.output_dir << "/\n";
@@ -361,7 +478,7 @@ void run_stress(const StressArgs& in) {
     for (int it = 0; it < a.iterations; ++it) {
       const MarketSeries& s = c.series[static_cast<size_t>(it) % c.series.size()];
       const int64_t round = it / static_cast<int64_t>(c.series.size());
-      const std::vector<Window> windows = walk_forward(s, a.context_length, a.prediction_length, a.windows, round);
+      const std::vector<Window> windows = walk_forward(s, longest, a.prediction_length, a.windows, round);
       for (const ModelRun& m : c.models)
         for (bool compiled : {false, true}) {
           check_signal();
@@ -423,10 +540,11 @@ void register_stress(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "stress",
       "Compile stress test: eager vs compiled forecasts of every registered model (" + model_names() +
-          ") on walk-forward windows of real market data. Measures "
-      "MAE/RMSE/MAPE against held-out bars, the sample spread, load / first-call / steady-state latency (p50, p99), "
-      "peak RSS, plans built, recompiles after warm-up and cache hits; rates MAE delta, recompiles and speedup as "
-      "PASS/WARN/FAIL and writes JSON, markdown and HTML reports. production-check exits 2 on any FAIL and writes "
+          ") on walk-forward windows of real market data, by default with the tiny models trained on the bundled "
+      "data (tests/data/models; --random-weights for random ones). Measures per-symbol MAE against held-out bars "
+      "and against a last-value forecast, interval coverage, the sample spread, load / first-call / steady-state "
+      "latency (p50, p99), peak RSS, plans built, recompiles after warm-up and cache hits; rates MAE delta, "
+      "recompiles and speedup as PASS/WARN/FAIL and writes JSON, markdown and HTML reports. production-check exits 2 on any FAIL and writes "
       "recommended.env. See docs/STRESS_TEST.md.");
   cmd->add_option("--mode", a->mode, "quick (3 iterations) | full (10) | production-check (20, exit 2 on FAIL)")
       ->capture_default_str();
@@ -435,7 +553,9 @@ void register_stress(CLI::App& app) {
   for (const ModelEntry& e : model_registry()) names += e.name + " | ";
   cmd->add_option("--model", a->model, names + "all (every registered model; also spelled both)")
       ->capture_default_str();
-  cmd->add_option("--context-length", a->context_length, "bars of history per forecast")->capture_default_str();
+  cmd->add_option("--context-length", a->context_length,
+                  "bars of history per forecast, for every model (default: with the default trained models, the "
+                  "context each was trained with, from tests/data/models/stress_defaults.json; else 512)");
   cmd->add_option("--num-samples", a->num_samples, "sample paths per forecast (ForecastRequest::num_samples)")
       ->capture_default_str();
   cmd->add_option("--prediction-length", a->prediction_length, "bars forecast per window")->capture_default_str();
@@ -450,8 +570,13 @@ void register_stress(CLI::App& app) {
   for (const ModelEntry& e : model_registry())
     for (const ModelPart& p : e.parts)
       cmd->add_option(checkpoint_flag(e, p), a->dirs[cat(e.name, "-", p.name)],
-                      cat(p.help, "; default: a RANDOM-weight ", e.test_preset, " checkpoint written under --models-cache"));
-  cmd->add_option("--models-cache", a->models_cache, "where the default random checkpoints are written; default: "
+                      cat(p.help, "; default: the tiny ", e.name, " model trained on the bundled market data "
+                          "(tests/data/models/", e.name, "-tiny-market), or with --random-weights a RANDOM-weight ",
+                          e.test_preset, " checkpoint written under --models-cache"));
+  cmd->add_flag("--random-weights", a->random_weights,
+                "for the models whose folders are not given, write and use RANDOM-weight tiny checkpoints instead of "
+                "the bundled trained ones (accuracy figures then mean nothing)");
+  cmd->add_option("--models-cache", a->models_cache, "where the --random-weights checkpoints are written; default: "
                                                      "OUTPUT_DIR/models");
   cmd->add_option("--compile-mode", a->compile_mode,
                   "compiled mode: default | reduce-overhead | max-autotune (default: each model's *_COMPILE_MODE "
@@ -467,7 +592,11 @@ void register_stress(CLI::App& app) {
   cmd->add_flag("--no-speed-verdict", a->no_speed_verdict,
                 "report the speedup without rating it (for shared CI machines, where timings are noise)");
   add_limit_flags(cmd, a->limits);
-  cmd->callback([a] { run_stress(*a); });
+  cmd->callback([a, cmd] {
+    for (const CLI::Option* o : cmd->get_options())
+      if (o->count() > 0) a->given.insert(o->get_name());
+    run_stress(*a);
+  });
 }
 
 }  // namespace fcast::tools

@@ -19,6 +19,7 @@
 #include "io/file.h"
 #include "models/registry.h"
 #include "runtime/compile_cli.h"
+#include "tools/stress/charts.h"
 #include "tools/stress/metrics.h"
 
 namespace fcast::stress {
@@ -31,6 +32,34 @@ struct CompileSwitches {
   std::vector<std::string> off;  // "TOTO_DISABLE_COMPILE=1"
 };
 
+// One effective setting and where its value came from ("default", "env VAR", "flag --x", ...).
+struct SettingRow {
+  std::string name, value, source;
+};
+
+// The compile settings as `fcast config` lists them, with their sources.
+inline std::vector<SettingRow> compile_setting_rows(const CompileSettings& s) {
+  auto src = [&](const char* k) {
+    auto it = s.source.find(k);
+    return it == s.source.end() ? std::string("default") : it->second;
+  };
+  auto onoff = [](bool b) { return std::string(b ? "on" : "off"); };
+  std::string buckets;
+  for (int64_t b : s.context_buckets) {
+    if (!buckets.empty()) buckets += ',';
+    buckets += std::to_string(b);
+  }
+  return {{"mode", to_string(s.mode), src("mode")},
+          {"backend", to_string(s.backend), src("backend")},
+          {"precision", to_string(s.precision), src("precision")},
+          {"models_dir", s.models_dir, src("models_dir")},
+          {"kernel_cache_dir", s.kernel_cache_dir, src("kernel_cache_dir")},
+          {"recompile_limit", std::to_string(s.recompile_limit), src("recompile_limit")},
+          {"context_buckets", buckets, src("context_buckets")},
+          {"hybrid_min_batch", std::to_string(s.hybrid_min_batch), src("hybrid_min_batch")},
+          {"persistent_cache", onoff(s.persistent_cache), src("persistent_cache")}};
+}
+
 struct RunInfo {
   std::string mode = "quick";  // quick | full | production-check
   int iterations = 0, completed_iterations = 0;
@@ -38,7 +67,13 @@ struct RunInfo {
   int64_t context_length = 512, prediction_length = 1, num_samples = 128, windows = 0;
   std::string compile_mode, compile_backend, precision, compiled_models_dir;
   std::map<std::string, std::map<std::string, std::string>> checkpoints;  // model name -> part -> folder
-  bool random_weights = false;
+  bool random_weights = false;       // some checkpoint carries the random-weights marker
+  bool trained_default = false;      // some checkpoint is the bundled tiny trained one (tests/data/models)
+  std::map<std::string, std::string> weights;  // model name -> what its checkpoints are, in words
+  std::vector<SettingRow> run_settings;        // the stress test's own options, with their sources
+  std::map<std::string, int64_t> model_contexts;  // model name -> its context length (when they differ)
+  std::map<std::string, std::vector<SettingRow>> compile_settings;  // model name -> its compiled mode's settings
+  std::string engine_version, cpu_model, isa, cpu_features;         // engine and CPU identity
   std::vector<std::string> series;   // "MSTR (path)"
   std::vector<std::string> skipped;  // series too short, with the reason
   std::string started_at;
@@ -49,6 +84,20 @@ struct RunInfo {
   bool interrupted = false;
   std::string status = "running";    // running | complete | interrupted | failed: <error>
 };
+
+// "512", or "Toto 256, Kronos 120" when the models' contexts differ.
+inline std::string context_text(const RunInfo& info) {
+  std::string per_model;
+  bool differ = false;
+  for (const auto& [model, c] : info.model_contexts) {
+    if (!per_model.empty()) per_model += ", ";
+    per_model += model;
+    per_model += ' ';
+    per_model += std::to_string(c);
+    differ = differ || c != info.context_length;
+  }
+  return differ ? per_model : std::to_string(info.context_length);
+}
 
 // Non-finite numbers become null (JSON has no NaN/Infinity).
 inline nlohmann::ordered_json num(double v) {
@@ -73,7 +122,10 @@ inline nlohmann::ordered_json record_json(const IterationRecord& r) {
                    {"mape", num(r.accuracy.mape)},
                    {"prediction_mean", num(r.accuracy.prediction_mean)},
                    {"prediction_std", num(r.accuracy.prediction_std)},
-                   {"target_mean", num(r.accuracy.target_mean)}};
+                   {"target_mean", num(r.accuracy.target_mean)},
+                   {"last_value_mae", num(r.accuracy.naive_mae)},
+                   {"relative_mae", num(r.accuracy.relative_mae)},
+                   {"coverage_q10_q90", num(r.accuracy.coverage)}};
   const PerformanceMetrics& p = r.perf;
   j["performance"] = {{"inference_time_ms", num(p.p50_ms)},  // steady-state p50: no load, no compile
                       {"peak_memory_mb", num(p.peak_rss_mb)},
@@ -101,17 +153,34 @@ inline nlohmann::ordered_json record_json(const IterationRecord& r) {
   nlohmann::ordered_json ws = nlohmann::ordered_json::array();
   for (const WindowResult& w : r.windows)
     ws.push_back({{"origin", w.origin},
+                  {"last_close", num(w.last_close)},
+                  {"times", w.times},
                   {"actual", nums(w.actual)},
                   {"forecast_mean", nums(w.mean)},
                   {"forecast_std", nums(w.std)},
                   {"q10", nums(w.q10)},
                   {"q90", nums(w.q90)},
-                  {"context_tail", nums(w.context_tail)}});
+                  {"context_tail", nums(w.context_tail)},
+                  {"context_times", w.context_times}});
   j["windows"] = ws;
   return j;
 }
 
-inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vector<ModelSummary>& s, Tier verdict) {
+inline const ModeScore* mode_score(const Scores& sc, const std::string& model, bool compiled) {
+  for (const ModeScore& m : sc.modes)
+    if (m.model_name == model && m.compiled == compiled) return &m;
+  return nullptr;
+}
+
+inline nlohmann::ordered_json settings_json(const std::vector<SettingRow>& rows) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const SettingRow& r : rows) j[r.name] = {{"value", r.value}, {"source", r.source}};
+  return j;
+}
+
+inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vector<IterationRecord>& records,
+                                           const std::vector<ModelSummary>& s, Tier verdict) {
+  const Scores sc = score_by_symbol(records);
   nlohmann::ordered_json j;
   j["mode"] = info.mode;
   j["status"] = info.status;
@@ -120,6 +189,9 @@ inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vecto
   j["completed_iterations"] = info.completed_iterations;
   j["models"] = info.models;
   j["context_length"] = info.context_length;
+  nlohmann::ordered_json ctx = nlohmann::ordered_json::object();
+  for (const auto& [model, c] : info.model_contexts) ctx[model] = c;
+  j["context_length_per_model"] = ctx;
   j["prediction_length"] = info.prediction_length;
   j["num_samples"] = info.num_samples;
   j["forecasts_per_iteration"] = info.windows;
@@ -137,7 +209,21 @@ inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vecto
     ck[m] = parts;
   }
   ck["random_weights"] = info.random_weights;
+  ck["trained_tiny_default"] = info.trained_default;
+  nlohmann::ordered_json weights = nlohmann::ordered_json::object();
+  for (const auto& [model, what] : info.weights) weights[model] = what;
+  ck["weights"] = weights;
   j["checkpoints"] = ck;
+  j["engine"] = {{"version", info.engine_version},
+                 {"cpu_model", info.cpu_model},
+                 {"kernel_isa", info.isa},
+                 {"cpu_features", info.cpu_features}};
+  nlohmann::ordered_json settings;
+  settings["run"] = settings_json(info.run_settings);
+  nlohmann::ordered_json cs = nlohmann::ordered_json::object();
+  for (const auto& [model, rows] : info.compile_settings) cs[model] = settings_json(rows);
+  settings["compiled"] = cs;
+  j["settings"] = settings;
   j["series"] = info.series;
   j["skipped_series"] = info.skipped;
   j["started_at"] = info.started_at;
@@ -146,6 +232,10 @@ inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vecto
   j["perturbation"] = info.perturbation;
   j["speed_rated"] = info.rate_speed;
   nlohmann::ordered_json ms = nlohmann::ordered_json::array();
+  auto relative_mae = [&](const std::string& model, bool compiled) {
+    const ModeScore* x = mode_score(sc, model, compiled);
+    return x ? x->relative_mae : NAN;
+  };
   for (const ModelSummary& m : s) {
     nlohmann::ordered_json c = nlohmann::ordered_json::array();
     for (const Check& k : m.checks)
@@ -156,8 +246,8 @@ inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vecto
                   {"tier", tier_name(m.tier)},
                   {"eager_iterations", m.eager_iterations},
                   {"compiled_iterations", m.compiled_iterations},
-                  {"eager_mae", num(m.eager_mae)},
-                  {"compiled_mae", num(m.compiled_mae)},
+                  {"eager_relative_mae", num(relative_mae(m.model_name, false))},
+                  {"compiled_relative_mae", num(relative_mae(m.model_name, true))},
                   {"mae_delta_pct", num(m.mae_delta_signed_pct)},
                   {"forecast_divergence_pct", num(m.divergence_pct)},
                   {"speedup", num(m.speedup)},
@@ -180,9 +270,47 @@ inline nlohmann::ordered_json summary_json(const RunInfo& info, const std::vecto
                   {"checks", c}});
   }
   j["summary"] = ms;
+  // Per-symbol errors (MAE in that symbol's price units) and the scale-free aggregates.
+  nlohmann::ordered_json sym = nlohmann::ordered_json::array();
+  for (const SymbolScore& x : sc.symbols)
+    sym.push_back({{"model_name", x.model_name},
+                   {"compile_mode", x.compile_mode},
+                   {"compiled", x.compiled},
+                   {"symbol", x.symbol},
+                   {"windows", x.windows},
+                   {"bars", x.bars},
+                   {"mae", num(x.accuracy.mae)},
+                   {"last_value_mae", num(x.accuracy.naive_mae)},
+                   {"relative_mae", num(x.accuracy.relative_mae)},
+                   {"skill_vs_last_value", num(x.skill())},
+                   {"coverage_q10_q90", num(x.accuracy.coverage)}});
+  nlohmann::ordered_json agg = nlohmann::ordered_json::array();
+  for (const ModeScore& x : sc.modes)
+    agg.push_back({{"model_name", x.model_name},
+                   {"compile_mode", x.compile_mode},
+                   {"compiled", x.compiled},
+                   {"symbols", x.symbols},
+                   {"symbols_beating_last_value", x.beats_last_value},
+                   {"relative_mae_geomean", num(x.relative_mae)},
+                   {"skill_vs_last_value", num(x.skill)},
+                   {"mean_coverage_q10_q90", num(x.coverage)}});
+  j["scores"] = {{"per_symbol", sym}, {"per_mode", agg}};
+  nlohmann::ordered_json diffs = nlohmann::ordered_json::object();
+  for (const ModelSummary& m : s) {
+    const CompiledEagerDiff d = compiled_eager_diff(records, m.model_name);
+    diffs[m.model_name] = {{"forecasts_compared", d.points.size()},
+                           {"max_abs_diff", num(d.max_abs)},
+                           {"max_rel_diff", num(d.max_rel)}};
+  }
+  j["compiled_minus_eager"] = diffs;
   j["reasons"] = failure_reasons(s, Tier::Warn);
   return j;
 }
+
+inline const char* kTrainedBanner =
+    "TINY MODELS TRAINED HERE: the default checkpoints are tiny Toto and Kronos models trained by the fcast project "
+    "on the bundled market data (tests/data/models), not the published models. The accuracy figures describe these "
+    "tiny models only; they make no claim about the forecast skill of the published Toto or Kronos.";
 
 inline const char* kRandomBanner =
     "RANDOM WEIGHTS: the checkpoints were written by fcast with random weights (no trained model was given), so "
@@ -194,6 +322,7 @@ inline std::string markdown_report(const RunInfo& info, const std::vector<Iterat
   std::ostringstream o;
   o << "# Compile Integration Stress Test Report\n\n";
   if (info.random_weights) o << "> **" << kRandomBanner << "**\n\n";
+  if (info.trained_default) o << "> **" << kTrainedBanner << "**\n\n";
   if (info.perturbation != 0)
     o << "> **TEST SWITCH ON: compiled outputs are scaled by " << fixed(1 + info.perturbation, 3)
       << " (FCAST_TEST_PERTURB_COMPILED); this run checks that the stress test catches a broken compiled path.**\n\n";
@@ -203,7 +332,7 @@ inline std::string markdown_report(const RunInfo& info, const std::vector<Iterat
   o << "- Mode: `" << info.mode << "`, " << info.iterations << " iterations, " << info.windows
     << " walk-forward forecasts per iteration and mode (1 first call + " << std::max<int64_t>(info.windows - 1, 0)
     << " steady-state calls)\n";
-  o << "- Context length " << info.context_length << ", prediction length " << info.prediction_length << ", "
+  o << "- Context length " << context_text(info) << ", prediction length " << info.prediction_length << ", "
     << info.num_samples << " samples\n";
   o << "- Compiled: mode `" << info.compile_mode << "`, backend `" << info.compile_backend << "`, precision `"
     << info.precision << "`, cache `" << info.compiled_models_dir << "`\n";
@@ -212,6 +341,9 @@ inline std::string markdown_report(const RunInfo& info, const std::vector<Iterat
   for (const auto& x : info.series) o << " " << x << ";";
   o << "\n";
   for (const auto& x : info.skipped) o << "- Skipped: " << x << "\n";
+  for (const auto& [model, what] : info.weights) o << "- " << model << " weights: " << what << "\n";
+  o << "- Engine: " << info.engine_version << "; CPU: " << info.cpu_model << "; kernel ISA level: " << info.isa
+    << " (features " << info.cpu_features << ")\n";
   o << "\n## Verdict: " << tier_name(verdict) << "\n\n";
   o << "| Model | Check | Value | Tier |\n|---|---|---|---|\n";
   for (const auto& m : s)
@@ -229,11 +361,39 @@ inline std::string markdown_report(const RunInfo& info, const std::vector<Iterat
     for (const auto& r : reasons) o << "- " << r << "\n";
     o << "\n";
   }
+  o << "## Settings and their sources\n\n| Setting | Value | Source |\n|---|---|---|\n";
+  for (const SettingRow& r : info.run_settings) o << "| " << r.name << " | `" << r.value << "` | " << r.source << " |\n";
+  for (const auto& [model, rows] : info.compile_settings)
+    for (const SettingRow& r : rows)
+      o << "| " << model << " compiled " << r.name << " | `" << r.value << "` | " << r.source << " |\n";
+  o << "\n";
+  const Scores sc = score_by_symbol(records);
   for (const auto& m : s) {
     o << "## " << m.model_name << "\n\n";
-    o << "| Mode | Iterations | MAE | RMSE | MAPE % | Pred. mean | Sample std | Load ms | First call ms | p50 ms | p99 ms "
+    o << "### Accuracy per symbol\n\nMAE is in the symbol's price units; the last-value forecast repeats the close "
+         "at the origin. Relative MAE = MAE / last-value MAE (below 1 beats it); skill = 1 - relative MAE; coverage = "
+         "share of held-out bars inside the q10-q90 interval (nominal 0.80).\n\n";
+    o << "| Symbol | Mode | Windows | MAE | Last-value MAE | Relative MAE | Skill | Coverage q10-q90 |\n"
+         "|---|---|---|---|---|---|---|---|\n";
+    for (const SymbolScore& x : sc.symbols)
+      if (x.model_name == m.model_name)
+        o << "| " << x.symbol << " | " << x.compile_mode << " | " << x.windows << " | " << short_num(x.accuracy.mae)
+          << " | " << short_num(x.accuracy.naive_mae) << " | " << fixed(x.accuracy.relative_mae, 3) << " | "
+          << fixed(x.skill(), 3) << " | " << fixed(x.accuracy.coverage, 2) << " |\n";
+    for (const ModeScore& x : sc.modes)
+      if (x.model_name == m.model_name)
+        o << "\n" << x.compile_mode << (x.compiled ? " (compiled)" : "") << ": relative MAE (geometric mean over "
+          << x.symbols << " symbols) " << fixed(x.relative_mae, 3) << ", skill vs last value " << fixed(x.skill, 3)
+          << ", " << x.beats_last_value << " of " << x.symbols << " symbols beat the last value, mean coverage "
+          << fixed(x.coverage, 2) << ".\n";
+    const CompiledEagerDiff d = compiled_eager_diff(records, m.model_name);
+    if (!d.points.empty())
+      o << "\nCompiled - eager over " << d.points.size() << " forecast steps: max |difference| " << short_num(d.max_abs)
+        << " (price units), max relative difference " << short_num(d.max_rel) << ".\n";
+    o << "\n### Timing and memory\n\n";
+    o << "| Mode | Iterations | Load ms | First call ms | p50 ms | p99 ms "
          "| Peak RSS MB | Plans | Recompiles | Cache hits/misses |\n";
-    o << "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+    o << "|---|---|---|---|---|---|---|---|---|---|\n";
     for (bool compiled : {false, true}) {
       std::vector<double> mae, rmse, mape, pm, ps, load, first, p50, p99;
       double rss = 0;
@@ -260,15 +420,13 @@ inline std::string markdown_report(const RunInfo& info, const std::vector<Iterat
         misses += r.perf.cache_misses;
       }
       if (n == 0) continue;
-      o << "| " << label << (compiled ? " (compiled)" : "") << " | " << n << " | " << fixed(mean_of(mae), 4) << " | "
-        << fixed(mean_of(rmse), 4) << " | " << fixed(mean_of(mape), 3) << " | " << fixed(mean_of(pm), 4) << " | "
-        << fixed(mean_of(ps), 4) << " | " << fixed(mean_of(load), 1) << " | " << fixed(mean_of(first), 1) << " | "
+      o << "| " << label << (compiled ? " (compiled)" : "") << " | " << n << " | " << fixed(mean_of(load), 1) << " | " << fixed(mean_of(first), 1) << " | "
         << fixed(mean_of(p50), 2) << " | " << fixed(mean_of(p99), 2) << " | " << fixed(rss, 1) << " | " << plans
         << " | " << rec << " | " << hits << "/" << misses << " |\n";
     }
     if (m.eager_iterations > 0 && m.compiled_iterations > 0)
-      o << "\nCompiled vs eager: MAE " << fixed(m.compiled_mae - m.eager_mae, 6) << " (" << fixed(m.mae_delta_signed_pct, 2)
-        << " %), forecast divergence " << fixed(m.divergence_pct, 2) << " % of eager MAE, speedup "
+      o << "\nCompiled vs eager: MAE " << fixed(m.mae_delta_signed_pct, 2)
+        << " % (per-symbol ratio), forecast divergence " << fixed(m.divergence_pct, 2) << " % of eager MAE, speedup "
         << fixed(m.speedup, 2) << "x (steady-state p50), first call " << fixed(m.compiled_first_ms, 1) << " ms vs "
         << fixed(m.eager_first_ms, 1) << " ms, memory " << fixed(m.memory_overhead_pct, 1) << " %.\n";
     o << "\n| Iteration | Mode | Symbol | MAE | Sample std | Load ms | First ms | p50 ms | p99 ms | Plans | Recompiles |\n";
@@ -289,179 +447,58 @@ inline std::string markdown_report(const RunInfo& info, const std::vector<Iterat
   return o.str();
 }
 
-// ---- HTML with inline SVG --------------------------------------------------------------------
+// ---- HTML ------------------------------------------------------------------------------------
 
-inline std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
+// The report's self-check, for people and for the headless-browser test: catches script errors
+// and counts the charts whose data marks (class 'd') render with a non-empty box. It writes
+// <div id='report-check' data-charts='N' data-charts-ok='M' data-errors='E'> and shows a line
+// when a chart is empty. It loads nothing.
+inline const char* kReportCheckHead =
+    "<script>window.reportErrors=0;window.addEventListener('error',function(){window.reportErrors++;});</script>";
+inline const char* kReportCheckBody =
+    "<script>(function(){var n=0,ok=0,errs=0;try{var charts=document.querySelectorAll('svg.chart');n=charts.length;"
+    "for(var i=0;i<charts.length;i++){var marks=charts[i].querySelectorAll('.d'),good=false;"
+    "for(var j=0;j<marks.length&&!good;j++){var b=marks[j].getBBox();good=b.width>0||b.height>0;}"
+    "if(good)ok++;}}catch(e){errs++;}"
+    "var m=document.createElement('div');m.id='report-check';m.setAttribute('data-charts',String(n));"
+    "m.setAttribute('data-charts-ok',String(ok));m.setAttribute('data-errors',String(errs+window.reportErrors));"
+    "m.className='check';m.textContent=ok===n&&errs+window.reportErrors===0?'':"
+    "'Report check: '+(n-ok)+' of '+n+' charts drew nothing; '+(errs+window.reportErrors)+' script errors.';"
+    "document.body.appendChild(m);})();</script>";
 
-struct Scale {
-  double lo = 0, hi = 1, a = 0, b = 1;  // data [lo, hi] -> pixels [a, b]
-  double operator()(double v) const { return hi > lo ? a + (v - lo) / (hi - lo) * (b - a) : (a + b) / 2; }
-};
-
-inline std::string svg_num(double v) { return fixed(v, 1); }
-
-// Latency distribution: one row per mode, every steady-state call a dot, p50 and p99 marked.
-inline std::string latency_svg(const std::vector<std::pair<std::string, std::vector<double>>>& rows) {
-  const double W = 640, rowh = 46, left = 170, right = 20, top = 20;
-  const double H = top + rowh * static_cast<double>(rows.size()) + 40;
-  double lo = INFINITY, hi = 0;
-  for (const auto& r : rows)
-    for (double v : r.second) {
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
-    }
-  if (!std::isfinite(lo)) return "<p>No steady-state latencies recorded.</p>";
-  lo = std::max(0.0, lo * 0.9);
-  hi = hi * 1.05 + 1e-9;
-  Scale x{lo, hi, left, W - right};
+inline std::string settings_table_html(const RunInfo& info) {
   std::ostringstream o;
-  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' role='img'>";
-  const double axis_y = top + rowh * static_cast<double>(rows.size());
-  o << "<line x1='" << left << "' y1='" << axis_y << "' x2='" << W - right << "' y2='" << axis_y << "' stroke='#444'/>";
-  for (int t = 0; t <= 4; ++t) {
-    const double v = lo + (hi - lo) * t / 4.0;
-    o << "<text x='" << svg_num(x(v)) << "' y='" << axis_y + 16 << "' font-size='11' text-anchor='middle'>"
-      << fixed(v, 2) << "</text>";
-  }
-  o << "<text x='" << (left + W - right) / 2 << "' y='" << axis_y + 32
-    << "' font-size='11' text-anchor='middle'>steady-state forecast latency (ms)</text>";
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const double cy = top + rowh * (static_cast<double>(i) + 0.5);
-    const bool compiled = rows[i].first.find("compiled") != std::string::npos;
-    const char* color = compiled ? "#d9480f" : "#1c7ed6";
-    o << "<text x='" << left - 8 << "' y='" << cy + 4 << "' font-size='12' text-anchor='end'>"
-      << html_escape(rows[i].first) << "</text>";
-    const auto& v = rows[i].second;
-    for (size_t k = 0; k < v.size(); ++k) {
-      const double jitter = (static_cast<double>(k % 7) - 3.0) * 3.0;
-      o << "<circle cx='" << svg_num(x(v[k])) << "' cy='" << svg_num(cy + jitter) << "' r='3' fill='" << color
-        << "' fill-opacity='0.6'/>";
-    }
-    if (!v.empty()) {
-      const double p50 = percentile(v, 50), p99 = percentile(v, 99);
-      o << "<line x1='" << svg_num(x(p50)) << "' y1='" << cy - 16 << "' x2='" << svg_num(x(p50)) << "' y2='" << cy + 16
-        << "' stroke='#000' stroke-width='2'><title>p50 " << fixed(p50, 3) << " ms</title></line>";
-      o << "<line x1='" << svg_num(x(p99)) << "' y1='" << cy - 16 << "' x2='" << svg_num(x(p99)) << "' y2='" << cy + 16
-        << "' stroke='#000' stroke-dasharray='3,2'><title>p99 " << fixed(p99, 3) << " ms</title></line>";
-    }
-  }
-  o << "</svg>";
-  return o.str();
-}
-
-// Forecast vs actual for one iteration: the context tail, the held-out bars, and each mode's mean
-// forecast with its 10-90 % quantile band, in walk-forward order.
-inline std::string forecast_svg(const std::vector<const IterationRecord*>& modes) {
-  if (modes.empty() || modes[0]->windows.empty()) return "<p>No forecasts recorded.</p>";
-  const double W = 640, H = 300, left = 70, right = 20, top = 16, bottom = 40;
-  const auto& base = modes[0]->windows;
-  std::vector<double> tail = base.front().context_tail, actual;
-  for (const auto& w : base) actual.insert(actual.end(), w.actual.begin(), w.actual.end());
-  const size_t n_tail = tail.size(), n_total = n_tail + actual.size();
-  double lo = INFINITY, hi = -INFINITY;
-  auto grow = [&](double v) {
-    if (std::isfinite(v)) {
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
-    }
-  };
-  for (double v : tail) grow(v);
-  for (double v : actual) grow(v);
-  for (const auto* r : modes)
-    for (const auto& w : r->windows)
-      for (size_t k = 0; k < w.mean.size(); ++k) {
-        grow(w.mean[k]);
-        grow(w.q10[k]);
-        grow(w.q90[k]);
-      }
-  if (!std::isfinite(lo)) return "<p>No finite values to plot.</p>";
-  const double pad = (hi - lo) * 0.05 + 1e-9;
-  Scale x{0, static_cast<double>(std::max<size_t>(n_total, 2) - 1), left, W - right};
-  Scale y{lo - pad, hi + pad, H - bottom, top};
-  std::ostringstream o;
-  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' role='img'>";
-  o << "<rect x='" << left << "' y='" << top << "' width='" << W - left - right << "' height='" << H - top - bottom
-    << "' fill='none' stroke='#bbb'/>";
-  for (int t = 0; t <= 4; ++t) {
-    const double v = lo - pad + (hi - lo + 2 * pad) * t / 4.0;
-    o << "<text x='" << left - 6 << "' y='" << svg_num(y(v) + 4) << "' font-size='11' text-anchor='end'>"
-      << fixed(v, 2) << "</text>";
-  }
-  o << "<line x1='" << svg_num(x(static_cast<double>(n_tail) - 0.5)) << "' y1='" << top << "' x2='"
-    << svg_num(x(static_cast<double>(n_tail) - 0.5)) << "' y2='" << H - bottom
-    << "' stroke='#888' stroke-dasharray='4,3'/>";
-  o << "<text x='" << svg_num(x(static_cast<double>(n_tail) - 0.5) + 4) << "' y='" << top + 12
-    << "' font-size='11'>held-out bars &#8594;</text>";
-  auto polyline = [&](const std::vector<std::pair<double, double>>& pts, const char* color, const char* extra) {
-    o << "<polyline fill='none' stroke='" << color << "' " << extra << " points='";
-    for (const auto& [px, py] : pts) o << svg_num(x(px)) << "," << svg_num(y(py)) << " ";
-    o << "'/>";
-  };
-  std::vector<std::pair<double, double>> truth;
-  for (size_t i = 0; i < tail.size(); ++i) truth.push_back({static_cast<double>(i), tail[i]});
-  for (size_t i = 0; i < actual.size(); ++i) truth.push_back({static_cast<double>(n_tail + i), actual[i]});
-  const char* colors[] = {"#1c7ed6", "#d9480f", "#2f9e44", "#7048e8"};
-  for (size_t m = 0; m < modes.size(); ++m) {
-    const char* color = colors[m % 4];
-    std::vector<std::pair<double, double>> band_hi, band_lo, mean;
-    size_t t = n_tail;
-    for (const auto& w : modes[m]->windows)
-      for (size_t k = 0; k < w.mean.size(); ++k, ++t) {
-        band_hi.push_back({static_cast<double>(t), w.q90[k]});
-        band_lo.push_back({static_cast<double>(t), w.q10[k]});
-        mean.push_back({static_cast<double>(t), w.mean[k]});
-      }
-    o << "<polygon fill='" << color << "' fill-opacity='0.15' stroke='none' points='";
-    for (const auto& [px, py] : band_hi) o << svg_num(x(px)) << "," << svg_num(y(py)) << " ";
-    for (auto it = band_lo.rbegin(); it != band_lo.rend(); ++it) o << svg_num(x(it->first)) << "," << svg_num(y(it->second)) << " ";
-    o << "'/>";
-    polyline(mean, color, "stroke-width='2'");
-    for (const auto& [px, py] : mean)
-      o << "<circle cx='" << svg_num(x(px)) << "' cy='" << svg_num(y(py)) << "' r='2.5' fill='" << color << "'/>";
-  }
-  polyline(truth, "#222", "stroke-width='1.5'");
-  // Legend.
-  double lx = left + 8, ly = H - 12;
-  o << "<line x1='" << lx << "' y1='" << ly - 4 << "' x2='" << lx + 18 << "' y2='" << ly - 4
-    << "' stroke='#222' stroke-width='1.5'/><text x='" << lx + 22 << "' y='" << ly << "' font-size='11'>actual</text>";
-  lx += 80;
-  for (size_t m = 0; m < modes.size(); ++m) {
-    const std::string label = modes[m]->compile_mode + (modes[m]->compiled ? " (compiled)" : "");
-    o << "<rect x='" << lx << "' y='" << ly - 9 << "' width='18' height='10' fill='" << colors[m % 4]
-      << "' fill-opacity='0.3'/><line x1='" << lx << "' y1='" << ly - 4 << "' x2='" << lx + 18 << "' y2='" << ly - 4
-      << "' stroke='" << colors[m % 4] << "' stroke-width='2'/><text x='" << lx + 22 << "' y='" << ly
-      << "' font-size='11'>" << html_escape(label) << " mean, q10-q90</text>";
-    lx += 200;
-  }
-  o << "</svg>";
+  o << "<table><tr><th>Setting</th><th>Value</th><th>Source</th></tr>\n";
+  for (const SettingRow& r : info.run_settings)
+    o << "<tr><td>" << html_escape(r.name) << "</td><td><code>" << html_escape(r.value) << "</code></td><td>"
+      << html_escape(r.source) << "</td></tr>\n";
+  for (const auto& [model, rows] : info.compile_settings)
+    for (const SettingRow& r : rows)
+      o << "<tr><td>" << html_escape(model) << " compiled " << html_escape(r.name) << "</td><td><code>"
+        << html_escape(r.value) << "</code></td><td>" << html_escape(r.source) << "</td></tr>\n";
+  o << "</table>\n";
   return o.str();
 }
 
 inline std::string html_report(const RunInfo& info, const std::vector<IterationRecord>& records,
                                const std::vector<ModelSummary>& s, Tier verdict) {
+  const Scores sc = score_by_symbol(records);
   std::ostringstream o;
   o << "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>fcast compile stress test: "
-    << html_escape(info.mode) << "</title>\n<style>"
-    << "body{font-family:sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}"
+    << html_escape(info.mode) << "</title>\n"
+    << kReportCheckHead << "\n<style>"
+    << "body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}"
     << "table{border-collapse:collapse;margin:0.5em 0 1.2em}td,th{border:1px solid #ccc;padding:3px 7px;"
        "font-size:13px;text-align:right}th{background:#f1f3f5}td:first-child,th:first-child{text-align:left}"
     << ".PASS{background:#d3f9d8}.WARN{background:#fff3bf}.FAIL{background:#ffc9c9}.INFO{background:#f1f3f5}"
     << ".banner{border:2px solid #e03131;background:#fff5f5;padding:0.6em 1em;font-weight:bold}"
+    << ".note{border:2px solid #1971c2;background:#e7f5ff;padding:0.6em 1em;font-weight:bold}"
+    << ".grid{display:flex;flex-wrap:wrap;gap:10px}figure{margin:0}figcaption{font-size:12px;font-weight:bold}"
+    << ".check{color:#c92a2a;font-weight:bold}code{font-size:12px}"
     << "</style></head><body>\n";
   o << "<h1>Compile stress test &mdash; " << html_escape(info.mode) << "</h1>\n";
-  if (info.random_weights) o << "<p class='banner'>" << html_escape(kRandomBanner) << "</p>\n";
+  if (info.random_weights) o << "<p class='banner' id='banner-random'>" << html_escape(kRandomBanner) << "</p>\n";
+  if (info.trained_default) o << "<p class='note' id='banner-trained'>" << html_escape(kTrainedBanner) << "</p>\n";
   if (info.perturbation != 0)
     o << "<p class='banner'>TEST SWITCH ON: compiled outputs scaled by " << fixed(1 + info.perturbation, 3)
       << " (FCAST_TEST_PERTURB_COMPILED).</p>\n";
@@ -469,9 +506,18 @@ inline std::string html_report(const RunInfo& info, const std::vector<IterationR
     o << "<p class='banner'>Status: " << html_escape(info.status) << " (" << info.completed_iterations << " of "
       << info.iterations << " iterations complete).</p>\n";
   o << "<p>" << info.iterations << " iterations &times; " << info.windows << " walk-forward forecasts per mode; context "
-    << info.context_length << ", prediction length " << info.prediction_length << ", " << info.num_samples
+    << html_escape(context_text(info)) << ", prediction length " << info.prediction_length << ", " << info.num_samples
     << " samples; compiled = " << html_escape(info.compile_mode) << " / " << html_escape(info.compile_backend) << " / "
     << html_escape(info.precision) << "; " << info.threads << " threads; " << fixed(info.elapsed_s, 1) << " s.</p>\n";
+  o << "<p>Engine: <code>" << html_escape(info.engine_version) << "</code>; CPU: " << html_escape(info.cpu_model)
+    << "; kernel ISA level: <b>" << html_escape(info.isa) << "</b> (features <code>" << html_escape(info.cpu_features)
+    << "</code>).</p>\n";
+  if (!info.weights.empty()) {
+    o << "<ul>";
+    for (const auto& [model, what] : info.weights)
+      o << "<li>" << html_escape(model) << " weights: " << html_escape(what) << "</li>";
+    o << "</ul>\n";
+  }
   o << "<h2>Verdict: <span class='" << tier_name(verdict) << "'>" << tier_name(verdict) << "</span></h2>\n";
   o << "<table><tr><th>Model</th><th>Check</th><th>Value</th><th>Tier</th></tr>\n";
   for (const auto& m : s)
@@ -487,41 +533,77 @@ inline std::string html_report(const RunInfo& info, const std::vector<IterationR
   }
   for (const auto& m : s) {
     o << "<h2>" << html_escape(m.model_name) << "</h2>\n";
-    o << "<table><tr><th>Mode</th><th>MAE</th><th>Load ms</th><th>First call ms</th><th>p50 ms</th><th>Peak RSS MB</th>"
-         "<th>Recompiles</th></tr>\n";
-    o << "<tr><td>eager</td><td>" << fixed(m.eager_mae, 4) << "</td><td>" << fixed(m.eager_load_ms, 1) << "</td><td>"
-      << fixed(m.eager_first_ms, 1) << "</td><td>" << fixed(m.eager_p50_ms, 2) << "</td><td>" << fixed(m.eager_rss_mb, 1)
-      << "</td><td>0</td></tr>\n";
-    o << "<tr><td>" << html_escape(m.compiled_mode) << " (compiled)</td><td>" << fixed(m.compiled_mae, 4) << "</td><td>"
-      << fixed(m.compiled_load_ms, 1) << "</td><td>" << fixed(m.compiled_first_ms, 1) << "</td><td>"
-      << fixed(m.compiled_p50_ms, 2) << "</td><td>" << fixed(m.compiled_rss_mb, 1) << "</td><td>" << m.total_recompiles
-      << "</td></tr></table>\n";
-    std::vector<std::pair<std::string, std::vector<double>>> lat;
-    for (bool compiled : {false, true}) {
-      std::vector<double> all;
-      std::string label;
-      for (const auto& r : records)
-        if (r.model_name == m.model_name && r.compiled == compiled) {
-          all.insert(all.end(), r.perf.steady_ms.begin(), r.perf.steady_ms.end());
-          label = r.compile_mode + (compiled ? " (compiled)" : "");
-        }
-      if (!label.empty()) lat.push_back({label, all});
+    // Accuracy: per symbol, against the last-value forecast on the same bars.
+    o << "<h3>Accuracy per symbol, against the last value</h3>\n<p style='font-size:13px'>MAE is in each symbol's price "
+         "units and is never averaged across symbols. Relative MAE = MAE / MAE of the last-value forecast (the close "
+         "at the origin, repeated) on the same held-out bars: below 1 beats it; skill = 1 &minus; relative MAE. "
+         "Coverage = share of held-out bars inside the q10&ndash;q90 interval (nominal 0.80).</p>\n";
+    o << "<table><tr><th>Symbol</th><th>Mode</th><th>Windows</th><th>MAE</th><th>Last-value MAE</th>"
+         "<th>Relative MAE</th><th>Skill</th><th>Coverage q10&ndash;q90</th></tr>\n";
+    std::vector<const SymbolScore*> eager, compiled;
+    for (const SymbolScore& x : sc.symbols) {
+      if (x.model_name != m.model_name) continue;
+      (x.compiled ? compiled : eager).push_back(&x);
+      o << "<tr><td>" << html_escape(x.symbol) << "</td><td>" << html_escape(x.compile_mode) << "</td><td>" << x.windows
+        << "</td><td>" << short_num(x.accuracy.mae) << "</td><td>" << short_num(x.accuracy.naive_mae) << "</td><td>"
+        << fixed(x.accuracy.relative_mae, 3) << "</td><td>" << fixed(x.skill(), 3) << "</td><td class='coverage'>"
+        << fixed(x.accuracy.coverage, 2) << "</td></tr>\n";
     }
-    o << "<h3>Latency distribution per mode</h3>\n" << latency_svg(lat) << "\n";
-    // Forecast vs actual: the first iteration of each model (both modes share its windows).
+    for (const ModeScore& x : sc.modes)
+      if (x.model_name == m.model_name)
+        o << "<tr><td><b>all (" << x.symbols << ")</b></td><td>" << html_escape(x.compile_mode)
+          << "</td><td></td><td>&mdash;</td><td>&mdash;</td><td><b>" << fixed(x.relative_mae, 3)
+          << "</b> (geo. mean)</td><td><b>" << fixed(x.skill, 3) << "</b></td><td>" << fixed(x.coverage, 2)
+          << " (mean)</td></tr>\n";
+    o << "</table>\n" << relative_mae_svg(m.model_name, eager, compiled) << "\n";
+    // Forecast fans: one chart per iteration (each iteration forecasts one symbol).
     std::map<int, std::vector<const IterationRecord*>> by_iter;
     for (const auto& r : records)
       if (r.model_name == m.model_name) by_iter[r.iteration].push_back(&r);
-    if (!by_iter.empty()) {
-      const auto& first = by_iter.begin()->second;
-      o << "<h3>Forecast vs actual (iteration " << by_iter.begin()->first << ", " << html_escape(first[0]->symbol)
-        << ")</h3>\n"
-        << forecast_svg(first) << "\n";
+    o << "<h3>Forecasts: one fan per window from its origin, every iteration</h3>\n<div class='grid'>\n";
+    for (const auto& [it, modes] : by_iter)
+      o << "<figure><figcaption>iteration " << it << " &middot; " << html_escape(modes[0]->symbol) << "</figcaption>"
+        << forecast_fan_svg(modes) << "</figure>\n";
+    o << "</div>\n";
+    // Compiled - eager.
+    const CompiledEagerDiff d = compiled_eager_diff(records, m.model_name);
+    o << "<h3>Compiled &minus; eager</h3>\n";
+    if (!d.points.empty())
+      o << "<p>" << d.points.size() << " forecast steps compared: max |compiled &minus; eager| = <b>"
+        << short_num(d.max_abs) << "</b> (in the symbol's price units), max relative difference = <b>"
+        << short_num(d.max_rel) << "</b>.</p>\n";
+    o << diff_svg(d) << "\n";
+    // Timing and memory.
+    o << "<h3>Timing and memory</h3>\n";
+    const std::string cl = m.compiled_mode.empty() ? "compiled" : m.compiled_mode + " (compiled)";
+    if (m.eager_iterations > 0 || m.compiled_iterations > 0)
+      o << bars_svg("timing", m.model_name,
+                    {{"load", m.eager_load_ms, m.compiled_load_ms, "ms"},
+                     {"first call", m.eager_first_ms, m.compiled_first_ms, "ms"},
+                     {"steady p50", m.eager_p50_ms, m.compiled_p50_ms, "ms"},
+                     {"steady p99", m.eager_p99_ms, m.compiled_p99_ms, "ms"}},
+                    "eager", cl)
+        << "\n"
+        << bars_svg("memory", m.model_name, {{"peak RSS", m.eager_rss_mb, m.compiled_rss_mb, "MB"}}, "eager", cl)
+        << "\n<p style='font-size:12px'>Each row is scaled to its own largest value. Peak RSS is process-wide.</p>\n";
+    std::vector<std::pair<std::string, std::vector<double>>> lat;
+    for (bool c : {false, true}) {
+      std::vector<double> all;
+      std::string label;
+      for (const auto& r : records)
+        if (r.model_name == m.model_name && r.compiled == c) {
+          all.insert(all.end(), r.perf.steady_ms.begin(), r.perf.steady_ms.end());
+          label = r.compile_mode + (c ? " (compiled)" : "");
+        }
+      if (!label.empty()) lat.push_back({label, all});
     }
+    o << "<h3>Latency distribution per mode</h3>\n" << latency_svg(m.model_name, lat) << "\n";
   }
-  o << "<p style='font-size:12px;color:#666'>Written by <code>fcast stress</code>; self-contained (no scripts, no "
-       "external resources). JSON: compile_stress_results_"
-    << html_escape(info.mode) << ".json. See docs/STRESS_TEST.md.</p>\n</body></html>\n";
+  o << "<h2>Settings and their sources</h2>\n" << settings_table_html(info);
+  o << "<p style='font-size:12px;color:#666'>Written by <code>fcast stress</code>; self-contained (inline SVG and one "
+       "inline self-check script; no external resources). JSON: compile_stress_results_"
+    << html_escape(info.mode) << ".json. See docs/STRESS_TEST.md.</p>\n"
+    << kReportCheckBody << "\n</body></html>\n";
   return o.str();
 }
 
@@ -537,7 +619,7 @@ inline void write_reports(const std::string& dir, const RunInfo& info, const std
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const auto& r : records) list.push_back(record_json(r));
   write_file_atomic(dir + "/" + results_file(info.mode), list.dump(2) + "\n");
-  write_file_atomic(dir + "/" + summary_file(info.mode), summary_json(info, s, verdict).dump(2) + "\n");
+  write_file_atomic(dir + "/" + summary_file(info.mode), summary_json(info, records, s, verdict).dump(2) + "\n");
   write_file_atomic(dir + "/" + markdown_file(info.mode), markdown_report(info, records, s, verdict));
   write_file_atomic(dir + "/" + html_file(info.mode), html_report(info, records, s, verdict));
 }

@@ -15,6 +15,8 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -42,19 +44,73 @@ struct MarketSeries {
   const std::vector<double>& close() const { return columns.at("close"); }
 };
 
-// tests/data/market next to the binary (build/fcast -> ../tests/data/market) or under the
-// current directory; "" when neither exists.
-inline std::string default_data_dir() {
+// tests/data/<what> of the source tree: next to the binary (build/fcast -> ../tests/data/<what>) or
+// under the current directory; "" when neither exists. The binary carries no data of its own.
+inline std::string bundled_data_dir(const std::string& what) {
   std::vector<fs::path> candidates;
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec)
     for (fs::path p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path())
-      candidates.push_back(p / "tests" / "data" / "market");
-  candidates.push_back(fs::current_path(ec) / "tests" / "data" / "market");
+      candidates.push_back(p / "tests" / "data" / what);
+  candidates.push_back(fs::current_path(ec) / "tests" / "data" / what);
   for (const auto& c : candidates)
     if (fs::is_directory(c, ec)) return c.string();
   return "";
+}
+inline std::string default_data_dir() { return bundled_data_dir("market"); }
+
+// The default checkpoints of `fcast stress`: the tiny models trained on the bundled market data,
+// tests/data/models/<model>-tiny-market (tests/data/models/README.md). The folder, or each of its
+// sub-folders, is assigned to the part whose config detection accepts it, so a model with several
+// parts (Kronos: predictor and tokenizer) needs no table here. Throws naming the folder when it
+// is missing or lacks a part.
+inline ModelPaths trained_default_checkpoint(const ModelEntry& e) {
+  const std::string root = bundled_data_dir("models");
+  FCAST_CHECK(!root.empty(),
+              "cannot find the default trained checkpoints (tests/data/models next to the fcast binary or under the "
+              "current directory); run from the repository, pass --",
+              e.name, "-<part> folders, or use --random-weights");
+  const fs::path dir = fs::path(root) / (e.name + "-tiny-market");
+  std::error_code ec;
+  FCAST_CHECK(fs::is_directory(dir, ec), "the default trained ", e.name, " checkpoint folder '", dir.string(),
+              "' does not exist; pass --", e.name, "-<part> folders, or use --random-weights");
+  std::vector<fs::path> candidates = {dir};
+  std::vector<fs::path> subs;
+  for (const auto& d : fs::directory_iterator(dir, ec))
+    if (d.is_directory(ec)) subs.push_back(d.path());
+  std::sort(subs.begin(), subs.end());
+  candidates.insert(candidates.end(), subs.begin(), subs.end());
+  ModelPaths out;
+  for (const fs::path& c : candidates) {
+    if (!fs::exists(c / "config.json", ec)) continue;
+    std::string part, why;
+    if (e.detect && e.detect(c.string(), part, why) && !part.empty()) out.emplace(part, c.string());
+  }
+  for (const ModelPart& p : e.parts)
+    FCAST_CHECK(out.count(p.name), "the default trained ", e.name, " checkpoint '", dir.string(), "' has no ", p.name,
+                " folder (config.json + model.safetensors); pass --", e.name, "-", p.name,
+                ", or use --random-weights");
+  return out;
+}
+
+// The context length a default trained model was trained with (tests/data/models/stress_defaults.json,
+// "context_length": {"<model>": bars}); nothing when the file or the entry is absent. A malformed
+// file is an error naming it.
+inline std::optional<int64_t> trained_default_context(const ModelEntry& e) {
+  const std::string root = bundled_data_dir("models");
+  if (root.empty()) return std::nullopt;
+  const fs::path f = fs::path(root) / "stress_defaults.json";
+  std::error_code ec;
+  if (!fs::exists(f, ec)) return std::nullopt;
+  std::ifstream in(f);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  FCAST_CHECK(!j.is_discarded() && j.is_object(), f.string(), ": not a JSON object");
+  if (!j.contains("context_length") || !j["context_length"].contains(e.name)) return std::nullopt;
+  const nlohmann::json& v = j["context_length"][e.name];
+  FCAST_CHECK(v.is_number_integer() && v.get<int64_t>() >= 16, f.string(), ": context_length.", e.name,
+              " must be an integer >= 16");
+  return v.get<int64_t>();
 }
 
 // The bundled daily and hourly files whose series are long enough for a 512-bar context.
