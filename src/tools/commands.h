@@ -30,6 +30,7 @@ void register_stress(CLI::App& app);              // cmd_stress.cc
 void register_profile(CLI::App& app);             // cmd_profile.cc
 void register_serve(CLI::App& app);               // cmd_serve.cc
 void register_loadtest(CLI::App& app);            // cmd_loadtest.cc
+void register_backtest(CLI::App& app);            // cmd_backtest.cc
 
 // A usage error found in a command's callback (a missing required option whose message says how
 // to get what it names): `fcast` exits with status 2, as for CLI11's own usage errors.

@@ -159,6 +159,7 @@ int main(int argc, char** argv) {
   fcast::tools::register_profile(app);
   fcast::tools::register_serve(app);
   fcast::tools::register_loadtest(app);
+  fcast::tools::register_backtest(app);
   // `fcast help [COMMAND...]`: the help of a command, as `fcast COMMAND... --help` prints it.
   std::vector<std::string> help_words;
   CLI::App* help = app.add_subcommand("help", "Show the help of fcast or of a command: fcast help predict toto");
