@@ -216,10 +216,11 @@ TEST(CompileGuard, RollingRule) {
 
 TEST(CompileGuard, RateHistoryPerSymbolAndMetric) {
   json h = json::array();
-  auto add = [&](const std::string& sym, double d, const std::string& base_ex = "eager") {
+  auto add = [&](const std::string& sym, double d, const std::string& base_ex = "eager",
+                 const std::string& variant = "compile") {
     h.push_back({{"timestamp", "t"},
                  {"symbol", sym},
-                 {"variant", "compile"},
+                 {"variant", variant},
                  {"baseline", {{"executor", base_ex}}},
                  {"compile", {{"executor", "compiled"}}},
                  {"delta", {{"maxdiff_return", d}, {"simple_return", nullptr}}}});
@@ -227,18 +228,21 @@ TEST(CompileGuard, RateHistoryPerSymbolAndMetric) {
   for (double d : {0.02, 0.03, 0.01, 0.02, 0.02}) add("GOOG", d);  // mean 0.02: promote
   for (double d : {0.01, -0.01, 0.0}) add("TSLA", d);               // n 3: insufficient
   for (int i = 0; i < 4; ++i) add("TSLA", 0.0, "compiled");         // same executor: skipped
+  for (int i = 0; i < 5; ++i) add("GOOG", -0.02, "eager", "bf16");   // another variant: rated apart
   const auto r = rate_history(h);
-  ASSERT_EQ(r.size(), 2u);  // simple_return is null everywhere: not rated
-  EXPECT_EQ(r[0].symbol, "GOOG");
-  EXPECT_EQ(r[0].metric, "maxdiff_return");
-  EXPECT_EQ(r[0].n, 5);
-  EXPECT_NEAR(r[0].mean, 0.02, 1e-15);
-  EXPECT_EQ(r[0].positive, 5);
-  EXPECT_EQ(r[0].rating, "promote");
-  EXPECT_EQ(r[1].symbol, "TSLA");
-  EXPECT_EQ(r[1].n, 3);
-  EXPECT_EQ(r[1].zero, 1);
-  EXPECT_EQ(r[1].rating, "insufficient");
+  ASSERT_EQ(r.size(), 3u);  // simple_return is null everywhere: not rated
+  EXPECT_EQ(r[1].symbol, "GOOG (compile)");
+  EXPECT_EQ(r[1].metric, "maxdiff_return");
+  EXPECT_EQ(r[1].n, 5);
+  EXPECT_NEAR(r[1].mean, 0.02, 1e-15);
+  EXPECT_EQ(r[1].positive, 5);
+  EXPECT_EQ(r[1].rating, "promote");
+  EXPECT_EQ(r[0].symbol, "GOOG (bf16)");
+  EXPECT_EQ(r[0].rating, "regress");
+  EXPECT_EQ(r[2].symbol, "TSLA (compile)");
+  EXPECT_EQ(r[2].n, 3);
+  EXPECT_EQ(r[2].zero, 1);
+  EXPECT_EQ(r[2].rating, "insufficient");
   EXPECT_THROW(rate_history(json::object()), Error);
 }
 

@@ -275,7 +275,11 @@ std::vector<MetricRating> rate_history(const json& history) {
     FCAST_CHECK(e.is_object(), "compile-guard history entry ", i, " is not an object");
     FCAST_CHECK(e.contains("symbol") && e["symbol"].is_string() && !e["symbol"].get<std::string>().empty(),
                 "compile-guard history entry ", i, " has no symbol");
-    const std::string symbol = e["symbol"].get<std::string>();
+    // One series per symbol and variant: a bf16 run's deltas (or another model's) are not the
+    // compiled fp32 run's.
+    std::string symbol = e["symbol"].get<std::string>();
+    if (e.contains("variant") && e["variant"].is_string() && !e["variant"].get<std::string>().empty())
+      symbol += " (" + e["variant"].get<std::string>() + ")";
     // Entries from one executor against itself carry no information (see INVALID).
     const json& b = e.value("baseline", json::object());
     const json& k = e.value("compile", json::object());

@@ -29,7 +29,7 @@
 // not fsync'd (standard library only), so a power loss may lose the last entry. A file that is
 // not a JSON array is an error naming it: it is never overwritten.
 //
-// Rolling rule (rate_history), per symbol and delta metric over the entries with a number for it
+// Rolling rule (rate_history), per symbol, variant ("SYMBOL (variant)") and delta metric over the entries with a number for it
 // (entries whose executors are recorded and equal are skipped: see INVALID), n = count, mean of
 // the deltas, positive ratio = (deltas > 0) / n:
 //   n < 5                                  "insufficient"

@@ -125,6 +125,10 @@ struct BenchWorkload {
   // forecast by one `fcast predict MODEL --symbol all` process (one load, one batched request)
   // against one process per symbol, the ratio printed; run only when named.
   bool cli_batch = false;
+  // A backtest comparison instead: one symbol's walk-forward windows (`series` simulations x 4
+  // keys x `horizon` days of one-step forecasts, fcast backtest's protocol) forecast in batches
+  // against one at a time, in the same session; run only when named.
+  bool backtest_batch = false;
 };
 
 struct ModelEntry {

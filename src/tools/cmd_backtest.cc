@@ -230,7 +230,7 @@ SymbolResult evaluate_symbol(const Bars& b, const backtest::SymbolRun& run, cons
     if (sim.keys.count("close")) runs.push_back(eval::evaluate_strategies(backtest::strategy_window(b, sim), so));
     if (sim.index == 0 && !runs.empty()) out.latest = runs.back();
     for (const auto& [key, days] : sim.keys)
-      for (const backtest::DayPoint& d : days) val_loss_sum[key] += std::fabs(d.change - (d.actual / d.last - 1.0));
+      for (const backtest::DayPoint& d : days) val_loss_sum[key] += std::fabs(d.change - (d.actual / d.previous - 1.0));
     ++val_loss_n;
   }
   eval::BacktestMetrics bm;
@@ -406,8 +406,8 @@ void run_backtest(const BacktestArgs& a) {
     status = eval::guard_exit_status(v);
   }
   const backtest::ReportFiles files = backtest::write_reports(report, a.output_dir);
+  std::cout << backtest::summary_text(report);
   if (!a.quiet) {
-    std::cout << backtest::summary_text(report);
     std::cerr << "fcast: backtest: reports in " << files.json << ", " << files.markdown << ", " << files.html << "\n";
   }
   if (!a.compare.empty()) std::cout << "compile guard verdict: " << report.guard_verdict << "\n";
@@ -457,7 +457,7 @@ void register_backtest(CLI::App& app) {
   cmd->add_option("--batch", a->batch, "Forecasts per request (one-step; multi-step: batch / 8) (default: 256)");
   add_seed_option(cmd, a->seed, "Sampling seed (default: 0)");
   cmd->add_option("--output-dir", a->output_dir, "Where the reports go (default: backtest_results)");
-  cmd->add_flag("--quiet,-q", a->quiet, "No progress or notes on stderr");
+  cmd->add_flag("--quiet,-q", a->quiet, "No progress or notes on stderr (the summary still goes to stdout)");
   cmd->add_flag("--progress", a->progress, "Show progress even when stderr is not a terminal");
   add_compile_flags(cmd, a->compile);
   cmd->callback([a] { run_backtest(*a); });

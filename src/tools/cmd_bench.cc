@@ -24,6 +24,7 @@
 #include "models/registry.h"
 #include "runtime/compile_settings.h"
 #include "tools/commands.h"
+#include "tools/backtest/walk_forward.h"
 #include "tools/stress/workload.h"
 
 namespace fcast::tools {
@@ -61,7 +62,7 @@ std::vector<Workload> all_workloads() {
 }
 
 // Workloads run only when named: RSS checks and command-line comparisons.
-bool named_only(const BenchWorkload& w) { return w.rss_check || w.cli_batch; }
+bool named_only(const BenchWorkload& w) { return w.rss_check || w.cli_batch || w.backtest_batch; }
 
 // "W1 W2 ... K3" (standard) or "toto-published-rss M1" (run only when named), in registry order.
 std::string workload_ids(bool named) {
@@ -113,6 +114,71 @@ void ensure_checkpoints(const Workload& x, const std::string& models_root, const
 }
 
 CompileSettings settings_for(const std::string& config, const ModelEntry& entry);
+
+// A backtest comparison (BenchWorkload::backtest_batch): one symbol of random daily bars, the
+// backtest's one-step jobs (tools/backtest/walk_forward.h) forecast in requests of 256 jobs
+// against one job per request, in one compiled session (plans of both shapes built by an untimed
+// pass first). Both must give identical numbers (each job draws from its own seed).
+int backtest_batch_bench(const Workload& x, const std::string& models_root, bool json) {
+  const BenchWorkload& w = *x.w;
+  ensure_checkpoints(x, models_root, "");
+  const ModelPaths paths = checkpoint_paths(w, models_root, "");
+  backtest::Bars b;
+  b.symbol = "RANDOM";
+  b.file = "(random walk)";
+  Rng rng(w.data_seed);
+  double price = 100;
+  const int64_t rows = w.context + w.series + w.horizon + 2;
+  for (int64_t t = 0; t < rows; ++t) {
+    b.timestamps.push_back(1577836800 + 86400 * t);
+    const double open = price;
+    price *= std::exp(0.015 * rng.normal());
+    b.columns["open"].push_back(open);
+    b.columns["close"].push_back(price);
+    b.columns["high"].push_back(std::max(open, price) * (1 + 0.005 * std::fabs(rng.normal())));
+    b.columns["low"].push_back(std::min(open, price) * (1 - 0.005 * std::fabs(rng.normal())));
+  }
+  backtest::Protocol p;
+  p.simulations = w.series;
+  p.days = w.horizon;
+  p.context = w.context;
+  const std::vector<backtest::Job> jobs = backtest::one_step_jobs({b}, p);
+  CompileSettings s = settings_for("fp32", *x.entry);
+  std::shared_ptr<LoadedModel> m = x.entry->load(paths, s);
+  std::unique_ptr<ForecastSession> session = m->new_session();
+  ForecastRequest base;
+  base.num_samples = w.samples;
+  base.options = w.options;
+  base.seed = 1;
+  const size_t batched = 256;
+  std::cerr << "bench " << w.id << ": " << w.description << "\nbench " << w.id << ": " << jobs.size()
+            << " forecasts; untimed pass first (builds the plans of both batch shapes)\n";
+  const std::vector<backtest::Job> warm(jobs.begin(), jobs.begin() + std::min<size_t>(jobs.size(), batched));
+  backtest::forecast_jobs(*session, warm, base, 1, batched);
+  backtest::forecast_jobs(*session, {jobs.front()}, base, 1, 1);
+  auto t = std::chrono::steady_clock::now();
+  const auto one = backtest::forecast_jobs(*session, jobs, base, 1, 1);
+  const double t_one = seconds_since(t);
+  t = std::chrono::steady_clock::now();
+  const auto many = backtest::forecast_jobs(*session, jobs, base, 1, batched);
+  const double t_many = seconds_since(t);
+  bool identical = true;
+  for (size_t k = 0; k < jobs.size(); ++k) identical = identical && one[k].paths == many[k].paths;
+  nlohmann::json j = {{"workload", w.id},          {"description", w.description}, {"forecasts", jobs.size()},
+                      {"one_at_a_time_seconds", t_one}, {"batched_seconds", t_many}, {"batch", batched},
+                      {"batched_speedup", t_one / t_many}, {"seconds_per_symbol", t_many},
+                      {"outputs_identical", identical}};
+  if (json) {
+    std::cout << j.dump() << std::endl;
+  } else {
+    std::cout << "workload " << w.id << ": " << w.description << "\n"
+              << "  one forecast at a time: " << t_one << " s\n  batched (" << batched << " per request): " << t_many
+              << " s\n  ratio (one at a time / batched): " << t_one / t_many << "x (target >= 3x)\n"
+              << "  seconds per symbol: " << t_many << " (random weights, this CPU; the Python system took about 18 s "
+                 "per symbol on a GPU)\n  outputs identical: " << (identical ? "yes" : "NO") << "\n";
+  }
+  return identical ? 0 : 1;
+}
 
 // A command-line comparison (BenchWorkload::cli_batch): the workload's symbols of random bars in
 // one long-format CSV; one `fcast predict --symbol all` process against one process per symbol,
@@ -683,6 +749,11 @@ void register_bench(CLI::App& app) {
     for (const Workload& x : chosen) {
       if (x.w->rss_check) {
         const int rc = rss_check(x, *models_root, *model, *ratio, *json);
+        if (rc) throw CLI::RuntimeError(rc);
+        continue;
+      }
+      if (x.w->backtest_batch) {
+        const int rc = backtest_batch_bench(x, *models_root, *json);
         if (rc) throw CLI::RuntimeError(rc);
         continue;
       }

@@ -100,6 +100,13 @@ ModelEntry registry_entry() {
     m1.cli_batch = true;
     m1.data_seed = 5;
     e.bench.push_back(m1);
+    BenchWorkload b1 = workload("B1", "Toto-Open-Base-1.0 shape, fcast backtest of one symbol: 50 simulations x 4 keys "
+                                "x 7 one-step forecasts, context 512, 128 samples: batched vs one forecast at a time",
+                                1, 512, 7, 128, 1);
+    b1.series = 50;
+    b1.backtest_batch = true;
+    b1.data_seed = 9;
+    e.bench.push_back(b1);
   }
   e.detect = [](const std::string& dir, std::string& part, std::string& why) {
     const std::string cfg = (std::filesystem::path(dir) / "config.json").string();

@@ -26,6 +26,7 @@ struct DayPoint {
                                 //   forecasts; the predicted value of the day before for multi-step ones,
                                 //   except day 0)
   double actual = 0;            // the key's value on the bar
+  double previous = 0;          // the key's value on the bar before (actual)
   double point = 0;             // the aggregated forecast of the value
   double change = 0;            // point / previous known value - 1 (what the strategies trade on)
   double band = 0;              // p60 - p40 of the forecast change
@@ -41,6 +42,13 @@ struct Simulation {
 struct SymbolRun {
   std::vector<Simulation> simulations;  // simulation 0 first
 };
+
+// p60 - p40 of one step's sample changes (0 for a single path).
+inline double band_of(std::vector<double> changes) {
+  if (changes.size() < 2) return 0.0;
+  std::sort(changes.begin(), changes.end());
+  return eval::quantile_of_sorted(changes, 0.6) - eval::quantile_of_sorted(changes, 0.4);
+}
 
 // The one-step forecasts of `jobs` (percentage changes) as days: value = last * (1 + change).
 inline std::vector<SymbolRun> days_from_one_step(const std::vector<Bars>& symbols, const Protocol& p,
@@ -66,7 +74,8 @@ inline std::vector<SymbolRun> days_from_one_step(const std::vector<Bars>& symbol
     d.actual = v[job.target_row];
     d.change = eval::aggregate_one_step(spec, changes);
     d.point = d.last * (1.0 + d.change);
-    d.band = changes.size() > 1 ? eval::band_p40_p60({changes}).at(0) : 0.0;
+    d.previous = d.last;
+    d.band = band_of(changes);
     for (double c : changes) d.paths.push_back(d.last * (1.0 + c));
   }
   return out;
@@ -105,7 +114,8 @@ inline std::vector<SymbolRun> days_from_multi_step(const std::vector<Bars>& symb
         std::vector<double> changes;
         for (size_t n = 0; n < dp.paths.size(); ++n)
           changes.push_back(dp.paths[n] / (prev_paths.empty() ? prev : prev_paths[n]) - 1.0);
-        dp.band = changes.size() > 1 ? eval::band_p40_p60({changes}).at(0) : 0.0;
+        dp.previous = b.col(k)[dp.row - 1];
+        dp.band = band_of(changes);
         prev = dp.point;
         prev_paths = dp.paths;
       }

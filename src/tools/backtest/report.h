@@ -286,7 +286,10 @@ inline std::string html_report(const Report& r) {
   for (const ModelReport& m : r.models)
     if (m.trained_default) {
       o << "<p class='banner'><b>Tiny models trained on the bundled data, not the published Toto or Kronos.</b> "
-           "Their figures describe these tiny models on the held-out part of each series only.</p>\n";
+           "Their figures describe these tiny models only, "
+        << (m.protocol.held_out_from > 0 ? "on the held-out part of each series."
+                                         : "on every bar, including the bars they were trained on (--all-bars).")
+        << "</p>\n";
       break;
     }
   if (!r.guard.empty())
@@ -362,7 +365,9 @@ inline std::string markdown_report(const Report& r) {
   for (const ModelReport& m : r.models) {
     if (m.trained_default)
       o << "> **Tiny models trained on the bundled data, not the published " << m.model
-        << ".** The figures below describe this tiny model on the held-out part of each series only.\n\n";
+        << ".** The figures below describe this tiny model only, "
+        << (m.protocol.held_out_from > 0 ? "on the held-out part of each series." : "on every bar, training bars included (--all-bars).")
+        << "\n\n";
     o << "## " << m.model << " (" << m.config << ", executor " << m.executor << ")\n\n"
       << m.protocol.simulations << " simulations x " << m.protocol.days << " days, context " << m.protocol.context
       << ", " << m.num_samples << " sample paths, " << m.forecasts << " forecasts in " << m.seconds << " s.\n\n"
