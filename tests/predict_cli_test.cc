@@ -5,6 +5,7 @@
 // option aliases (--pred-len, --sample-count, --lookback, -m, -n, -t, -o).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -301,4 +302,29 @@ TEST(PredictCli, TheCompileCacheSaysWhereItGrewOnceAndQuietSilencesIt) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_TRUE(fs::is_directory(dir.sub("other")));
+}
+
+TEST(PredictCli, AggregateWritesThePointOfTheSamplePaths) {
+  test::TempDir dir("predict_aggregate");
+  const std::string paths = dir.sub("paths.csv");
+  const test::CommandResult r = run_fcast(dir, toto("-i " + q(kDaily5) + " --symbol AAPL -n 3 --num-samples 10 " +
+                                                    "--aggregate trimmed_mean_10 --samples-out " + q(paths)));
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = rows_of(r.out);
+  const auto all = rows_of(test::slurp(paths));
+  ASSERT_EQ(rows.size(), 3u);
+  for (const auto& row : rows) {
+    std::vector<double> v;
+    for (const auto& p : all)
+      if (p.at("step") == row.at("step")) v.push_back(std::stod(p.at("value")));
+    ASSERT_EQ(v.size(), 10u);
+    std::sort(v.begin(), v.end());
+    double m = 0;  // trimmed_mean_10 of 10 paths: drop 1 at each end, mean of the other 8
+    for (size_t k = 1; k < 9; ++k) m += v[k] / 8;
+    EXPECT_NEAR(std::stod(row.at("point")), m, 1e-5 * std::fabs(m)) << "step " << row.at("step");
+    EXPECT_GE(std::stod(row.at("band_p40_p60")), 0.0);
+  }
+  const test::CommandResult bad = run_fcast(dir, toto("-i " + q(kDaily5) + " --symbol AAPL -n 3 --aggregate trimmed_mean_70"));
+  EXPECT_EQ(bad.status, 1);
+  test::expect_contains(bad.err, {"trimmed_mean_70"});
 }

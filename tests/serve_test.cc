@@ -150,6 +150,20 @@ TEST(Serve, NativeForecastEqualsPredict) {
   EXPECT_EQ(mj["outputs"][1]["status"], "error");
   EXPECT_EQ(mj["outputs"][1]["error"]["param"], "inputs[1].series");
 
+  // "aggregate": each row's point is the spec over its sample paths (median: the median column).
+  json ag = native_body(m.close, m.timestamps, 8, 4);
+  ag["aggregate"] = "median";
+  const test::HttpAnswer agg = test::http_post(port, "/v1/forecast", ag.dump());
+  ASSERT_EQ(agg.status, 200) << agg.body;
+  for (const json& row : agg.json()["series"][0]["forecast"]) {
+    EXPECT_FLOAT_EQ(row["point"].get<float>(), row["median"].get<float>());
+    EXPECT_GE(row["band_p40_p60"].get<float>(), 0.0f);
+  }
+  ag["aggregate"] = "trimmed_mean_70";
+  const test::HttpAnswer bad_agg = test::http_post(port, "/v1/forecast", ag.dump());
+  EXPECT_EQ(bad_agg.status, 400) << bad_agg.body;
+  EXPECT_EQ(bad_agg.json()["error"]["param"], "aggregate") << bad_agg.body;
+
   // /v1/models describes the model.
   const test::HttpAnswer models = test::http_get(port, "/v1/models");
   ASSERT_EQ(models.status, 200);

@@ -241,11 +241,19 @@ NativeRequest parse_native(const json& body, const ServedModels& served, const R
   n.model = pick_model(body, served);
   ForecastRequest& r = n.request;
   static const char* known[] = {"model", "series", "prediction_length", "horizon", "num_samples", "seed",
-                                "quantiles", "options", "return_samples"};
+                                "quantiles", "options", "return_samples", "aggregate"};
   for (const auto& [k, v] : body.items())
     if (std::find(std::begin(known), std::end(known), k) == std::end(known))
       bad(k, cat("unknown field '", k, "'; fields: model, series, prediction_length, num_samples, seed, quantiles, "
-                 "options, return_samples"));
+                 "options, return_samples, aggregate"));
+  if (const json* g = field(body, "aggregate")) {
+    const std::string spec = get_string(*g, "aggregate");
+    try {
+      n.aggregate = eval::parse_aggregation(spec);
+    } catch (const Error& e) {
+      bad("aggregate", e.what());
+    }
+  }
   if (const json* h = field(body, "prediction_length")) r.horizon = get_int(*h, "prediction_length", INT32_MIN, INT32_MAX);
   else if (const json* h2 = field(body, "horizon")) r.horizon = get_int(*h2, "horizon", INT32_MIN, INT32_MAX);
   if (const json* s = field(body, "num_samples")) r.num_samples = get_int(*s, "num_samples", INT32_MIN, INT32_MAX);
@@ -316,6 +324,16 @@ ojson native_response(const NativeRequest& req, const ForecastResult& res, const
         row["std"] = jnum(f.std[v][h]);
         for (size_t q = 0; q < res.quantile_levels.size(); ++q)
           row[std::string("q").append(level_text(res.quantile_levels[q]))] = jnum(f.quantiles[q][v][h]);
+        if (req.aggregate) {
+          if (f.samples.empty()) {
+            row["point"] = jnum(f.mean[v][h]);
+            row["band_p40_p60"] = 0.0;
+          } else {
+            const std::vector<double> paths(f.samples[v][h].begin(), f.samples[v][h].end());
+            row["point"] = jnum(static_cast<float>(eval::aggregate_one_step(*req.aggregate, paths)));
+            row["band_p40_p60"] = jnum(static_cast<float>(eval::band_p40_p60_by_step({f.samples[v][h]}).at(0)));
+          }
+        }
         rows.push_back(std::move(row));
       }
     ojson s;

@@ -13,9 +13,11 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "eval/aggregate.h"
 #include "models/registry.h"
 #include "serve/api_error.h"
 #include "serve/drift.h"
@@ -45,6 +47,9 @@ struct NativeRequest {
   std::string model;
   ForecastRequest request;
   bool return_samples = false;
+  // "aggregate": a sample-aggregation spec (eval/aggregate.h); each row then carries "point" (the
+  // spec over the step's sample paths, the mean for a point forecast) and "band_p40_p60".
+  std::optional<eval::AggregationSpec> aggregate;
 };
 NativeRequest parse_native(const nlohmann::json& body, const ServedModels& served, const RequestLimits& limits);
 nlohmann::ordered_json native_response(const NativeRequest& req, const ForecastResult& res, const LoadedModel& model,

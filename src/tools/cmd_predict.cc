@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "io/csv.h"
 #include "io/file.h"
+#include "eval/aggregate.h"
 #include "io/hf_cache.h"
 #include "models/registry.h"
 #include "runtime/plan_cache.h"
@@ -46,6 +47,7 @@ struct PredictArgs {
   std::string quantiles = "0.1,0.5,0.9";
   std::string output, format, samples_out, stats_file;
   std::string fill = "error", nonfinite = "error";
+  std::string aggregate;  // a sample-aggregation spec: adds the columns point, band_p40_p60
   std::optional<int64_t> context;      // unset: max_context where the model has it, else 512
   int64_t horizon = 64;
   std::optional<int64_t> num_samples;  // unset: the model's default
@@ -306,6 +308,8 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
   check_forecast_limits(r.limits, "--prediction-length", r.horizon, "--num-samples", r.num_samples);
   r.nonfinite = nonfinite_policy(a.nonfinite);
   r.quantiles = parse_quantiles(a.quantiles);
+  std::optional<eval::AggregationSpec> aggregation;
+  if (!a.aggregate.empty()) aggregation = eval::parse_aggregation(a.aggregate);
   r.options = a.model_options;
   for (const std::string& o : a.options) {
     const size_t eq = o.find('=');
@@ -369,6 +373,14 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
   auto shown = [&](const std::string& variate) {
     return columns.empty() || std::find(columns.begin(), columns.end(), lower(variate)) != columns.end();
   };
+  // The --aggregate columns of one cell: the spec over its sample paths (the mean for a point
+  // forecast) and their p60 - p40.
+  auto aggregated = [&](const SeriesForecast& f, size_t v, int64_t h) -> std::pair<float, float> {
+    if (f.samples.empty()) return {f.mean[v][h], 0.0f};
+    const std::vector<double> paths(f.samples[v][h].begin(), f.samples[v][h].end());
+    return {static_cast<float>(eval::aggregate_one_step(*aggregation, paths)),
+            static_cast<float>(eval::band_p40_p60_by_step({f.samples[v][h]}).at(0))};
+  };
   auto stamp = [&](size_t k, int64_t h) {
     const FutureStamps& f = loaded[k].future;
     return format_timestamp(f.utc[h], f.offset[h], f.style);
@@ -377,6 +389,7 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
   if (format == "csv") {
     out << "symbol,timestamp,variate,step,mean,median,std";
     for (double q : r.quantiles) out << "," << quantile_label(q);
+    if (aggregation) out << ",point,band_p40_p60";
     out << "\n";
     for (size_t k = 0; k < res.series.size(); ++k) {
       const SeriesForecast& f = res.series[k];
@@ -386,6 +399,10 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
           out << csv_field(f.id) << "," << stamp(k, h) << "," << csv_field(f.variate_names[v]) << "," << h + 1 << "," << num(f.mean[v][h])
               << "," << num(f.median[v][h]) << "," << num(f.std[v][h]);
           for (size_t q = 0; q < r.quantiles.size(); ++q) out << "," << num(f.quantiles[q][v][h]);
+          if (aggregation) {
+            const auto [point, band] = aggregated(f, v, h);
+            out << "," << num(point) << "," << num(band);
+          }
           out << "\n";
         }
     }
@@ -407,6 +424,7 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
     md["quantiles"] = r.quantiles;
     md["options"] = r.options;
     md["fill"] = a.fill;
+    if (aggregation) md["aggregate"] = aggregation->text;
     md["threads"] = omp_get_max_threads();
     md["seconds"] = seconds;
     if (r.nonfinite == NonFinitePolicy::kWarn) {
@@ -445,6 +463,11 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
           row["median"] = jnum(f.median[v][h]);
           row["std"] = jnum(f.std[v][h]);
           for (size_t q = 0; q < r.quantiles.size(); ++q) row[quantile_label(r.quantiles[q])] = jnum(f.quantiles[q][v][h]);
+          if (aggregation) {
+            const auto [point, band] = aggregated(f, v, h);
+            row["point"] = jnum(point);
+            row["band_p40_p60"] = jnum(band);
+          }
           rows.push_back(std::move(row));
         }
     }
@@ -571,6 +594,11 @@ void register_model_predict(CLI::App& predict, const ModelEntry& e) {
                   std::string("Missing values inside the context: error (name the row), ffill (carry the last value "
                               "forward)") +
                       (e.accepts_observed_mask ? ", mask (hide them from the model)" : "") + " (default: error)");
+  cmd->add_option("--aggregate", a->aggregate,
+                  "Also write `point`, the sample paths aggregated by SPEC, and `band_p40_p60` (p60 - p40 of the "
+                  "paths): mean, median, p10, p90, quantile_<q>, trimmed_mean_<f>, lower_/upper_trimmed_mean_<f>, "
+                  "mean_minus_std_<k>, mean_plus_std_<k>, quantile_plus_std_<q>_<k>, mean_quantile_mix_<q>_<w> "
+                  "(fractions above 1 are percentages: trimmed_mean_10) (default: none)");
   cmd->add_option("--output,-o", a->output, "Output file; '-' or empty for stdout (default: stdout)");
   cmd->add_option("--format", a->format, "csv or json (default: json if --output ends in .json, else csv)");
   cmd->add_option("--samples-out", a->samples_out,

@@ -14,7 +14,8 @@
 // tests/backtest_test.cc checks it by changing every later bar and rebuilding.
 //
 // Every job is an independent series: they are forecast through the session in batches (one
-// request per `batch` jobs; the session groups series of one length into one compiled run).
+// request per `batch` jobs; the session groups series of one length into one compiled run), and
+// jobs that forecast the same bar from the same bars (overlapping simulations) once.
 //
 // Not thread-safe (a session is used by one thread at a time).
 #pragma once
@@ -158,30 +159,50 @@ struct JobForecast {
   std::vector<std::vector<std::vector<double>>> paths;  // [variate][step][path]
 };
 
-// Forecasts `jobs` through `session` in requests of at most `batch` jobs; `progress` (done, total)
-// after each request.
+// Simulations overlap: simulation i's day d and simulation i + 1's day d + 1 forecast the same
+// bar from the same bars. Such jobs are one forecast (`dedupe`), made once and shared, as a cache
+// of forecasts keyed by what the model sees would; its seed comes from the symbol, key and bar,
+// so a job gets the same draws in any batch, order, or simulation count.
+inline std::string job_identity(const Job& j) { return cat(j.symbol, "/", j.key, "/", j.target_row); }
+
+// Forecasts `jobs` through `session` in requests of at most `batch` distinct forecasts;
+// `progress` (done, total) after each request.
 inline std::vector<JobForecast> forecast_jobs(ForecastSession& session, const std::vector<Job>& jobs,
                                               const ForecastRequest& base, int64_t horizon, size_t batch,
-                                              const std::function<void(int64_t, int64_t)>& progress = {}) {
-  std::vector<JobForecast> out(jobs.size());
+                                              const std::function<void(int64_t, int64_t)>& progress = {},
+                                              bool dedupe = true) {
+  // The distinct forecasts and, per job, which one it is.
+  std::vector<size_t> unique, of(jobs.size());
+  std::map<std::string, size_t> seen;
+  for (size_t k = 0; k < jobs.size(); ++k) {
+    if (dedupe) {
+      const auto [it, fresh] = seen.emplace(job_identity(jobs[k]), unique.size());
+      if (!fresh) {
+        of[k] = it->second;
+        continue;
+      }
+    }
+    of[k] = unique.size();
+    unique.push_back(k);
+  }
+  std::vector<JobForecast> made(unique.size());
   batch = std::max<size_t>(1, batch);
-  for (size_t first = 0; first < jobs.size(); first += batch) {
-    const size_t last = std::min(jobs.size(), first + batch);
+  for (size_t first = 0; first < unique.size(); first += batch) {
+    const size_t last = std::min(unique.size(), first + batch);
     ForecastRequest r = base;
     r.horizon = horizon;
     r.quantiles = {};
     r.series.clear();
     r.series_seeds.clear();
-    for (size_t k = first; k < last; ++k) {
-      r.series.push_back(jobs[k].input);
-      // A seed per job from its identity, so a job gets the same draws in any batch and order.
-      r.series_seeds.push_back(base.seed * 1000003u + jobs[k].symbol * 7919u + static_cast<uint64_t>(jobs[k].simulation) * 131u +
-                               static_cast<uint64_t>(jobs[k].day) * 17u + std::hash<std::string>{}(jobs[k].key) % 9973u);
+    for (size_t u = first; u < last; ++u) {
+      const Job& j = jobs[unique[u]];
+      r.series.push_back(j.input);
+      r.series_seeds.push_back(base.seed * 1000003u + std::hash<std::string>{}(job_identity(j)));
     }
     const ForecastResult res = session.forecast(r);
-    for (size_t k = first; k < last; ++k) {
-      const SeriesForecast& f = res.series[k - first];
-      JobForecast& jf = out[k];
+    for (size_t u = first; u < last; ++u) {
+      const SeriesForecast& f = res.series[u - first];
+      JobForecast& jf = made[u];
       jf.variates = f.variate_names;
       jf.paths.assign(f.variate_names.size(), std::vector<std::vector<double>>(static_cast<size_t>(horizon)));
       for (size_t v = 0; v < f.variate_names.size(); ++v)
@@ -190,8 +211,10 @@ inline std::vector<JobForecast> forecast_jobs(ForecastSession& session, const st
           else jf.paths[v][h].assign(f.samples[v][h].begin(), f.samples[v][h].end());
         }
     }
-    if (progress) progress(static_cast<int64_t>(last), static_cast<int64_t>(jobs.size()));
+    if (progress) progress(static_cast<int64_t>(last), static_cast<int64_t>(unique.size()));
   }
+  std::vector<JobForecast> out(jobs.size());
+  for (size_t k = 0; k < jobs.size(); ++k) out[k] = made[of[k]];
   return out;
 }
 
