@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "core/text.h"
 
 extern char** environ;
 
@@ -15,18 +16,6 @@ namespace fcast {
 const char* const kEnvBoolValues = "1, true, yes, on (enable) or 0, false, no, off (disable), case-insensitive";
 
 namespace {
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Blank counts as unset, so that `VAR=` never fails.
 std::optional<std::string> usable(const std::optional<std::string>& raw) {

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "runtime/compile_cli.h"
 
 namespace fcast {
@@ -33,18 +34,6 @@ const std::vector<std::string>& torch_log_names() {
       "bytecode",   "output_code",        "schedule",     "perf_hints", "cudagraphs",  "fusion",
       "trace_source", "trace_call",       "kernel_code",  "post_grad_graphs", "not_implemented", "all"};
   return names;
-}
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 std::string join(const std::vector<std::string>& v) {

@@ -23,6 +23,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text.h"
 #include "io/csv.h"
 #include "io/file.h"
 #include "eval/aggregate.h"
@@ -59,18 +60,6 @@ struct PredictArgs {
   CompileCliValues compile;
   LimitCliValues limits;
 };
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return s.substr(b, e - b);
-}
-
-std::string lower(std::string s) {
-  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return s;
-}
 
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
