@@ -151,6 +151,12 @@ TEST(BacktestCli, WritesTheReportsAndIsDeterministic) {
   };
   const nlohmann::json ra = results("a");
   EXPECT_EQ(ra, results("b"));
+  // A symbol's numbers do not depend on the other symbols selected.
+  test::CommandResult c = run_fcast(dir, "backtest --model both --symbols BTCUSD --simulations 3 --num-samples 8 -q "
+                                         "--seed 5 --output-dir c");
+  ASSERT_EQ(c.status, 0) << c.err;
+  const nlohmann::json rc = results("c");
+  for (size_t k = 0; k < 2; ++k) EXPECT_EQ(rc["runs"][k]["symbols"]["BTCUSD"], ra["runs"][k]["symbols"]["BTCUSD"]) << k;
   ASSERT_EQ(ra["runs"].size(), 2u);
   for (const auto& run : ra["runs"]) {
     EXPECT_TRUE(run["trained_default"].get<bool>());

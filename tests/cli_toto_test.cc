@@ -41,13 +41,7 @@ using test::slurp;
 
 std::vector<std::string> lines(const std::string& text) { return test::nonempty_lines(text); }
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string item;
-  std::istringstream in(s);
-  while (std::getline(in, item, sep)) out.push_back(item);
-  return out;
-}
+using test::split;
 
 class CliToto : public ::testing::Test {
  protected:

@@ -38,13 +38,7 @@ std::string kronos(const std::string& rest) {
   return "predict kronos --no-compile -m " + q(kKronos) + " --tokenizer " + q(kKronosTok) + " " + rest;
 }
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string item;
-  std::istringstream in(s);
-  while (std::getline(in, item, sep)) out.push_back(item);
-  return out;
-}
+using test::split;
 
 // CSV rows as maps by header name.
 std::vector<std::map<std::string, std::string>> rows_of(const std::string& csv) {

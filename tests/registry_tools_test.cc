@@ -16,13 +16,7 @@ using namespace fcast;
 
 namespace {
 
-std::vector<std::string> split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::string item;
-  std::istringstream in(s);
-  while (std::getline(in, item, sep)) out.push_back(item);
-  return out;
-}
+using test::split;
 
 test::CommandResult fcast_run(const test::TempDir& dir, const std::string& args, const std::string& env = "") {
   return test::run_command((env.empty() ? "" : "env " + env + " ") + test::shell_quote(test::fcast_binary()) + " " + args,

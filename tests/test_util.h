@@ -136,6 +136,15 @@ inline std::string last_line(const std::string& text) {
     if (!line.empty()) last = line;
   return last;
 }
+// The fields of `s` between `sep`s (no quoting: test output only).
+inline std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in(s);
+  while (std::getline(in, item, sep)) out.push_back(item);
+  return out;
+}
+
 inline std::vector<std::string> nonempty_lines(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);

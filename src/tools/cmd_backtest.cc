@@ -91,7 +91,8 @@ std::vector<Bars> load_bars(const std::vector<std::string>& files, const std::ve
     }
     for (const auto& [label, sym] : parts) {
       if (!want.empty() && std::find(want.begin(), want.end(), stress::lower_ascii(label)) == want.end()) continue;
-      found.insert(stress::lower_ascii(label));
+      FCAST_CHECK(found.insert(stress::lower_ascii(label)).second, "symbol '", label, "' is in more than one data file (",
+                  f, " and an earlier one); give each series once");
       CsvOptions o;
       o.symbol = sym;
       const MarketTable t = read_market_csv(f, o);
@@ -101,7 +102,7 @@ std::vector<Bars> load_bars(const std::vector<std::string>& files, const std::ve
       const bool adjusted = t.has("adj. close") && t.has("adj. open") && t.has("adj. high") && t.has("adj. low");
       FCAST_CHECK(t.has("close") || adjusted, f, ": no 'close' column; the backtest needs at least closes");
       std::vector<std::string> copied;
-      for (const char* c : {"open", "high", "low", "close", "volume"}) {
+      for (const char* c : {"open", "high", "low", "close", "volume", "amount"}) {
         const std::string adj = std::string("adj. ") + c;
         if (adjusted && t.has(adj)) b.columns[c] = t.column(adj);
         else if (t.has(c)) b.columns[c] = t.column(c);
@@ -113,6 +114,12 @@ std::vector<Bars> load_bars(const std::vector<std::string>& files, const std::ve
         }
       for (int64_t r = 0; r < t.rows(); ++r) {
         b.timestamps.push_back(t.timestamps[r] + t.utc_offsets[r]);
+        for (const char* c : {"volume", "amount"})
+          if (b.columns.count(c)) {
+            const double v = b.columns.at(c)[r];
+            FCAST_CHECK(std::isfinite(v) && v >= 0, f, ":", t.lines[r], " (", label, "): ", c, " is ",
+                        std::isfinite(v) ? "negative" : "missing", " (", v, "); clean the file or drop the column");
+          }
         for (const char* c : {"open", "high", "low", "close"}) {
           const double v = b.columns.at(c)[r];
           FCAST_CHECK(std::isfinite(v) && v > 0, f, ":", t.lines[r], " (", label, ", ",
@@ -160,7 +167,7 @@ struct ModelRun {
   std::string model, config, executor;  // executor: what really ran (the session's executor names)
   std::vector<backtest::SymbolRun> symbols;
   double seconds = 0;
-  int64_t forecasts = 0;
+  int64_t forecasts = 0, nonfinite = 0;  // nonfinite: model outputs let through (NonFinitePolicy::kWarn)
 };
 
 ModelRun run_model(const ModelSetup& m, const ExecConfig& x, const std::vector<Bars>& bars, const BacktestArgs& a,
@@ -192,7 +199,7 @@ ModelRun run_model(const ModelSetup& m, const ExecConfig& x, const std::vector<B
   progress.begin(cat("backtest ", m.entry->name, " (", x.name, "): ", jobs.size(), " forecasts of ", bars.size(),
                      " symbol(s)"));
   const std::vector<backtest::JobForecast> fc = backtest::forecast_jobs(*session, jobs, base, horizon, batch,
-                                                                        progress.callback());
+                                                                        progress.callback(), true, &run.nonfinite);
   progress.end();
   run.symbols = m.one_step ? backtest::days_from_one_step(bars, m.protocol, jobs, fc, spec)
                            : backtest::days_from_multi_step(bars, m.protocol, jobs, fc, spec);
@@ -367,6 +374,11 @@ void run_backtest(const BacktestArgs& a) {
       mr.executor = run.executor;
       mr.seconds = run.seconds;
       mr.forecasts = run.forecasts;
+      mr.nonfinite = run.nonfinite;
+      if (run.nonfinite > 0)
+        std::cerr << "fcast: WARNING: backtest " << mr.model << " (" << x.name << "): " << run.nonfinite
+                  << " forecast value(s) were non-finite and were let through as the reference does (Toto: replaced "
+                     "by 0); the figures include them\n";
       for (size_t s = 0; s < bars.size(); ++s) {
         SymbolResult r = evaluate_symbol(bars[s], run.symbols[s], m.protocol, m.one_step, a);
         mr.symbols.push_back({bars[s].symbol, std::move(r.strategies), std::move(r.quality), std::move(r.latest)});
@@ -430,7 +442,8 @@ void register_backtest(CLI::App& app) {
   cmd->add_option("--symbols", a->symbols, "Comma-separated symbols to keep (default: every series of the data)");
   cmd->add_option("--simulations", a->simulations, "Walk-forward simulations; simulation i ends i+1 bars before the data's end (default: 50)");
   cmd->add_option("--days", a->days, "Days of each simulation's evaluation window (default: 7)");
-  cmd->add_option("--keys", a->keys, "Keys forecast (one-step models): close,high,low,open (default: all four)");
+  cmd->add_option("--keys", a->keys, "Keys scored: close,high,low,open; close is required (the strategies trade on it) "
+                                     "(default: all four)");
   cmd->add_option("--aggregate", a->aggregate, "How sample paths become a point forecast:\n" + eval::aggregation_grammar() +
                                                    "\n(default: trimmed_mean_10)");
   cmd->add_option_function<int64_t>("--num-samples", [a](const int64_t& n) { a->num_samples = n; },

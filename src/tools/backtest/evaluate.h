@@ -101,7 +101,8 @@ inline std::vector<SymbolRun> days_from_multi_step(const std::vector<Bars>& symb
                   fc[j].variates.size(), " variates)");
       std::vector<DayPoint>& days = sim.keys[k];
       days.resize(static_cast<size_t>(p.days));
-      double prev = b.col(k)[job.target_row - 1];
+      const double origin = b.col(k)[job.target_row - 1];  // the last bar the forecast saw
+      double prev = origin;
       std::vector<double> prev_paths;  // each path's value the day before
       for (int64_t d = 0; d < p.days; ++d) {
         DayPoint& dp = days[d];
@@ -110,10 +111,13 @@ inline std::vector<SymbolRun> days_from_multi_step(const std::vector<Bars>& symb
         dp.last = prev;
         dp.paths = fc[j].paths[v][d];
         dp.point = eval::aggregate_one_step(spec, dp.paths);
-        dp.change = dp.point / prev - 1.0;
+        // Changes relative to the day before's forecast; a forecast at or below 0 (a price model
+        // cannot mean it) would flip or blow up the change: the origin's bar is used instead.
+        auto base = [&](double forecast) { return forecast > 0 && std::isfinite(forecast) ? forecast : origin; };
+        dp.change = dp.point / base(prev) - 1.0;
         std::vector<double> changes;
         for (size_t n = 0; n < dp.paths.size(); ++n)
-          changes.push_back(dp.paths[n] / (prev_paths.empty() ? prev : prev_paths[n]) - 1.0);
+          changes.push_back(dp.paths[n] / base(prev_paths.empty() ? prev : prev_paths[n]) - 1.0);
         dp.previous = b.col(k)[dp.row - 1];
         dp.band = band_of(changes);
         prev = dp.point;

@@ -38,7 +38,7 @@ struct ModelReport {
   bool trained_default = false, one_step = true;
   ModelPaths checkpoints;
   Protocol protocol;
-  int64_t num_samples = 0, forecasts = 0;
+  int64_t num_samples = 0, forecasts = 0, nonfinite = 0;
   double seconds = 0;
   std::vector<SymbolReport> symbols;
   std::vector<SymbolRun> runs;  // per symbol, the forecast days (for the charts)
@@ -113,6 +113,7 @@ inline nlohmann::ordered_json report_json(const Report& r) {
                       {"forecast", m.one_step ? "one-step percentage changes, walking forward" : "the window's bars at once"},
                       {"num_samples", m.num_samples}};
     mj["forecasts"] = m.forecasts;
+    mj["nonfinite_values"] = m.nonfinite;
     mj["seconds"] = m.seconds;
     for (const SymbolReport& s : m.symbols) {
       nlohmann::ordered_json sj;

@@ -163,14 +163,14 @@ struct JobForecast {
 // bar from the same bars. Such jobs are one forecast (`dedupe`), made once and shared, as a cache
 // of forecasts keyed by what the model sees would; its seed comes from the symbol, key and bar,
 // so a job gets the same draws in any batch, order, or simulation count.
-inline std::string job_identity(const Job& j) { return cat(j.symbol, "/", j.key, "/", j.target_row); }
+inline std::string job_identity(const Job& j) { return cat(j.input.id, "/", j.key, "/", j.target_row); }
 
 // Forecasts `jobs` through `session` in requests of at most `batch` distinct forecasts;
 // `progress` (done, total) after each request.
 inline std::vector<JobForecast> forecast_jobs(ForecastSession& session, const std::vector<Job>& jobs,
                                               const ForecastRequest& base, int64_t horizon, size_t batch,
                                               const std::function<void(int64_t, int64_t)>& progress = {},
-                                              bool dedupe = true) {
+                                              bool dedupe = true, int64_t* nonfinite = nullptr) {
   // The distinct forecasts and, per job, which one it is.
   std::vector<size_t> unique, of(jobs.size());
   std::map<std::string, size_t> seen;
@@ -200,6 +200,7 @@ inline std::vector<JobForecast> forecast_jobs(ForecastSession& session, const st
       r.series_seeds.push_back(base.seed * 1000003u + std::hash<std::string>{}(job_identity(j)));
     }
     const ForecastResult res = session.forecast(r);
+    if (nonfinite && res.metadata.count("nonfinite_values")) *nonfinite += std::stoll(res.metadata.at("nonfinite_values"));
     for (size_t u = first; u < last; ++u) {
       const SeriesForecast& f = res.series[u - first];
       JobForecast& jf = made[u];
