@@ -228,3 +228,48 @@ TEST(BacktestReportBrowser, HeadlessChromiumDrawsEveryChartWithoutScriptErrors) 
   EXPECT_EQ(std::stoul(m[2].str()), charts);
   EXPECT_EQ(m[3].str(), "0");
 }
+
+TEST(BacktestCli, OptionsShapeTheRunAndBadValuesAreErrors) {
+  test::TempDir dir("backtest_options");
+  fs::create_symlink(fs::path(test::test_data()).parent_path(), dir.sub("tests"));
+  // Given checkpoints (here the golden tiny Toto): every bar is eligible; --days, --keys and
+  // --batch shape the run; a 1-job batch gives the numbers of a 256-job one.
+  const std::string base = "backtest --model toto --toto-model " + test::shell_quote(test::test_data("golden/toto/models/tiny_a")) +
+                           " --symbols MSTR --simulations 2 --days 3 --keys close,low --num-samples 4 --context 64 -q";
+  test::CommandResult a = run_fcast(dir, base + " --batch 1 --output-dir a");
+  ASSERT_EQ(a.status, 0) << a.err;
+  test::CommandResult b = run_fcast(dir, base + " --output-dir b");
+  ASSERT_EQ(b.status, 0) << b.err;
+  auto load = [&](const std::string& d) {
+    nlohmann::json j = nlohmann::json::parse(test::slurp(dir.sub(d + "/backtest_results.json")));
+    for (auto& [sym, sj] : j["runs"][0]["symbols"].items()) sj["backtest"].erase("generated_at");  // the clock
+    return j["runs"][0];
+  };
+  const nlohmann::json ra = load("a"), rb = load("b");
+  EXPECT_FALSE(ra["trained_default"].get<bool>());
+  EXPECT_EQ(ra["protocol"]["held_out_from"], 0.0);
+  EXPECT_EQ(ra["protocol"]["days"], 3);
+  EXPECT_EQ(ra["symbols"]["MSTR"]["quality"].size(), 2u);  // close and low only
+  EXPECT_EQ(ra["symbols"]["MSTR"]["quality"]["low"]["points"], 2 * 3);
+  EXPECT_EQ(ra["symbols"], rb["symbols"]);
+  // --all-bars: the bundled trained model scored on every bar, and the banner says so.
+  test::CommandResult all = run_fcast(dir, "backtest --model toto --symbols MSTR --simulations 2 --num-samples 4 -q "
+                                           "--all-bars --output-dir all");
+  ASSERT_EQ(all.status, 0) << all.err;
+  EXPECT_TRUE(load("all")["trained_default"].get<bool>());
+  EXPECT_EQ(load("all")["protocol"]["held_out_from"], 0.0);
+  test::expect_contains(test::slurp(dir.sub("all/backtest_report.md")), {"training bars included (--all-bars)"});
+  // Bad values name the option.
+  for (const auto& [args, words] : std::vector<std::pair<std::string, std::vector<const char*>>>{
+           {"backtest --model toto --keys close,volume -q", {"--keys", "volume"}},
+           {"backtest --model toto --keys high,low -q", {"--keys must include close"}},
+           {"backtest --model toto --batch 0 -q", {"--batch"}},
+           {"backtest --model toto --simulations 0 -q", {"--simulations"}},
+           {"backtest --model kronos --kronos-model x -q", {"--kronos-model and --kronos-tokenizer"}},
+           {"backtest --model toto --compare eager,turbo -q", {"--compare", "turbo"}},
+       }) {
+    const test::CommandResult r = run_fcast(dir, args);
+    EXPECT_NE(r.status, 0) << args;
+    for (const char* w : words) EXPECT_NE(r.err.find(w), std::string::npos) << args << ": " << r.err;
+  }
+}

@@ -1,4 +1,4 @@
-// The bad-input regression corpus (issue 12; docs/TESTING.md): the fcast binary, run as a user
+// The bad-input regression corpus (docs/TESTING.md): the fcast binary, run as a user
 // would, on damaged safetensors, config.json values, CSV structure, CLI arguments, cache files,
 // environment variables and output targets. Each case runs under `ulimit -v` and `timeout`
 // (bounded memory and time without a timed assertion) and asserts:
@@ -10,7 +10,7 @@
 // The CSVs and config patches are small files in tests/bad_input/; safetensors, cache entries,
 // special files and output targets are made here from the golden tiny checkpoints.
 //
-// Cases that cover a numbered finding of issue 12 name it (`fixed_by`, a topic of kFixedBy);
+// Cases that cover a numbered finding of the hardening review name it (`fixed_by`, a topic of kFixedBy);
 // a failure message then says which finding regressed.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -42,9 +42,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// ---- the findings of issue 12 ----------------------------------------------------------------
+// ---- the findings of the hardening review ----------------------------------------------------------------
 
-// Topic -> the finding (its number in issue 12) that the cases naming it cover.
+// Topic -> the finding (its number in the hardening review) that the cases naming it cover.
 const std::map<std::string, std::string> kFixedBy = {
     {"output-writer", "1: output targets (device, FIFO, symlink) replaced by rename"},
     {"special-files", "3: FIFO / huge sparse file opened or read whole"},
@@ -786,7 +786,7 @@ TEST_P(BadInput, Case) {
     const auto it = kFixedBy.find(c.fixed_by);
     ASSERT_NE(it, kFixedBy.end()) << "unknown fixed_by topic '" << c.fixed_by << "'";
     ::testing::Test::RecordProperty("finding", it->second);
-    SCOPED_TRACE("covers issue 12 finding " + it->second);
+    SCOPED_TRACE("covers hardening finding " + it->second);
   }
   Workspace w;
   w.dir = root_->sub(c.name);

@@ -184,7 +184,7 @@ TEST_F(CompileCli, PredictTotoRunsCompiledByDefaultAndReportsStats) {
   EXPECT_EQ(s["recompiles"], 0);
   EXPECT_EQ(s["fallbacks_to_eager"], 0);
 
-  // Eager on request: flag, or the seed's kill switch.
+  // Eager on request: flag, or the Python setup's kill switch.
   for (const auto& [args, env] : std::vector<std::pair<std::string, std::string>>{
            {"--stats --no-compile", ""}, {"--stats", "TOTO_DISABLE_COMPILE=1"}, {"--stats", "MARKETSIM_TOTO_COMPILE=off"}}) {
     const CliRun e = run(predict_toto(args), env);

@@ -1,5 +1,5 @@
-// resolve_compile_settings / resolve_compile_cli: every variable of the seed's contract
-// (spec system.md §2.2) and fcast's own, their defaults, precedence (DISABLE > COMPILE,
+// resolve_compile_settings / resolve_compile_cli: every variable of the Python setup's contract
+// and fcast's own, their defaults, precedence (DISABLE > COMPILE,
 // REAL_* > plain, REAL_TESTING > FAST_TESTING, flag > env), bad values (errors that list the
 // valid ones) and the recorded source of every value.
 #include <gtest/gtest.h>
@@ -33,7 +33,7 @@ using test::expect_contains;
 TEST(CompileSettings, Defaults) {
   for (const ModelEntry& e : model_registry()) {
     const CompileSettings s = resolve_compile_settings(e.compile, env({}));
-    EXPECT_TRUE(s.enabled);  // compile on by default on CPU (issue 4), for Kronos too
+    EXPECT_TRUE(s.enabled);  // compile on by default on CPU, for Kronos too
     EXPECT_EQ(s.mode, CompileMode::MaxAutotune);
     EXPECT_EQ(s.backend, CompileBackend::Inductor);
     EXPECT_EQ(s.precision, Precision::FP32);
@@ -63,7 +63,7 @@ TEST(CompileSettings, BooleanSpellings) {
     EXPECT_TRUE(toto({{"TOTO_DISABLE_COMPILE", v}}).enabled) << v;  // a falsy disable flag does nothing
     EXPECT_FALSE(toto({{"TOTO_COMPILE", v}}).enabled) << v;
   }
-  // Empty means unset (as the seed's mode handling).
+  // Empty means unset (as the Python setup's mode handling).
   const CompileSettings s = toto({{"TOTO_COMPILE", ""}, {"TOTO_COMPILE_MODE", ""}});
   EXPECT_TRUE(s.enabled);
   EXPECT_EQ(s.source.at("enabled"), "default");

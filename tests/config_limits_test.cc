@@ -1,4 +1,4 @@
-// Issue 12, findings 2, 6 and 8: size-like config values are bounded before anything is
+// Hardening findings 2, 6 and 8: size-like config values are bounded before anything is
 // allocated (absolute caps, then the layer counts the checkpoint really holds), integer keys
 // that do not fit int64 or shape products that would overflow are errors naming the key,
 // scale_factor_exponent and the real-valued keys are range-checked, and one request's work is

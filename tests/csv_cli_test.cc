@@ -1,4 +1,4 @@
-// `fcast predict` on large and wide CSV files (issue 12, finding 4), run as a user would: the
+// `fcast predict` on large and wide CSV files (hardening findings 4), run as a user would: the
 // predict commands stream the file and keep only their context window, so a file many times
 // larger than the window fits in the memory a tiny file needs. Memory is bounded with `ulimit -v`
 // and time with `timeout`; nothing is timed.

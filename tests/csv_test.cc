@@ -369,7 +369,7 @@ TEST(MarketCsvErrors, BinaryFile) {
   expect_csv_error(std::string("Date,Close\n\0\1\2", 14), {"NUL bytes"});
 }
 
-// ---- timestamps: whole seconds of the years 0001-9999 (issue 12, finding 7) ----
+// ---- timestamps: whole seconds of the years 0001-9999 (hardening findings 7) ----
 
 TEST(Timestamp, SubSecondStampsAreRejectedNotTruncated) {
   // Truncated, these two rows were "duplicates" naming two different stamps.

@@ -232,7 +232,7 @@ TEST(DeployFiles, DashboardIsGrafanaJsonWithTheMonitoringPanels) {
       exprs += t.value("expr", "") + "\n";
     }
   }
-  // The seed's five monitoring items, then traffic, queue, batching, in flight, fallbacks,
+  // The five monitoring items of a torch.compile production setup, then traffic, queue, batching, in flight, fallbacks,
   // non-finite outputs.
   for (const char* m : {"fcast_recompiles_total", "fcast_recompiles_by_reason_total", "fcast_request_seconds_bucket",
                         "fcast_drift_mae", "fcast_drift_rmse", "fcast_drift_coverage", "fcast_drift_alert",

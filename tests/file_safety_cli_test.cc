@@ -1,4 +1,4 @@
-// Output files and special input files through the fcast binary (issue 12, findings 1 and 3),
+// Output files and special input files through the fcast binary (hardening findings 1 and 3),
 // for every predict command: `--output` through a symbolic link updates the linked file and
 // keeps the link; a directory, FIFO or device as `--output` is refused before the forecast and
 // left as it was (/dev/full stays a character device: the finding replaced it when run as

@@ -1,4 +1,4 @@
-// Files fcast did not write, and files it writes over (issue 12, findings 1 and 3):
+// Files fcast did not write, and files it writes over (hardening findings 1 and 3):
 //   - write_file_atomic, the one writer of every output: a symbolic link is written through,
 //     a special file (directory, FIFO, socket, /dev/full) is refused and left as it was, and
 //     a failing write (EFBIG from RLIMIT_FSIZE standing in for ENOSPC) leaves the old file;

@@ -1,6 +1,6 @@
 // The graph builder's shape checks and the eager executor: input binding errors, temporaries
 // released after their last use, in-place KV writes, aliasing reshapes, and a few ops whose
-// layout the spec pins down (toto.md §7.2 head unpacking, §7.3 xPos centre, §12 cached
+// layout the reference pins down (head unpacking, the xPos centre, cached
 // attention) checked against the reference kernels.
 #include <gtest/gtest.h>
 #include <malloc.h>
@@ -305,7 +305,7 @@ TEST(GraphEager, ReshapeAliases) {
 // ops whose layout the spec fixes
 
 TEST(GraphEager, UnpackHeadsFollowsTheHeadFastestLayout) {
-  // toto.md §7.2: q[h][d] = y[0*D + d*H + h], k: 1*D, v: 2*D; output head-major h*Dh + d.
+  // q[h][d] = y[0*D + d*H + h], k: 1*D, v: 2*D; output head-major h*Dh + d.
   fcast::Rng rng(3);
   const int64_t N = 2, S = 3, H = 3, Dh = 4, D = H * Dh;
   Graph g;
@@ -325,7 +325,7 @@ TEST(GraphEager, UnpackHeadsFollowsTheHeadFastestLayout) {
 }
 
 TEST(GraphEager, RotaryXposCentreIsFromThisCallsPositions) {
-  // toto.md §7.3: c = floor(max position in this call / 2), i.e. (pos0 + S - 1) / 2.
+  // c = floor(max position in this call / 2), i.e. (pos0 + S - 1) / 2.
   fcast::Rng rng(4);
   const int64_t N = 2, H = 2, Dh = 6, D = H * Dh;
   for (int64_t S : {1, 2, 9})

@@ -1,5 +1,5 @@
 // Every reference kernel (ops/reference/kernels.h) against a naive float64 version written
-// here from the spec (toto.md §4, §6-7; kronos.md §2.4), on random inputs of awkward shapes.
+// here from the reference's definitions, on random inputs of awkward shapes.
 //
 // Tolerances are relative to the magnitude of the terms that make up each output (for a dot
 // product sum |a_i b_i|, for a rotation |t_j| + |t_j'|, ...), so one bound works for tiny and
@@ -291,7 +291,7 @@ TEST(Kernels, AddMulScaleAddScalarAreExact) {
 // ---------------------------------------------------------------------------------------
 // rotary
 
-// Spec toto.md §7.3 in float64: interleaved RoPE (angle uses frequency j div 2), half-split
+// The reference's rotary in float64: interleaved RoPE (angle uses frequency j div 2), half-split
 // xPos (base index j mod Dh/2), power (pos - centre) / 512, keys use the reciprocal.
 void rotary_xpos64(const std::vector<float>& x, int64_t xs, int64_t N, int64_t S, int64_t H, int64_t Dh, int64_t pos0,
                    int64_t centre, bool is_key, std::vector<double>& want, std::vector<double>& mag) {
@@ -373,7 +373,7 @@ TEST(Kernels, RotaryNeoxMatchesSpecFloat64) {
             for (int64_t r = 0; r < N * S; ++r)
               for (int64_t d = 0; d < D; ++d) x[r * xs + d] = static_cast<float>(rng.normal());
             std::vector<float> inv_freq(half);
-            for (int64_t m = 0; m < half; ++m)  // kronos.md §2.4, as the reference computes it
+            for (int64_t m = 0; m < half; ++m)  // as the reference computes it
               inv_freq[m] = 1.0f / std::pow(10000.0f, static_cast<float>(2 * m) / static_cast<float>(Dh));
             std::vector<float> y(N * S * D, kNaN);
             ref::rotary_neox(x.data(), xs, y.data(), N, S, H, Dh, pos0, inv_freq.data());
@@ -577,7 +577,7 @@ TEST(Kernels, AttentionSingleKeyReturnsItsValue) {
 }
 
 // ---------------------------------------------------------------------------------------
-// causal patch scaler (spec toto.md §4, written out in float64)
+// causal patch scaler (written out in float64)
 
 struct ScalerOut {
   std::vector<double> loc, scale;  // float32-rounded statistics, as doubles
@@ -692,7 +692,7 @@ TEST(Kernels, CausalPatchScalerMatchesSpecFloat64) {
 }
 
 TEST(Kernels, CausalPatchScalerLargeOffsetAndMaskedSteps) {
-  // A 1e6 offset: float64 statistics keep the small variance (spec §13).
+  // A 1e6 offset: float64 statistics keep the small variance.
   Rng rng(19);
   const int64_t T = 32, P = 8;
   ScalerCase c{"offset 1e6", 2, T, P, -1, true, 10.0, {}, {}};

@@ -99,7 +99,7 @@ SamplingParams greedy() {
   return sp;
 }
 
-// L = 64, max_context = 80: cached steps 0..16, full-window recomputes from step 17 (spec §8).
+// L = 64, max_context = 80: cached steps 0..16, full-window recomputes from step 17.
 TEST(KronosPredictor, SwitchesToFullRecomputeWhenTheWindowSlides) {
   const int64_t built = tiny().model->graphs_built();
   GenerationTrace tr = run(64, 24, 80, true, greedy());

@@ -1,4 +1,4 @@
-// Issue 12, findings 2, 6 and 8 through the binary, as a careless user would meet them: a
+// Hardening findings 2, 6 and 8 through the binary, as a careless user would meet them: a
 // mistyped config.json layer count, a horizon or sample count a few zeros too long, a negative
 // --lookback or --seed, a bad FCAST_GOLDEN_EXECUTOR, unparsable boolean variables. Each must
 // end in one clear error (exit 1, never a signal, a hang or a large allocation): every command

@@ -1,4 +1,4 @@
-// The non-finite guard (issue 12, finding 5): a forecast whose model outputs hold NaN or Inf
+// The non-finite guard (hardening findings 5): a forecast whose model outputs hold NaN or Inf
 // fails with an error naming the model part, the output and the count, unless the request (or
 // `fcast predict --nonfinite warn`) asks for the reference's behaviour, which is then counted.
 // Cases: a Toto context near the float32 limit, a Toto unembed weight of 3e38, a Kronos

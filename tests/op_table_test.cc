@@ -1,4 +1,4 @@
-// The op x backend x ISA table (issue 11). Every graph op and every fused plan step, built as a
+// The op x backend x ISA table. Every graph op and every fused plan step, built as a
 // small graph with awkward shapes and random inputs, runs through eager, aot_eager, inductor
 // fp32 and inductor bf16; each result is compared with eager under ONE tolerance table (below).
 // The ISA is the process's: ctest runs this file once per FCAST_CPU_ISA level (CMakeLists.txt),

@@ -185,7 +185,7 @@ TEST(TotoForecaster, MeanWithAndWithoutCacheAgreeClosely) {
   Tensor a = fc.forecast(s, nullptr, nullptr, o).mean();
   o.use_kv_cache = false;
   Tensor b = fc.forecast(s, nullptr, nullptr, o).mean();
-  // They differ only through the reference's per-call xPos centre (spec §12.3): the golden
+  // They differ only through the reference's per-call xPos centre: the golden
   // generate_mean cases show ~4e-4 relative; a broken cache would be off by O(1).
   for (int64_t i = 0; i < a.numel(); ++i)
     EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-2 * (std::fabs(b.data<float>()[i]) + 1));

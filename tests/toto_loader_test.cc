@@ -1,6 +1,6 @@
 // Toto checkpoint loading: a random tiny checkpoint written by write_random_toto, then edited
 // to exercise every published tensor name, the SwiGLU name aliases, ignored rotary tensors,
-// half-precision files, non-finite values and every config.json validation (spec toto.md §1).
+// half-precision files, non-finite values and every config.json validation.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -303,7 +303,7 @@ TEST_F(TotoLoader, ConfigOptionalKeysTakeTheConstructorDefaults) {
                           "scale_factor_exponent"})
     c.erase(key);
   const auto w = load_toto(write(tensors_, c));
-  EXPECT_TRUE(w.config.spacewise_first);  // spec §1.2: the constructor default is true
+  EXPECT_TRUE(w.config.spacewise_first);  // the constructor default is true
   EXPECT_TRUE(w.config.stabilize_with_global);
   EXPECT_EQ(w.config.scale_factor_exponent, 10.0);
   EXPECT_EQ(w.config.space_layers(), (std::vector<bool>{true, false, false}));

@@ -545,7 +545,7 @@ std::vector<std::string> market_csv_symbols(const std::string& path) {
   while (in.next(rec)) {
     if (static_cast<int64_t>(rec.n) <= symbol_col) continue;  // read_market_csv names the bad row
     std::string s(trim_view(rec[symbol_col]));
-    if (!seen.insert(s).second) continue;
+    if (s.empty() || !seen.insert(s).second) continue;  // an empty cell names no symbol
     FCAST_CHECK(seen.size() <= kMaxSymbols, path, ": more than ", kMaxSymbols, " symbols; forecast them in parts (--symbols A,B,C)");
     out.push_back(std::move(s));
   }

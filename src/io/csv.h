@@ -69,8 +69,8 @@ struct CsvOptions {
 };
 
 MarketTable read_market_csv(const std::string& path, const CsvOptions& opt = {});
-// The distinct symbols of a long-format file, in the order they first appear; empty when the
-// file has no symbol column (one series). Rows are not checked here: read_market_csv does that.
+// The distinct symbols of a long-format file, in the order they first appear (empty cells name
+// none); empty when the file has no symbol column (one series). Rows are not checked here: read_market_csv does that.
 std::vector<std::string> market_csv_symbols(const std::string& path);
 
 // Calendar helpers (proleptic Gregorian, UTC). fcast reads and writes whole seconds of the years

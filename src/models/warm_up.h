@@ -29,7 +29,7 @@ struct WarmUpStep {
 };
 
 struct TotoWarmUpOptions {
-  std::vector<int64_t> context_lengths = {512};  // the seed's warm-up used 512
+  std::vector<int64_t> context_lengths = {512};  // the Python setup's warm-up used 512
   std::vector<int64_t> num_samples = {256};      // 0 = mean forecast
   int64_t samples_per_batch = 256;               // clamped to each num_samples; must divide it
   int64_t prediction_length = 64;

@@ -1,10 +1,10 @@
-// The seed's configuration contract (spec system.md §2.2) for fcast, with two deliberate
+// The compile configuration contract of the Python production setup for fcast, with two deliberate
 // departures, both documented in docs/COMPILE_GUIDE.md:
-//   * compile is ON by default for both families (issue 4: "compile on by default on CPU");
-//     the seed compiled Toto only on CUDA and left Kronos off (KRONOS_COMPILE default 0);
-//   * a value that is set but cannot be parsed is an error listing the valid values; the seed
+//   * compile is ON by default for both families on CPU;
+//     the Python setup compiled Toto only on CUDA and left Kronos off (KRONOS_COMPILE default 0);
+//   * a value that is set but cannot be parsed is an error listing the valid values; the Python setup
 //     treated unparsable booleans as unset and passed any mode/backend string to torch.
-// An empty value counts as unset everywhere (the seed did so for the mode: "an empty value
+// An empty value counts as unset everywhere (the Python setup did so for the mode: "an empty value
 // falls back to max-autotune"), so `VAR=` in a shell script is harmless.
 #include "runtime/compile_settings.h"
 
@@ -25,7 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // torch.compile log names accepted in TORCH_LOGS. fcast acts on "recompiles" (and its verbose
-// form); the others are accepted so that the seed guide's TORCH_LOGS="+dynamo,+inductor,+recompiles"
+// form); the others are accepted so that the production guide's TORCH_LOGS="+dynamo,+inductor,+recompiles"
 // works, and ignored. A name outside this list is most likely a typo and is an error.
 const std::vector<std::string>& torch_log_names() {
   static const std::vector<std::string> names = {
@@ -191,7 +191,7 @@ CompileSettings resolve_compile_cli(const CompileFamily& fv, const Environment& 
   auto& src = s.source;
 
   // enabled: flag > disable variables (truthy wins over every other variable) > enable variables > default on.
-  // The seed's kill switch stays the strongest *environment* setting; an explicit --compile on the
+  // The Python setup's kill switch stays the strongest *environment* setting; an explicit --compile on the
   // command line is the more specific request and wins (fcast config shows what happened).
   s.enabled = true;
   src["enabled"] = "default";

@@ -1,4 +1,4 @@
-// Compile settings: the seed's configuration contract (spec system.md §2.2) resolved from the
+// Compile settings: the compile configuration contract of the Python production setup resolved from the
 // environment and CLI flags, with the source of every value recorded for `fcast config`.
 //
 //   CompileSettings s = resolve_compile_settings(find_model("toto").compile, Environment::from_process(), cli_overrides);
@@ -19,7 +19,7 @@ enum class CompileBackend { Inductor, AotEager };                 // "inductor" 
 enum class Precision { FP32, BF16 };                              // "fp32" | "bf16"
 
 // The compile-contract variables of one model, declared by its registry entry
-// (models/registry.h): the seed's per-model kill switches and mode/backend overrides. Within each
+// (models/registry.h): the Python setup's per-model kill switches and mode/backend overrides. Within each
 // list the first variable set wins.
 struct CompileFamily {
   std::string name;                        // the model's name, e.g. in `fcast config`
@@ -27,7 +27,7 @@ struct CompileFamily {
   std::vector<std::string> enable;         // compilation on/off
   std::vector<std::string> mode;           // compile mode
   std::vector<std::string> backend;        // compile backend
-  std::string note;                        // shown by `fcast config` (e.g. how the seed's default differed)
+  std::string note;                        // shown by `fcast config` (e.g. how the Python setup's default differed)
 };
 
 const char* to_string(CompileMode m);

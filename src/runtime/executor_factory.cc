@@ -7,7 +7,7 @@
 
 namespace fcast {
 
-// Hybrid policy (the seed's Strategy 3): calls with fewer than `hybrid_min_batch` sequences run
+// Hybrid policy (the production guide's hybrid strategy): calls with fewer than `hybrid_min_batch` sequences run
 // eager (CompiledExecutor::run). Measured on the 2-core AVX-512/AMX development machine with
 //   fcast bench --workload W4 --workload W1 --reps 5
 // (Toto published shape, context 512, one series: a batch-1 prefill, the smallest call a

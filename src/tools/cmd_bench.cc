@@ -290,7 +290,7 @@ int cli_batch_bench(const Workload& x, const std::string& models_root, int round
   return identical ? 0 : 1;
 }
 
-// An RSS check (issue 2 for Toto): load by mmap (eager), forecast once, report peak RSS against
+// An RSS check (Toto): load by mmap (eager), forecast once, report peak RSS against
 // the weight files.
 int rss_check(const Workload& x, const std::string& models_root, const std::string& model_dir, double max_ratio,
               bool json) {
@@ -346,7 +346,7 @@ int rss_check(const Workload& x, const std::string& models_root, const std::stri
 }
 
 
-// ---- the standard workloads (issue 6): eager vs compiled fp32 vs compiled bf16 ----
+// ---- the standard workloads: eager vs compiled fp32 vs compiled bf16 ----
 
 struct Measure {
   std::string config;

@@ -137,7 +137,6 @@ struct Pick {
 };
 
 std::vector<Pick> pick_series(const PredictArgs& a) {
-  if (a.inputs.empty()) throw UsageError("missing --input FILE.csv (a market CSV; repeat for several files)");
   FCAST_CHECK(a.symbol.empty() || a.symbols.empty(), "give --symbol or --symbols, not both");
   const bool all = lower(trim(a.symbol)) == "all";
   std::vector<std::string> wanted = a.symbols.empty() ? std::vector<std::string>{} : split_list(a.symbols);
@@ -609,7 +608,7 @@ void register_model_predict(CLI::App& predict, const ModelEntry& e) {
                   "metadata block (model, checkpoints, identity, random_weights, settings) and the series read.\n"
                   "Example: fcast predict ",
                   e.name, " -m DIR", e.parts.size() > 1 ? " --tokenizer DIR" : "",
-                  " -i tests/data/market/long.csv --symbol all -n 16"));
+                  " -i tests/data/market/stocks5_daily.csv --symbol all -n 16"));
   cmd->callback([&e, a] { run_predict(e, *a); });
 }
 

@@ -1,4 +1,4 @@
-// Graph builders shared by the Kronos tokenizer and predictor (spec kronos.md §2): the pre-norm
+// Graph builders shared by the Kronos tokenizer and predictor: the pre-norm
 // transformer block with causal rotary self-attention and the SwiGLU feed-forward.
 #pragma once
 #include <string>

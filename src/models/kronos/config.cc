@@ -263,7 +263,7 @@ KronosTokenizerConfig kronos_tokenizer_preset(const std::string& name) {
   KronosTokenizerConfig c;  // defaults are Kronos-Tokenizer-base
   if (k == "kronos-tokenizer-base") return c;
   if (k == "kronos-tokenizer-2k") {
-    c.group_size = 5;  // the only difference (spec §1.1)
+    c.group_size = 5;  // the only difference
     return c;
   }
   if (k == "kronos-tokenizer-tiny") {  // the golden "tiny" tokenizer shape

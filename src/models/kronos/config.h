@@ -1,5 +1,5 @@
 // Kronos configurations: the constructor keyword arguments that the published config.json
-// files hold (spec kronos.md §1.1, §1.2), parsed and validated.
+// files hold, parsed and validated.
 //
 //   KronosTokenizerConfig tc = KronosTokenizerConfig::from_file("Kronos-Tokenizer-base/config.json");
 //   KronosPredictorConfig pc = kronos_predictor_preset("kronos-small");
@@ -29,7 +29,7 @@ struct KronosTokenizerConfig {
   int64_t n_enc_layers = 4;    // reference quirk: n_enc_layers - 1 encoder blocks
   int64_t n_dec_layers = 4;    // reference quirk: n_dec_layers - 1 decoder blocks
   int64_t s1_bits = 10;
-  int64_t s2_bits = 10;        // must equal s1_bits (decode reads k/2 bits per half, spec §3.4)
+  int64_t s2_bits = 10;        // must equal s1_bits (decode reads k/2 bits per half)
   int64_t group_size = 4;      // training only, but sizes the tokenizer.bsq.group_basis buffer
   double beta = 0.05, gamma0 = 1.0, gamma = 1.1, zeta = 0.05;             // training only
   double ffn_dropout_p = 0.0, attn_dropout_p = 0.0, resid_dropout_p = 0.0;  // training only
@@ -63,7 +63,7 @@ struct KronosPredictorConfig {
   int64_t vocab_s1() const { return int64_t{1} << s1_bits; }
   int64_t vocab_s2() const { return int64_t{1} << s2_bits; }
   int64_t head_dim() const { return d_model / n_heads; }
-  static constexpr int64_t kDepHeads = 4;  // the dependency layer always has 4 heads (spec §4.5)
+  static constexpr int64_t kDepHeads = 4;  // the dependency layer always has 4 heads
   int64_t dep_head_dim() const { return d_model / kDepHeads; }
 };
 

@@ -1,4 +1,4 @@
-// KronosPredictor input preparation (spec kronos.md §5.1-5.3): column handling with the
+// KronosPredictor input preparation: column handling with the
 // reference's quirks, per-series normalisation with numpy's pairwise float32 summation
 // reproduced bit for bit, and the calendar time features.
 //

@@ -84,7 +84,7 @@ ValueId KronosModel::token_embedding(Graph& g, ValueId s1, ValueId s2) const {
 }
 
 ValueId KronosModel::time_embedding(Graph& g, ValueId stamp) const {
-  // hour + weekday + day + month + minute, summed left to right (spec §4.2).
+  // hour + weekday + day + month + minute, summed left to right.
   const Tensor* tabs[5] = {&w_->minute, &w_->hour, &w_->weekday, &w_->day, &w_->month};
   auto term = [&](int c) {
     return g.embedding(g.constant(cat("time_", kStampNames[c]), *tabs[c]), g.stamp_index(stamp, c, kStampSizes[c]));
@@ -116,7 +116,7 @@ Graph KronosModel::build_forward_graph(int64_t B, int64_t T, bool stamp, bool in
 }
 
 Graph KronosModel::build_s2_full_graph(int64_t B, int64_t T) const {
-  // Tq == Tk: the cross-attention's rotary table covers positions 0..T-1 for q and k (spec §4.5).
+  // Tq == Tk: the cross-attention's rotary table covers positions 0..T-1 for q and k.
   const auto& c = w_->config;
   const int64_t H = KronosPredictorConfig::kDepHeads;
   Graph g;
@@ -124,11 +124,11 @@ Graph KronosModel::build_s2_full_graph(int64_t B, int64_t T) const {
   ValueId s1 = g.input("s1", DType::I64, {B, T});
   ValueId pos0 = g.constant("pos0", make_scalar_i64(0));
   ValueId inv = g.constant("dep_inv_freq", w_->dep_inv_freq);
-  ValueId sib = g.embedding(g.constant("emb_s1", w_->emb_s1), s1);  // raw: no √d (spec §6.2)
+  ValueId sib = g.embedding(g.constant("emb_s1", w_->emb_s1), s1);  // raw: no √d
   ValueId q = g.rotary_neox(g.linear(sib, g.constant("dep_wq", w_->dep_wq), g.constant("dep_bq", w_->dep_bq)), inv, pos0, H);
   ValueId k = g.rotary_neox(g.linear(ctx, g.constant("dep_wk", w_->dep_wk), g.constant("dep_bk", w_->dep_bk)), inv, pos0, H);
   ValueId v = g.linear(ctx, g.constant("dep_wv", w_->dep_wv), g.constant("dep_bv", w_->dep_bv));
-  ValueId a = g.attention(q, k, v, H, /*causal=*/false);  // eval mode: non-causal (spec §6.1)
+  ValueId a = g.attention(q, k, v, H, /*causal=*/false);  // eval mode: non-causal
   a = g.linear(a, g.constant("dep_wo", w_->dep_wo), g.constant("dep_bo", w_->dep_bo));
   ValueId x2 = g.rmsnorm(g.add(ctx, a), g.constant("dep_norm", w_->dep_norm), kRmsEps);
   g.output("s2_logits", g.linear(x2, g.constant("proj_s2_w", w_->proj_s2_w), g.constant("proj_s2_b", w_->proj_s2_b)));
@@ -181,7 +181,7 @@ Graph KronosModel::build_step_graph(int64_t N, int64_t S, int64_t capacity, bool
   }
   ValueId ctx = g.rmsnorm(x, g.constant("norm", w_->norm), kRmsEps);
   // The dependency layer's keys/values of the new context rows carry no RoPE (single-query
-  // cross-attention, spec §4.5), so they stay valid while the window grows.
+  // cross-attention), so they stay valid while the window grows.
   ValueId dk = g.linear(ctx, g.constant("dep_wk", w_->dep_wk), g.constant("dep_bk", w_->dep_bk));
   ValueId dv = g.linear(ctx, g.constant("dep_wv", w_->dep_wv), g.constant("dep_bv", w_->dep_bv));
   g.output("dep_k", g.kv_write(g.input("dep_k", dep_cache, {N, capacity, d}), dk, pos0));

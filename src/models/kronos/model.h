@@ -1,4 +1,4 @@
-// The Kronos predictor network (spec kronos.md §4): hierarchical token embedding + temporal
+// The Kronos predictor network: hierarchical token embedding + temporal
 // embedding, a causal transformer, the s1 head and the dependency-aware s2 head. Model code
 // only builds graphs; the Executor runs them.
 //
@@ -71,7 +71,7 @@ class KronosModel {
   // of the last row are returned as [B, 1, V2]).
   Tensor decode_s2(const Tensor& context, const Tensor& s1_ids);
 
-  // Generation. With layer_caches the caches take positions incrementally (phase A of spec §8);
+  // Generation. With layer_caches the caches take positions incrementally (phase A);
   // without, every call is a full window recompute from position 0.
   // Caches are F32, or BF16 where the executor asks for it (bf16 compiled plans; per head dim,
   // so the layers' caches and the dependency layer's may differ).

@@ -29,7 +29,7 @@ namespace fcast::kronos {
 //    when L < max_context, step 1 when L == max_context, step 0 when L > max_context), the
 //    oldest token is dropped and every position's RoPE index shifts, and no position may attend
 //    to the dropped token: every hidden state in layers >= 1 changes. A rolling cache would no
-//    longer match the reference (spec §8 measured s1-logit errors of 0.1-0.8 and a changed
+//    longer match the reference (measured s1-logit errors of 0.1-0.8 and a changed
 //    greedy token), so from that step on we run the reference's exact full recomputation of
 //    the max_context-token window, every step.
 //
@@ -126,7 +126,7 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
   std::vector<Rng> rngs;
   for (int64_t b = 0; b < B; ++b) rngs.emplace_back(p.series_seeds.empty() ? p.seed : p.series_seeds[b]);
 
-  // 1. Tokenize the whole context of every series (not truncated to max_context, spec §5.5).
+  // 1. Tokenize the whole context of every series (not truncated to max_context).
   Tensor x = Tensor::empty(DType::F32, {B, L, kFeatures});
   for (int64_t b = 0; b < B; ++b) std::copy(series[b].x_norm.begin(), series[b].x_norm.end(), x.data<float>() + b * L * kFeatures);
   const bool tok_bucketed = tok_->bucketed();  // left-pad encode/decode to the context buckets
@@ -263,7 +263,7 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
       mode = 'W';
     }
 
-    // Sample s1, then s2 conditioned on the sampled s1 (spec §5.6 steps 3-5).
+    // Sample s1, then s2 conditioned on the sampled s1.
     Tensor s1_next = Tensor::empty(DType::I64, {N, 1});
     const float* l1 = out.s1_logits.data<float>();
     const std::string step_name = cat(" at generation step ", i + 1, " of ", P);
@@ -294,7 +294,7 @@ std::vector<KronosForecast> KronosPredictor::generate(const std::vector<Prepared
     if (p.progress) p.progress(i + 1, P);
   }
 
-  // 3. Decode the last min(T, max_context) tokens (may include context tokens, spec §5.6).
+  // 3. Decode the last min(T, max_context) tokens (may include context tokens).
   const int64_t Wf = std::min(T, M);
   window(N, 1, T - Wf, Wf, s1_in, s2_in, st_in);
   Tensor dec = tok_->decode(s1_in, s2_in, tok_bucketed ? tok_->padded_length(Wf, M) : 0);  // [N, Wf, 6]

@@ -1,4 +1,4 @@
-// KronosPredictor (spec kronos.md §5): normalise each series, tokenize the whole context,
+// KronosPredictor: normalise each series, tokenize the whole context,
 // generate pred_len (s1, s2) pairs autoregressively over a window of at most max_context bars,
 // decode, average the sample paths and de-normalise.
 //

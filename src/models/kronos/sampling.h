@@ -1,4 +1,4 @@
-// Kronos token sampling (spec kronos.md §5.7): temperature, then top-k OR top-p filtering (the
+// Kronos token sampling: temperature, then top-k OR top-p filtering (the
 // reference's precedence: top_k > 0 disables top_p), softmax, one categorical draw. Draws use
 // fcast::Rng, so a seed gives the same tokens on every build; top_k == 1 is an argmax.
 //

@@ -92,7 +92,7 @@ ModelEntry registry_entry() {
   e.parts = {{"model", "Kronos predictor folder (config.json + model.safetensors), e.g. NeoQuasar/Kronos-small"},
              {"tokenizer", "Kronos tokenizer folder, e.g. NeoQuasar/Kronos-Tokenizer-base"}};
   e.compile = {"kronos", {}, {"KRONOS_COMPILE", "MARKETSIM_KRONOS_COMPILE"}, {"KRONOS_COMPILE_MODE"}, {"KRONOS_COMPILE_BACKEND"},
-               "the seed left Kronos compilation off by default (KRONOS_COMPILE unset = off); fcast compiles by "
+               "the Python production setup left Kronos compilation off by default (KRONOS_COMPILE unset = off); fcast compiles by "
                "default on CPU"};
   e.options = {{"temperature", "1", "sampling temperature (> 0)"},
                {"top_k", "0", "keep the k most likely tokens (0 = off; 1 = greedy)"},

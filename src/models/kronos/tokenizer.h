@@ -1,4 +1,4 @@
-// KronosTokenizer (spec kronos.md §3): a causal transformer autoencoder with a binary spherical
+// KronosTokenizer: a causal transformer autoencoder with a binary spherical
 // quantiser. Encoding turns normalised OHLCVA rows into (s1, s2) token pairs; decoding turns
 // token pairs back into normalised rows. Both are graphs run by an Executor.
 //

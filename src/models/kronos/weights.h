@@ -1,5 +1,5 @@
 // Kronos weights from Hugging Face directories (config.json + model.safetensors) with the
-// published state_dict names (spec kronos.md §1.3, golden published_state_dicts.json).
+// published state_dict names.
 //
 //   KronosTokenizerWeights tw = load_kronos_tokenizer("Kronos-Tokenizer-base");
 //   KronosPredictorWeights pw = load_kronos_predictor("Kronos-small");
@@ -8,7 +8,7 @@
 // Loading checks every published tensor: present, right dtype and shape, finite; unknown
 // tensors are errors naming the tensor. The persistent buffers (`*.rotary.inv_freq`,
 // I64 `tokenizer.bsq.basis` / `group_basis`) may be present or absent; a present inv_freq is
-// used as is (it overrides the computed one in the reference, spec §2.4), an absent one is
+// used as is (it overrides the computed one in the reference), an absent one is
 // recomputed in fp32 exactly as the reference does. F32 tensors are zero-copy views of the
 // mapping; BF16/F16/F64 are widened to F32 once.
 #pragma once

@@ -113,7 +113,7 @@ void TotoConfig::validate(const std::string& src) const {
     check_range(k_components, "output_distribution_kwargs.k_components", kMaxTotoComponents, src);
   }
   FCAST_CHECK(dropout >= 0.0 && dropout < 1.0, src, ": dropout = ", dropout, " must lie in [0, 1)");
-  // The scaler clamps the causal scale to [g * 10^-e, g * 10^e] (spec toto.md §4): e <= 0 makes
+  // The scaler clamps the causal scale to [g * 10^-e, g * 10^e]: e <= 0 makes
   // the lower bound reach or pass the upper one, so every scale would be forced to g or worse.
   FCAST_CHECK(std::isfinite(scale_factor_exponent) && scale_factor_exponent > 0.0, src,
               ": scale_factor_exponent = ", scale_factor_exponent,

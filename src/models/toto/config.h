@@ -1,4 +1,4 @@
-// Toto 1.0 configuration: the published config.json keys (spec toto.md §1.2).
+// Toto 1.0 configuration: the published config.json keys.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
@@ -34,7 +34,7 @@ struct TotoConfig {
 
   // Parses and validates; `source` names the file in error messages. Integers must be JSON
   // integers that fit int64; every size lies within the caps above; dropout in [0, 1);
-  // scale_factor_exponent finite and > 0 (the scaler clamps to [g 10^-e, g 10^e], spec §4).
+  // scale_factor_exponent finite and > 0 (the scaler clamps to [g 10^-e, g 10^e]).
   static TotoConfig from_json(const nlohmann::json& j, const std::string& source);
   static TotoConfig from_file(const std::string& path);
   nlohmann::ordered_json to_json() const;

@@ -1,5 +1,5 @@
-// The Student-T mixture predictive distribution, de-scaled by the scaler statistics
-// (spec toto.md §9-10): moments and seeded sampling.
+// The Student-T mixture predictive distribution, de-scaled by the scaler statistics:
+// moments and seeded sampling.
 #pragma once
 #include "core/rng.h"
 

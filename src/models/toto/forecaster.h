@@ -1,4 +1,4 @@
-// TotoForecaster: the reference's generate_mean / generate_samples (spec toto.md §11) with a
+// TotoForecaster: the reference's generate_mean / generate_samples with a
 // static KV cache, left padding to whole patches and de-scaling.
 //
 //   TotoModel model(load_toto(dir));

@@ -87,7 +87,7 @@ ModelEntry registry_entry() {
     e.bench.back().target_bf16 = true;
     e.bench.push_back(workload("W3", "Toto, 5 variates, context 512, prediction 128, 64 samples", 5, 512, 128, 64, 10));
     e.bench.push_back(workload("W4", "Toto mean forecast at W1's shape", 1, 512, 1, 0, 50));
-    // Issue 2's published-shape check: load by mmap, forecast, peak RSS against the weight file.
+    // The published-shape check: load by mmap, forecast, peak RSS against the weight file.
     BenchWorkload rss = workload("toto-published-rss",
                                  "Toto-Open-Base-1.0 shape (random weights), context 512, 64 steps, 256 samples", 1,
                                  512, 64, 256, 0);

@@ -50,7 +50,7 @@ std::vector<std::pair<std::string, Shape>> toto_tensor_table(const TotoConfig& c
 
 namespace {
 
-// Maps the plain-PyTorch SwiGLU names to the fused ones (spec §1.3); other names unchanged.
+// Maps the plain-PyTorch SwiGLU names to the fused ones; other names unchanged.
 std::string canonical_name(const std::string& n) {
   auto pos = n.find(".mlp.");
   if (pos == std::string::npos) return n;

@@ -1,5 +1,5 @@
 // Toto 1.0 weights from a Hugging Face directory (config.json + model.safetensors), with the
-// published tensor names (spec toto.md §1.3). F32 tensors are zero-copy views of the mmap;
+// published tensor names. F32 tensors are zero-copy views of the mmap;
 // BF16/F16 tensors are widened to F32 once at load.
 #pragma once
 #include <memory>

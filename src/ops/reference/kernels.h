@@ -69,7 +69,7 @@ struct AttentionArgs {
 void attention(const AttentionArgs& a);
 
 // ---- scaler.cc ----
-// Toto's CausalPatchStdMeanScaler over rows of length T (float64 statistics, see spec §4).
+// Toto's CausalPatchStdMeanScaler over rows of length T (float64 statistics).
 // prefix_length < 0 means "all steps". Outputs are [rows, T] float32.
 void causal_patch_scaler(const float* x, const uint8_t* mask, int64_t rows, int64_t T, int64_t patch,
                          int64_t prefix_length, bool stabilize_with_global, double scale_factor_exponent,

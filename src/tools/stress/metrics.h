@@ -31,7 +31,7 @@ inline const char* tier_name(Tier t) {
   return "?";
 }
 
-// The README tiers of the Python tool (spec system.md §1.3), which its code never applied.
+// The README tiers of the Python tool, which its code never applied.
 // Boundaries: a value exactly on a boundary takes the better tier on the "<" side as written:
 //   MAE delta      PASS < 5 %,  WARN 5..10 %,  FAIL > 10 %
 //   recompiles     PASS < 10,   WARN 10..20,   FAIL > 20

@@ -110,7 +110,7 @@ inline nlohmann::ordered_json nums(const std::vector<double>& v) {
   return a;
 }
 
-// One record: the seed's fields first (model_name, compile_mode, iteration, accuracy{...},
+// One record: the Python tool's fields first (model_name, compile_mode, iteration, accuracy{...},
 // performance{inference_time_ms, peak_memory_mb, recompilations}), then the new ones.
 inline nlohmann::ordered_json record_json(const IterationRecord& r) {
   nlohmann::ordered_json j;

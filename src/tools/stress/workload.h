@@ -137,35 +137,7 @@ inline std::string lower_ascii(std::string s) {
 
 // The distinct values of a long-format file's `symbol` column, in order of appearance; empty
 // when the file has no such column.
-inline std::vector<std::string> symbols_in(const std::string& path) {
-  require_regular_file(path);  // a FIFO or device would block or never end
-  std::ifstream in(path);
-  FCAST_CHECK(in.good(), "cannot open ", path);
-  std::string line;
-  if (!std::getline(in, line)) return {};
-  auto split = [](const std::string& l) {
-    std::vector<std::string> f;
-    std::string cell;
-    std::istringstream s(l);
-    while (std::getline(s, cell, ',')) {
-      while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
-      f.push_back(cell);
-    }
-    return f;
-  };
-  const auto header = split(line);
-  int col = -1;
-  for (size_t i = 0; i < header.size(); ++i)
-    if (lower_ascii(header[i]) == "symbol") col = static_cast<int>(i);
-  if (col < 0) return {};
-  std::vector<std::string> out;
-  std::set<std::string> seen;
-  while (std::getline(in, line)) {
-    const auto f = split(line);
-    if (static_cast<int>(f.size()) > col && !f[col].empty() && seen.insert(f[col]).second) out.push_back(f[col]);
-  }
-  return out;
-}
+inline std::vector<std::string> symbols_in(const std::string& path) { return market_csv_symbols(path); }
 
 // Reads one table into a series. Files with split-adjusted "adj. *" columns (the Quandl WIKI
 // layout) use those, so splits do not show up as price jumps. Rows with a missing close are dropped.
