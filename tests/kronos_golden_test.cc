@@ -8,7 +8,7 @@
 #include "io/json.h"
 #include "io/file.h"
 #include "io/safetensors.h"
-#include "tools/golden_kronos_runner.h"
+#include "models/kronos/golden_runner.h"
 #include "test_util.h"
 
 namespace fcast::kronos {

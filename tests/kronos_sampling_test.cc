@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
-#include "tools/golden_kronos_runner.h"
+#include "models/kronos/golden_runner.h"
 #include "models/kronos/sampling.h"
 
 namespace fcast::kronos {

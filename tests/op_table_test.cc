@@ -308,6 +308,35 @@ void attention_cases(std::vector<Case>& out) {
             };
             out.push_back(std::move(c));
           }
+  // Separate key group ids per cache slot (Toto 2.0's block decoding: cached keys of fully
+  // unobserved patches carry -1 and are hidden), F32 and BF16 caches.
+  for (int64_t Dh : {16, 64})
+    for (bool bf16_cache : {false, true}) {
+      const int64_t N = 3, H = 2, D = H * Dh, Sq = 6, pos0 = 8, cap = 20;
+      Case c;
+      c.family = "attention";
+      c.step = "attention";
+      c.bf16_cache_prefill = bf16_cache;
+      c.what = cat("kv_write+attention (cached, key groups) q[", N, ", ", Sq, ", ", D, "] ", bf16_cache ? "BF16" : "F32",
+                   " caches[", N, ", ", cap, ", ", D, "] heads ", H, " pos0 ", pos0);
+      c.build = [=](Built& b, std::mt19937_64& rng) {
+        auto cache = [&](const std::string& name) {
+          return in(b, name, bf16_cache ? randn_bf16({N, cap, D}, rng) : randn({N, cap, D}, rng));
+        };
+        std::vector<int32_t> qg(N * Sq), kg(N * cap);
+        for (int64_t n = 0; n < N; ++n) {
+          for (int64_t i = 0; i < Sq; ++i) qg[n * Sq + i] = static_cast<int32_t>(n);
+          for (int64_t j = 0; j < cap; ++j) kg[n * cap + j] = (j % 3 == 1 && j < pos0) ? -1 : static_cast<int32_t>(n);
+        }
+        ValueId p0 = in(b, "pos0", i64(pos0));
+        ValueId kc = b.g.kv_write(cache("kc"), in(b, "k", randn({N, Sq, D}, rng)), p0);
+        ValueId vc = b.g.kv_write(cache("vc"), in(b, "v", randn({N, Sq, D}, rng)), p0);
+        b.g.output("y", b.g.attention(in(b, "q", randn({N, Sq, D}, rng)), kc, vc, H, true, p0,
+                                      in(b, "qgroup", Tensor::from_vector(qg, {N, Sq})), true, kNone,
+                                      in(b, "kgroup", Tensor::from_vector(kg, {N, cap}))));
+      };
+      out.push_back(std::move(c));
+    }
 }
 
 // Ops without a fused step: they run the reference kernel in every backend.
@@ -358,6 +387,12 @@ void reference_cases(std::vector<Case>& out) {
   add("slice_time [2, 9, 5] start 2 count 4", "slice_time", [](Built& b, std::mt19937_64& r) {
     b.g.output("y", b.g.slice_time(in(b, "x", randn({2, 9, 5}, r)), 2, 4));
   });
+  for (bool key : {false, true})
+    for (float xpos : {0.0f, 256.0f})
+      add(cat("rotary_partial [2, 7, 3x16] rotating 8 dims, pos0 5, ", key ? "key" : "query", xpos > 0 ? ", xPos" : ""),
+          "rotary_partial", [key, xpos](Built& b, std::mt19937_64& r) {
+            b.g.output("y", b.g.rotary_partial(in(b, "x", randn({2, 7, 48}, r)), in(b, "pos0", i64(5)), 3, key, 8, xpos));
+          });
 }
 
 std::vector<Case> all_cases() {
@@ -528,7 +563,7 @@ TEST(OpTable, CoversEveryOpAndStepKind) {
       kinds.insert(static_cast<int>(s.kind));
     tolerance(c.family);  // every family has a tolerance row
   }
-  for (int o = 0; o <= static_cast<int>(Op::SliceTime); ++o)
+  for (int o = 0; o <= static_cast<int>(Op::RotaryPartial); ++o)
     EXPECT_TRUE(ops.count(o)) << "no op-table case for op " << op_name(static_cast<Op>(o));
   for (int k = 0; k <= static_cast<int>(StepKind::SiluMul); ++k)
     EXPECT_TRUE(kinds.count(k)) << "no op-table case forms step kind " << step_kind_name(static_cast<StepKind>(k));

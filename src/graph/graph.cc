@@ -21,6 +21,7 @@ const char* op_name(Op op) {
     case Op::TakeCols: return "take_cols";
     case Op::UnpackHeads: return "unpack_heads";
     case Op::RotaryXPos: return "rotary_xpos";
+    case Op::RotaryPartial: return "rotary_partial";
     case Op::RotaryNeox: return "rotary_neox";
     case Op::KVWrite: return "kv_write";
     case Op::Attention: return "attention";
@@ -168,8 +169,16 @@ ValueId Graph::kv_write(ValueId cache, ValueId x, ValueId pos0) {
   return add_node(Op::KVWrite, {cache, x, pos0}, c, cd, {}, {}, cache);
 }
 
+ValueId Graph::rotary_partial(ValueId x, ValueId pos0, int64_t heads, bool is_key, int64_t rot_dims, float xpos_base) {
+  const Shape& s = shape(x);
+  FCAST_CHECK(s.size() == 3 && heads > 0 && s[2] % heads == 0 && rot_dims >= 0 && rot_dims % 2 == 0 &&
+                  rot_dims <= s[2] / heads && xpos_base >= 0,
+              "rotary_partial: bad shape ", shape_str(s), " for ", heads, " heads rotating ", rot_dims, " dims");
+  return add_node(Op::RotaryPartial, {x, pos0}, s, DType::F32, {heads, is_key ? 1 : 0, rot_dims}, {xpos_base});
+}
+
 ValueId Graph::attention(ValueId q, ValueId k, ValueId v, int64_t heads, bool causal, ValueId pos0, ValueId group,
-                         bool cached, ValueId start) {
+                         bool cached, ValueId start, ValueId key_group) {
   const Shape& qs = shape(q);
   const Shape& ks = shape(k);
   FCAST_CHECK(qs.size() == 3 && ks.size() == 3 && qs[0] == ks[0] && qs[2] == ks[2] && shape(v) == ks &&
@@ -180,11 +189,19 @@ ValueId Graph::attention(ValueId q, ValueId k, ValueId v, int64_t heads, bool ca
   FCAST_CHECK(value(q).dtype == DType::F32 && value(v).dtype == kd && (kd == DType::F32 || (kd == DType::BF16 && cached)),
               "attention: q must be F32, k and v F32 (or a BF16 cache), got ", dtype_name(value(q).dtype), ", ",
               dtype_name(kd), ", ", dtype_name(value(v).dtype));
-  if (group != kNone)
+  if (group != kNone && key_group == kNone)
     FCAST_CHECK(value(group).dtype == DType::I32 && shape(group) == (Shape{qs[0], qs[1]}) && qs[1] == ks[1],
                 "attention: group ids must be I32 [", qs[0], ", ", qs[1], "] for equal query/key lengths, got ",
                 dtype_name(value(group).dtype), shape_str(shape(group)));
-  return add_node(Op::Attention, {q, k, v, pos0, group, start}, qs, DType::F32, {heads, causal ? 1 : 0, cached ? 1 : 0});
+  if (key_group != kNone)
+    FCAST_CHECK(group != kNone && value(group).dtype == DType::I32 && shape(group) == (Shape{qs[0], qs[1]}) &&
+                    value(key_group).dtype == DType::I32 && shape(key_group) == (Shape{ks[0], ks[1]}),
+                "attention: query group ids must be I32 [", qs[0], ", ", qs[1], "] and key group ids I32 [", ks[0], ", ",
+                ks[1], "], got ", shape_str(shape(group == kNone ? key_group : group)), " and ",
+                shape_str(shape(key_group)));
+  std::vector<ValueId> ins = {q, k, v, pos0, group, start};
+  if (key_group != kNone) ins.push_back(key_group);
+  return add_node(Op::Attention, ins, qs, DType::F32, {heads, causal ? 1 : 0, cached ? 1 : 0});
 }
 
 ValueId Graph::permute0213(ValueId x) {

@@ -39,7 +39,7 @@ enum class Op {
   RotaryXPos,   // x[N, S, D], pos0, start?; i0 = H, i1 = is_key. Token s sits at position pos0 + s - start.
   RotaryNeox,   // x[N, S, D], inv_freq[Dh/2], pos0, start?; i0 = H
   KVWrite,      // cache[N, cap, D], x[N, S, D], pos0 -> cache (written in place at [pos0, pos0+S))
-  Attention,    // q[N, Sq, D], k[N, Sk, D], v, pos0?, group?[N, S], start?; i0 = H, i1 = causal, i2 = cached.
+  Attention,    // q[N, Sq, D], k[N, Sk, D], v, pos0?, group?[N, S], start?, key_group?[N, Sk]; i0 = H, i1 = causal, i2 = cached.
                 //   Keys before `start` (left padding of a bucketed prefill) are invisible.
   Permute0213,  // x[A, B, C, D] -> [A, C, B, D]
   Embedding,    // table[V, D], ids I64[...]; f0 = multiplier -> [..., D]
@@ -49,6 +49,9 @@ enum class Op {
   BsqBits,      // ids I64[..., 2]; i0 = bits per half -> F32[..., 2 * bits] = (2 bit - 1) / sqrt(k)
   Reshape,      // view with a new shape
   SliceTime,    // x[N, S, D]; i0 = start, i1 = count -> [N, count, D]
+  RotaryPartial,  // x[N, S, D], pos0; i0 = H, i1 = is_key, i2 = rotated dims w; f0 = xPos scale base (0: none).
+                  //   Interleaved pairs on the first w dims of each head, position pos0 + s; the xPos
+                  //   centre is floor((pos0 + S) / 2) (Toto 2.0).
 };
 const char* op_name(Op op);
 
@@ -113,8 +116,11 @@ class Graph {
   ValueId rotary_xpos(ValueId x, ValueId pos0, int64_t heads, bool is_key, ValueId start = kNone);
   ValueId rotary_neox(ValueId x, ValueId inv_freq, ValueId pos0, int64_t heads, ValueId start = kNone);
   ValueId kv_write(ValueId cache, ValueId x, ValueId pos0);
+  // `group` [N, Sq] (I32): query i sees key j only where their group ids are equal; the key ids
+  // are `group` itself (equal query and key lengths) or `key_group` [N, keys or cache slots].
   ValueId attention(ValueId q, ValueId k, ValueId v, int64_t heads, bool causal, ValueId pos0 = kNone,
-                    ValueId group = kNone, bool cached = false, ValueId start = kNone);
+                    ValueId group = kNone, bool cached = false, ValueId start = kNone, ValueId key_group = kNone);
+  ValueId rotary_partial(ValueId x, ValueId pos0, int64_t heads, bool is_key, int64_t rot_dims, float xpos_base);
   ValueId permute0213(ValueId x);
   ValueId embedding(ValueId table, ValueId ids, float mult = 1.0f);
   ValueId stamp_index(ValueId stamp, int64_t column, int64_t size);

@@ -26,7 +26,7 @@ namespace fcast {
 //   3: bf16 plans: bf16 attention products and bf16 KV caches
 //   4: serialised plans end with their own checksum; fusion keeps a group's operands in order
 //      and fuses a KV write into a rotary only at the rotary's position
-inline constexpr int kPlanRevision = 4;
+inline constexpr int kPlanRevision = 5;
 
 // The key of a plan: ordered named fields ("model", "phase", "batch", ...). Two calls share a
 // plan exactly when their signatures are equal.

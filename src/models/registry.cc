@@ -12,6 +12,7 @@
 #include "io/file.h"
 #include "models/kronos/session.h"
 #include "models/toto/session.h"
+#include "models/toto2/session.h"
 
 namespace fcast {
 
@@ -47,6 +48,7 @@ const std::vector<ModelEntry>& model_registry() {
   static const std::vector<ModelEntry> all = {
       with_load_hint(toto::registry_entry()),
       with_load_hint(kronos::registry_entry()),
+      with_load_hint(toto2::registry_entry()),
   };
   return all;
 }

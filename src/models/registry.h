@@ -22,11 +22,13 @@
 
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "models/golden.h"
 #include "models/warm_up.h"
 #include "runtime/compile_settings.h"
 #include "runtime/executor.h"
@@ -145,6 +147,10 @@ struct ModelEntry {
   std::vector<std::string> market_variates;
   bool accepts_observed_mask = false;  // SeriesInput::observed is honoured (missing values masked)
   int64_t default_num_samples = 0;     // `fcast predict`'s --num-samples default
+  // Whether the model draws sample paths (ForecastRequest::num_samples > 0). A model that does
+  // not (Toto 2.0: quantiles from one pass) forecasts with num_samples 0 only, and tools refuse
+  // what needs samples (aggregation specs over samples, --samples-out) with a clear error.
+  bool draws_samples = true;
   // For errors about a missing checkpoint: how to get the trained weights and random ones.
   std::string weights_hint;
   std::vector<BenchWorkload> bench;  // `fcast bench` workloads, in the order `--workload all` runs them
@@ -155,6 +161,10 @@ struct ModelEntry {
   // Writes a random-weight checkpoint of `preset` into the folders of `out` (parts it writes);
   // returns the folders written.
   std::function<ModelPaths(const std::string& preset, uint64_t seed, const ModelPaths& out)> write_random;
+  // Optional golden runner (models/golden.h): whether a golden manifest is this model's, and the
+  // run of every case (`fcast golden DIR`).
+  std::function<bool(const nlohmann::json& manifest)> golden_accepts;
+  std::function<GoldenTally(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors)> run_golden;
 };
 
 const std::vector<ModelEntry>& model_registry();

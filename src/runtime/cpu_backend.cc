@@ -463,7 +463,15 @@ TensorMap CpuBackend::run(BoundPlan& bound_plan, const Graph& g, const TensorMap
         a.kv_start = i64(s.in[5], 0);
         FCAST_CHECK(a.kv_start >= 0 && a.kv_start <= a.kv_len, "attention: valid start ", a.kv_start, " outside [0, ",
                     a.kv_len, "]");
-        if (s.in[4] != kNone) a.q_group = a.k_group = b.views[s.in[4]].data<int32_t>();
+        if (s.in.size() > 6 && s.in[6] != kNone) {  // separate key ids, one per key (cache slot)
+          const int64_t slots = values[s.in[6]].shape[1];
+          FCAST_CHECK(slots >= a.kv_len, "attention: key group ids cover ", slots, " of ", a.kv_len, " keys");
+          a.q_group = b.views[s.in[4]].data<int32_t>();
+          a.k_group = b.views[s.in[6]].data<int32_t>();
+          a.k_group_nstride = slots;
+        } else if (s.in[4] != kNone) {
+          a.q_group = a.k_group = b.views[s.in[4]].data<int32_t>();
+        }
         a.scale = 1.0f / std::sqrt(static_cast<float>(a.Dh));
         a.out = f32(s.out);
         cpu::attention(a, 128, b.bf16 ? cpu::AttentionMath::BF16 : cpu::AttentionMath::F32);

@@ -68,6 +68,12 @@ void run_reference_node(const Graph& g, const Graph::Node& n, const std::vector<
           for (int64_t d = 0; d < Dh; ++d) dst[r * D + h * Dh + d] = src[r * 3 * D + which * D + d * H + h];
       break;
     }
+    case Op::RotaryPartial: {
+      const int64_t N = os[0], S = os[1], D = os[2], H = n.i[0];
+      ref::rotary_partial(f32(0), D, out.data<float>(), N, S, H, D / H, n.i[2], scalar_i64(*in[1]),
+                          static_cast<float>(n.f[0]), n.i[1] != 0);
+      break;
+    }
     case Op::RotaryXPos: {
       // Positions count from the valid start, so a left-padded call gives real tokens the
       // positions (and xPos centre) they would have without padding.
@@ -131,7 +137,13 @@ void run_reference_node(const Graph& g, const Graph::Node& n, const std::vector<
       a.kv_start = in.size() > 5 && in[5] ? scalar_i64(*in[5]) : 0;
       FCAST_CHECK(a.kv_start >= 0 && a.kv_start <= a.kv_len, "attention: valid start ", a.kv_start, " outside [0, ",
                   a.kv_len, "]");
-      if (in[4]) {
+      if (in.size() > 6 && in[6]) {  // separate key ids, one per key (cache slot)
+        FCAST_CHECK(in[4] && in[6]->dim(1) >= a.kv_len, "attention: key group ids cover ", in[6]->dim(1), " of ",
+                    a.kv_len, " keys");
+        a.q_group = in[4]->data<int32_t>();
+        a.k_group = in[6]->data<int32_t>();
+        a.k_group_nstride = in[6]->dim(1);
+      } else if (in[4]) {
         FCAST_CHECK(!cached && qs[1] == ks[1], "grouped attention needs equal query and key lengths");
         a.q_group = a.k_group = in[4]->data<int32_t>();
       }

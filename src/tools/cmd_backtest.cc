@@ -46,7 +46,7 @@ struct BacktestArgs {
   int64_t simulations = 50, days = 7, batch = 256;
   std::optional<int64_t> context, num_samples;
   uint64_t seed = 0;
-  std::string toto_model, kronos_model, kronos_tokenizer;
+  std::map<std::string, std::string> dirs;  // "<model>-<part>" -> folder (--toto-model, --kronos-tokenizer, ...)
   double temperature = 1.0, top_p = 0.9, fee = 0.0005, crypto_fee = 0.0015, spread = 1.00087;
   int64_t top_k = 0;
   bool quiet = false, progress = false, all_bars = false;
@@ -293,14 +293,25 @@ std::vector<ExecConfig> exec_configs(const ModelEntry& e, const BacktestArgs& a)
 ModelSetup model_setup(const std::string& name, const BacktestArgs& a, const std::vector<std::string>& keys) {
   ModelSetup m;
   m.entry = &find_model(name);
-  m.one_step = name == "toto";  // the reference protocol: Toto one-step changes, Kronos pred_len bars
-  if (name == "toto" && !a.toto_model.empty()) m.paths = {{"model", a.toto_model}};
-  if (name == "kronos" && (!a.kronos_model.empty() || !a.kronos_tokenizer.empty())) {
-    FCAST_CHECK(!a.kronos_model.empty() && !a.kronos_tokenizer.empty(),
-                "give both --kronos-model and --kronos-tokenizer (or neither, for the bundled trained pair)");
-    m.paths = {{"model", a.kronos_model}, {"tokenizer", a.kronos_tokenizer}};
+  // The reference protocol: models of one series (Toto 1.0 and 2.0: close) make one-step
+  // percentage-change forecasts; models of whole bars (Kronos: OHLC) forecast the window's bars.
+  m.one_step = m.entry->market_variates.size() == 1;
+  std::string given, missing;
+  for (const ModelPart& p : m.entry->parts) {
+    auto it = a.dirs.find(cat(name, "-", p.name));
+    const std::string flag = cat("--", name, "-", p.name);
+    if (it != a.dirs.end() && !it->second.empty()) {
+      m.paths[p.name] = it->second;
+      given += (given.empty() ? "" : " and ") + flag;
+    } else {
+      missing += (missing.empty() ? "" : " and ") + flag;
+    }
   }
+  FCAST_CHECK(given.empty() || missing.empty(), "give ", missing, " too (with ", given,
+              "), or neither, for the bundled trained checkpoints");
   if (m.paths.empty()) {
+    FCAST_CHECK(stress::has_trained_default(*m.entry), name, ": no bundled trained checkpoint; pass ", missing,
+                " (a folder of ", name, " weights)");
     m.paths = stress::trained_default_checkpoint(*m.entry);
     m.trained_default = true;
   }
@@ -311,15 +322,23 @@ ModelSetup model_setup(const std::string& name, const BacktestArgs& a, const std
   FCAST_CHECK(m.protocol.context >= 8, "--context must be at least 8, got ", m.protocol.context);
   m.protocol.min_context = std::min<int64_t>(32, m.protocol.context);
   m.protocol.held_out_from = m.trained_default && !a.all_bars ? 0.8 : 0.0;
-  m.num_samples = a.num_samples.value_or(name == "toto" ? 128 : 8);
-  FCAST_CHECK(m.num_samples >= 1, "--num-samples must be at least 1 (the aggregation reads sample paths), got ",
-              m.num_samples);
-  if (name == "toto") m.options["samples_per_batch"] = std::to_string(m.num_samples);
-  if (name == "kronos") {
-    m.options["temperature"] = cat(a.temperature);
-    m.options["top_k"] = cat(a.top_k);
-    m.options["top_p"] = cat(a.top_p);
-    m.options["max_context"] = cat(std::max<int64_t>(m.protocol.context, a.days));
+  if (m.entry->draws_samples) {
+    m.num_samples = a.num_samples.value_or(m.one_step ? 128 : 8);
+    FCAST_CHECK(m.num_samples >= 1, "--num-samples must be at least 1 (the aggregation reads sample paths), got ",
+                m.num_samples);
+  } else {
+    // Quantiles from one pass: the point forecast is the median, nothing to aggregate.
+    FCAST_CHECK(!a.num_samples || *a.num_samples == 0, "--num-samples: ", name,
+                " draws no sample paths (it forecasts quantiles; its point forecast is the median)");
+    m.num_samples = 0;
+  }
+  // The request options the model declares (sampling options apply to the models that sample).
+  for (const ModelOption& o : m.entry->options) {
+    if (o.name == "samples_per_batch" && m.num_samples > 0) m.options[o.name] = std::to_string(m.num_samples);
+    if (o.name == "temperature") m.options[o.name] = cat(a.temperature);
+    if (o.name == "top_k") m.options[o.name] = cat(a.top_k);
+    if (o.name == "top_p") m.options[o.name] = cat(a.top_p);
+    if (o.name == "max_context") m.options[o.name] = cat(std::max<int64_t>(m.protocol.context, a.days));
   }
   return m;
 }
@@ -334,8 +353,17 @@ void run_backtest(const BacktestArgs& a) {
   FCAST_CHECK(std::find(keys.begin(), keys.end(), "close") != keys.end(),
               "--keys must include close (the strategies trade on it)");
   FCAST_CHECK(a.batch >= 1, "--batch must be at least 1, got ", a.batch);
-  const std::vector<std::string> names =
-      a.model == "both" ? std::vector<std::string>{"toto", "kronos"} : std::vector<std::string>{a.model};
+  // "both": the models with bundled trained checkpoints (Toto 1.0 and Kronos); else a list.
+  std::vector<std::string> names;
+  if (a.model == "both") {
+    for (const ModelEntry& e : model_registry())
+      if (stress::has_trained_default(e)) names.push_back(e.name);
+    FCAST_CHECK(!names.empty(), "--model both: no bundled trained checkpoints found (tests/data/models); name a model");
+  } else {
+    names = split_list(a.model);
+    FCAST_CHECK(!names.empty(), "--model is empty");
+    for (const std::string& n : names) find_model(n);  // an unknown name lists the registered ones
+  }
   std::vector<ModelSetup> setups;
   std::vector<std::vector<ExecConfig>> configs;
   for (const std::string& n : names) {
@@ -437,7 +465,9 @@ void register_backtest(CLI::App& app) {
       "confidence_guard, maxdiff) and, with --compare, the compile guard (the identical backtest under eager and "
       "compiled executors). Without data or model flags: the bundled market data and the tiny models trained on it, "
       "on the held-out part of each series. Reports: JSON, markdown and HTML in --output-dir. docs/BACKTEST.md");
-  cmd->add_option("--model", a->model, "toto, kronos or both (default: both)")->check(CLI::IsMember({"toto", "kronos", "both"}));
+  cmd->add_option("--model", a->model,
+                  "A registered model (" + model_names() + "), a comma-separated list, or both: the models with bundled "
+                  "trained checkpoints, Toto and Kronos (default: both)");
   cmd->add_option("--data", a->data, "Market CSVs: one file per symbol or long files with a symbol column (default: the bundled data)");
   cmd->add_option("--symbols", a->symbols, "Comma-separated symbols to keep (default: every series of the data)");
   cmd->add_option("--simulations", a->simulations, "Walk-forward simulations; simulation i ends i+1 bars before the data's end (default: 50)");
@@ -454,9 +484,11 @@ void register_backtest(CLI::App& app) {
   cmd->add_option("--temperature", a->temperature, "Kronos sampling temperature (default: 1)");
   cmd->add_option("--top-k", a->top_k, "Kronos top-k, 0 = off (default: 0)");
   cmd->add_option("--top-p", a->top_p, "Kronos nucleus mass (default: 0.9)");
-  cmd->add_option("--toto-model", a->toto_model, "Toto checkpoint folder (default: the bundled trained tiny model)");
-  cmd->add_option("--kronos-model", a->kronos_model, "Kronos predictor folder (default: the bundled trained tiny model)");
-  cmd->add_option("--kronos-tokenizer", a->kronos_tokenizer, "Kronos tokenizer folder (default: the bundled one)");
+  // --<model>-<part> for every part of every registered model (--toto-model, --kronos-tokenizer, ...).
+  for (const ModelEntry& e : model_registry())
+    for (const ModelPart& p : e.parts)
+      cmd->add_option(cat("--", e.name, "-", p.name), a->dirs[cat(e.name, "-", p.name)],
+                      cat(p.help, " (default: the bundled trained tiny ", e.name, " model, where there is one)"));
   cmd->add_flag("--all-bars", a->all_bars,
                 "With the bundled trained models: evaluate on every bar, not only the held-out last 20 % of each "
                 "series (their training data would then be scored)");

@@ -753,8 +753,15 @@ void register_bench(CLI::App& app) {
     } else {
       for (const auto& n : *workloads) {
         auto it = std::find_if(known.begin(), known.end(), [&](const Workload& x) { return x.w->id == n; });
-        FCAST_CHECK(it != known.end(), "unknown workload '", n, "'; valid: ", workload_ids(false), " all ",
-                    workload_ids(true));
+        if (it == known.end()) {
+          // A family name selects its members: "T2a" runs every "T2a-..." workload.
+          const size_t before = chosen.size();
+          for (const Workload& x : known)
+            if (x.w->id.rfind(n + "-", 0) == 0) chosen.push_back(x);
+          FCAST_CHECK(chosen.size() > before, "unknown workload '", n, "'; valid: ", workload_ids(false), " all ",
+                      workload_ids(true), " (a family name such as T2a selects its T2a-... members)");
+          continue;
+        }
         chosen.push_back(*it);
       }
     }

@@ -19,14 +19,6 @@ namespace fcast::tools {
 
 namespace fs = std::filesystem;
 
-std::shared_ptr<Executor> GoldenExecutors::make(const std::string& model_identity) {
-  std::shared_ptr<Executor> e;
-  if (compiled) e = make_executor(*compiled, model_identity);
-  else e = std::make_shared<EagerExecutor>();
-  made.push_back(e);
-  return e;
-}
-
 namespace {
 
 // A temporary folder for the persistent plan cache of one golden run, removed at the end.
@@ -79,13 +71,12 @@ void register_golden(CLI::App& app) {
     const std::string manifest_path = (fs::path(*dir) / "manifest.json").string();
     FCAST_CHECK(fs::exists(manifest_path), *dir, ": no manifest.json (is this a golden folder?)");
     const nlohmann::json m = read_json_file(manifest_path);
-    const ModelTools* runner = nullptr;
+    const ModelEntry* runner = nullptr;
     std::string with_runners;
     for (const ModelEntry& e : model_registry()) {
-      const ModelTools& mt = model_tools(e.name);
-      if (!mt.run_golden) continue;
+      if (!e.run_golden) continue;
       with_runners += (with_runners.empty() ? "" : ", ") + e.name;
-      if (!runner && mt.golden_accepts(m)) runner = &mt;
+      if (!runner && e.golden_accepts && e.golden_accepts(m)) runner = &e;
     }
     FCAST_CHECK(runner, manifest_path, ": not a golden manifest of any registered model with golden files (",
                 with_runners, ")");

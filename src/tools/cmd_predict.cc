@@ -281,6 +281,12 @@ void run_predict(const ModelEntry& e, const PredictArgs& a) {
   FCAST_CHECK(a.horizon > 0, "--prediction-length must be positive, got ", a.horizon);
   const int64_t num_samples = a.num_samples.value_or(e.default_num_samples);
   FCAST_CHECK(num_samples >= 0, "--num-samples must be >= 0 (0 = point forecast), got ", num_samples);
+  if (!e.draws_samples) {  // quantiles from one pass: nothing to sample or aggregate
+    const std::string why = cat(e.name, " draws no sample paths (it forecasts quantiles directly; --quantiles picks them)");
+    FCAST_CHECK(num_samples == 0, "--num-samples ", num_samples, ": ", why, "; leave --num-samples out");
+    FCAST_CHECK(a.samples_out.empty(), "--samples-out: ", why);
+    FCAST_CHECK(a.aggregate.empty(), "--aggregate '", a.aggregate, "': ", why, "; its point forecast is the median column");
+  }
   FCAST_CHECK(a.samples_out.empty() || num_samples > 0,
               "--samples-out needs sample paths: give --num-samples N (N > 0)");
   FCAST_CHECK(a.fill == "error" || a.fill == "ffill" || a.fill == "mask", "--fill must be error, ffill or mask, got '",

@@ -188,7 +188,7 @@ IterationRecord run_mode(Context& c, const ModelRun& m, bool compiled, int itera
   r.data_file = s.file;
   r.context_length = m.context;
   r.prediction_length = a.prediction_length;
-  r.num_samples = a.num_samples;
+  r.num_samples = m.entry->draws_samples ? a.num_samples : 0;
 
   reset_peak_rss();
   CompileSettings settings = cs;
@@ -302,8 +302,18 @@ void run_stress(const StressArgs& in) {
   FCAST_CHECK(a.mode == "quick" || a.mode == "full" || a.mode == "production-check", "--mode must be quick, full or ",
               "production-check, got '", a.mode, "'");
   std::vector<const ModelEntry*> selected;
-  for (const ModelEntry& e : model_registry())
-    if (a.model == "all" || a.model == "both" || a.model == e.name) selected.push_back(&e);
+  for (const ModelEntry& e : model_registry()) {
+    if (a.model != "all" && a.model != "both" && a.model != e.name) continue;
+    bool given = true;
+    for (const ModelPart& p : e.parts) given = given && !a.dirs[cat(e.name, "-", p.name)].empty();
+    if (a.model != e.name && !given && !a.random_weights && !has_trained_default(e)) {
+      // "all": a model without a bundled trained checkpoint needs its folders or --random-weights.
+      std::cerr << "[stress] " << e.name << ": skipped (no bundled trained checkpoint; pass --" << e.name
+                << "-model DIR or --random-weights)\n";
+      continue;
+    }
+    selected.push_back(&e);
+  }
   FCAST_CHECK(!selected.empty(), "--model must be a registered model (", model_names(),
               ") or all (also spelled both), got '", a.model, "'");
   if (a.iterations < 0) a.iterations = a.mode == "quick" ? 3 : a.mode == "full" ? 10 : 20;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "models/golden.h"
 #include "runtime/compile_settings.h"
 #include "runtime/executor.h"
 
@@ -44,33 +45,5 @@ void add_nonfinite_flag(CLI::App* cmd, std::string& value);
 NonFinitePolicy nonfinite_policy(const std::string& value);
 // The stderr line for values let through by --nonfinite warn ("" when there were none).
 std::string nonfinite_warning(const std::string& model, int64_t values, const std::string& detail);
-
-// Golden runners: return the number of failed cases; print one line per case and
-// "N passed, M failed" last (printed by the caller).
-struct GoldenTally {
-  int passed = 0;
-  int failed = 0;
-};
-// The executors of one golden pass: eager, or compiled with `compiled`; every executor made is
-// kept, so the caller can read their counters (cmd_golden.cc checks that a second pass loads
-// every plan from the persistent cache the first pass wrote).
-struct GoldenExecutors {
-  std::optional<CompileSettings> compiled;  // nullopt: eager
-  std::vector<std::shared_ptr<Executor>> made;
-  std::shared_ptr<Executor> make(const std::string& model_identity);  // cmd_golden.cc
-};
-GoldenTally run_toto_golden(const std::string& dir, const nlohmann::json& manifest,
-                            GoldenExecutors& executors);  // golden_toto.cc
-GoldenTally run_kronos_golden(const std::string& dir, const nlohmann::json& manifest,
-                              GoldenExecutors& executors);  // golden_kronos.cc
-
-// Tool pieces a registered model may add to what the registry gives every model
-// (models/registry.h): a golden runner for its reference files.
-struct ModelTools {
-  bool (*golden_accepts)(const nlohmann::json& manifest) = nullptr;
-  GoldenTally (*run_golden)(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors) = nullptr;
-};
-// The pieces of the registered model `name` (all null when it has none); model_tools.cc.
-const ModelTools& model_tools(const std::string& name);
 
 }  // namespace fcast::tools

@@ -241,7 +241,7 @@ std::vector<PlanStep> lower_graph(const Graph& g, bool fuse) {
         PlanStep s;
         s.kind = StepKind::Attention;
         s.node = k;
-        s.in = {n.in[0], n.in[1], n.in[2], opt_in(n, 3), opt_in(n, 4), opt_in(n, 5)};
+        s.in = {n.in[0], n.in[1], n.in[2], opt_in(n, 3), opt_in(n, 4), opt_in(n, 5), opt_in(n, 6)};
         s.out = n.out;
         s.i = {n.i[0], n.i[1], n.i[2]};
         s.name = "attention";

@@ -144,6 +144,8 @@ ModelEntry registry_entry() {
     e.bench.push_back(workload("K3", "Kronos-small, predict_batch of 16 series, context 256, pred_len 24, greedy", 16,
                                256, 24, 1, greedy, 5));
   }
+  e.golden_accepts = golden_accepts;
+  e.run_golden = run_golden;
   e.detect = detect_part;
   e.load = [](const ModelPaths& paths, const CompileSettings& s) -> std::shared_ptr<LoadedModel> {
     auto m = paths.find("model"), t = paths.find("tokenizer");

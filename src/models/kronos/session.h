@@ -12,6 +12,11 @@ namespace fcast::kronos {
 
 ModelEntry registry_entry();
 
+// The golden runner (`fcast golden DIR`, models/golden.h): whether `manifest` is this model's
+// golden manifest, and the run of every case; golden.cc.
+bool golden_accepts(const nlohmann::json& manifest);
+GoldenTally run_golden(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors);
+
 // Thread-safe and immutable after construction.
 class KronosLoadedModel : public LoadedModel, public std::enable_shared_from_this<KronosLoadedModel> {
  public:

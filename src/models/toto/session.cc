@@ -108,6 +108,8 @@ ModelEntry registry_entry() {
     b1.data_seed = 9;
     e.bench.push_back(b1);
   }
+  e.golden_accepts = golden_accepts;
+  e.run_golden = run_golden;
   e.detect = [](const std::string& dir, std::string& part, std::string& why) {
     const std::string cfg = (std::filesystem::path(dir) / "config.json").string();
     std::error_code ec;

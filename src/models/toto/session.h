@@ -11,6 +11,11 @@ namespace fcast::toto {
 
 ModelEntry registry_entry();
 
+// The golden runner (`fcast golden DIR`, models/golden.h): whether `manifest` is this model's
+// golden manifest, and the run of every case; golden.cc.
+bool golden_accepts(const nlohmann::json& manifest);
+GoldenTally run_golden(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors);
+
 // Thread-safe and immutable after construction.
 class TotoLoadedModel : public LoadedModel, public std::enable_shared_from_this<TotoLoadedModel> {
  public:

@@ -59,7 +59,7 @@ void attention_generic(const ref::AttentionArgs& a, int64_t key_block) {
           for (int64_t jb = 0; jb < jn; ++jb) {
             const int64_t j = j0 + jb;
             float s = -INFINITY;
-            if (!a.q_group || a.q_group[n * a.Sq + i] == a.k_group[n * a.kv_len + j]) {
+            if (!a.q_group || a.q_group[n * a.Sq + i] == a.k_group[n * (a.k_group_nstride > 0 ? a.k_group_nstride : a.kv_len) + j]) {
               const float* k = a.k + n * a.k_nstride + j * a.k_tstride + h * Dh;
               float dot = 0;
 #pragma omp simd reduction(+ : dot)

@@ -124,7 +124,7 @@ FCAST_INLINE void run_decode(const ref::AttentionArgs& a, const Task& t, const K
     const int jn = static_cast<int>(std::min<int64_t>(kKeys, jend - j0));
     for (int jb = 0; jb < jn; ++jb) {
       const KV* kr = kbase + (j0 + jb) * a.k_tstride;
-      const bool other = a.q_group && a.k_group[t.n * a.kv_len + j0 + jb] != qg;
+      const bool other = a.q_group && a.k_group[t.n * (a.k_group_nstride > 0 ? a.k_group_nstride : a.kv_len) + j0 + jb] != qg;
       for (int g = 0; g < G; ++g) {
         vf acc = q[g][0] * load_kv(kr + g * Dh);
         for (int d = 1; d < DV; ++d) acc += q[g][d] * load_kv(kr + g * Dh + d * L);
@@ -357,7 +357,7 @@ FCAST_INLINE void run_queries(const ref::AttentionArgs& a, const Task& t, const 
           x = visible ? x : vec::splat(-INFINITY);
         }
         if (a.q_group) {
-          const int32_t kg = a.k_group[t.n * a.kv_len + j0 + jb];
+          const int32_t kg = a.k_group[t.n * (a.k_group_nstride > 0 ? a.k_group_nstride : a.kv_len) + j0 + jb];
           for (int r = 0; r < L; ++r) {
             const int64_t i = t.i0 + qv * L + r;
             if (i < t.i1 && a.q_group[t.n * a.Sq + i] != kg) x[r] = -INFINITY;

@@ -9,6 +9,7 @@ namespace fcast::ref {
 void attention(const AttentionArgs& a) {
   FCAST_CHECK(!a.k16 && !a.v16, "ref::attention takes fp32 keys and values (convert a bf16 cache first)");
   const int64_t D = a.H * a.Dh;
+  const int64_t kg_stride = a.k_group_nstride > 0 ? a.k_group_nstride : a.kv_len;
   // Small problems run on the calling thread: a parallel region costs more than it saves there.
   const bool parallel = a.N * a.H * a.Sq * (a.kv_len > 0 ? a.kv_len : 1) * a.Dh > 65536;
 #pragma omp parallel if (parallel)
@@ -26,7 +27,7 @@ void attention(const AttentionArgs& a) {
           }
           float mx = -INFINITY;
           for (int64_t j = a.kv_start; j < last; ++j) {
-            bool ok = !a.q_group || a.q_group[n * a.Sq + i] == a.k_group[n * a.kv_len + j];
+            bool ok = !a.q_group || a.q_group[n * a.Sq + i] == a.k_group[n * kg_stride + j];
             float s = ok ? dot(q, a.k + n * a.k_nstride + j * a.k_tstride + h * a.Dh, a.Dh) * a.scale : -INFINITY;
             p[j] = s;
             mx = s > mx ? s : mx;

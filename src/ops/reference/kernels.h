@@ -40,6 +40,12 @@ void softmax(const float* x, float* y, int64_t M, int64_t D);  // along the last
 void xpos_tables(int64_t S, int64_t Dh, int64_t pos0, int64_t centre, bool is_key, float* cs, float* sn, float* sc);
 void rotary_xpos(const float* x, int64_t x_stride, float* y, int64_t N, int64_t S, int64_t H, int64_t Dh,
                  int64_t pos0, int64_t centre, bool is_key);
+// Toto 2.0's rotary: interleaved pairs (2i, 2i+1) on the first `rot` dims of each head (the rest
+// pass through), angle (pos0 + s) / 10000^(2i / rot) in float32; with xpos_base > 0 the rotated
+// dims are then scaled by b_i^((pos - c) / xpos_base) (keys: its inverse), b_i = (2i + 0.4 rot) /
+// (1.4 rot), c = floor((pos0 + S) / 2).
+void rotary_partial(const float* x, int64_t x_stride, float* y, int64_t N, int64_t S, int64_t H, int64_t Dh,
+                    int64_t rot, int64_t pos0, float xpos_base, bool is_key);
 // Kronos: rotate-half (NeoX) RoPE with the given inverse frequencies [Dh/2].
 void rotary_neox(const float* x, int64_t x_stride, float* y, int64_t N, int64_t S, int64_t H, int64_t Dh,
                  int64_t pos0, const float* inv_freq);
@@ -62,7 +68,8 @@ struct AttentionArgs {
   bool causal = false;       // key j visible to query i iff j <= q_pos0 + i
   int64_t q_pos0 = 0;
   const int32_t* q_group = nullptr;  // optional [N, Sq]; key j visible iff k_group[n, j] == q_group[n, i]
-  const int32_t* k_group = nullptr;  // [N, kv_len]
+  const int32_t* k_group = nullptr;  // [N, k_group_nstride]: one id per key (cache slot)
+  int64_t k_group_nstride = 0;       // 0: kv_len (k_group is q_group's array, equal lengths)
   float scale = 1.0f;
   float* out = nullptr;      // [N, Sq, H*Dh] contiguous
 };

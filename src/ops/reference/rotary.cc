@@ -50,6 +50,49 @@ void rotary_xpos(const float* x, int64_t x_stride, float* y, int64_t N, int64_t 
     }
 }
 
+void rotary_partial(const float* x, int64_t x_stride, float* y, int64_t N, int64_t S, int64_t H, int64_t Dh,
+                    int64_t rot, int64_t pos0, float xpos_base, bool is_key) {
+  const int64_t pairs = rot / 2;
+  // Per-call tables [S, pairs]: cos, sin and the xPos factor of each pair.
+  std::vector<float> cs(S * pairs), sn(S * pairs), sc(S * pairs, 1.0f);
+  const int64_t centre = (pos0 + S) >= 0 ? (pos0 + S) / 2 : -((-(pos0 + S) + 1) / 2);
+  for (int64_t s = 0; s < S; ++s) {
+    const float pos = static_cast<float>(pos0 + s);
+    for (int64_t i = 0; i < pairs; ++i) {
+      const float theta = 1.0f / std::pow(10000.0f, static_cast<float>(2 * i) / static_cast<float>(rot));
+      const float angle = pos * theta;
+      cs[s * pairs + i] = std::cos(angle);
+      sn[s * pairs + i] = std::sin(angle);
+      if (xpos_base > 0) {
+        const float base = (static_cast<float>(2 * i) + 0.4f * static_cast<float>(rot)) / (1.4f * static_cast<float>(rot));
+        const float power = (pos - static_cast<float>(centre)) / xpos_base;
+        const float f = std::pow(base, power);
+        sc[s * pairs + i] = is_key ? 1.0f / f : f;
+      }
+    }
+  }
+  const int64_t D = H * Dh;
+#pragma omp parallel for schedule(static) collapse(2) if (N * S * D > 65536)
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t s = 0; s < S; ++s) {
+      const float* xr = x + (n * S + s) * x_stride;
+      float* yr = y + (n * S + s) * D;
+      const float* c = cs.data() + s * pairs;
+      const float* si = sn.data() + s * pairs;
+      const float* k = sc.data() + s * pairs;
+      for (int64_t h = 0; h < H; ++h) {
+        const float* t = xr + h * Dh;
+        float* o = yr + h * Dh;
+        for (int64_t i = 0; i < pairs; ++i) {
+          const float a = t[2 * i], b = t[2 * i + 1];
+          o[2 * i] = (c[i] * a + si[i] * -b) * k[i];
+          o[2 * i + 1] = (c[i] * b + si[i] * a) * k[i];
+        }
+        for (int64_t d = rot; d < Dh; ++d) o[d] = t[d];
+      }
+    }
+}
+
 void rotary_neox(const float* x, int64_t x_stride, float* y, int64_t N, int64_t S, int64_t H, int64_t Dh,
                  int64_t pos0, const float* inv_freq) {
   const int64_t half = Dh / 2;

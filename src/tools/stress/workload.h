@@ -65,6 +65,13 @@ inline std::string default_data_dir() { return bundled_data_dir("market"); }
 // sub-folders, is assigned to the part whose config detection accepts it, so a model with several
 // parts (Kronos: predictor and tokenizer) needs no table here. Throws naming the folder when it
 // is missing or lacks a part.
+// Whether the bundled trained checkpoint folder of `e` exists (tests/data/models/<name>-tiny-market).
+inline bool has_trained_default(const ModelEntry& e) {
+  const std::string root = bundled_data_dir("models");
+  std::error_code ec;
+  return !root.empty() && fs::is_directory(fs::path(root) / (e.name + "-tiny-market"), ec);
+}
+
 inline ModelPaths trained_default_checkpoint(const ModelEntry& e) {
   const std::string root = bundled_data_dir("models");
   FCAST_CHECK(!root.empty(),
@@ -253,7 +260,7 @@ class SessionRunner {
     in.future_timestamps.assign(s.timestamps.begin() + w.origin, s.timestamps.begin() + w.origin + H);
     r.series.push_back(std::move(in));
     r.horizon = H;
-    r.num_samples = fs.num_samples;
+    r.num_samples = e.draws_samples ? fs.num_samples : 0;  // quantile models draw no paths
     r.seed = fs.seed;
     r.limits = fs.limits;
     r.quantiles = {0.1, 0.9};

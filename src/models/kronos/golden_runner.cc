@@ -1,4 +1,4 @@
-#include "tools/golden_kronos_runner.h"
+#include "models/kronos/golden_runner.h"
 
 #include <chrono>
 #include <cmath>

@@ -15,9 +15,9 @@
 #include "models/toto/forecaster.h"
 #include "ops/reference/kernels.h"
 #include "runtime/executor_factory.h"
-#include "tools/commands.h"
+#include "models/toto/session.h"
 
-namespace fcast::tools {
+namespace fcast::toto {
 
 namespace fs = std::filesystem;
 using toto::TotoModel;
@@ -455,7 +455,17 @@ class TotoCaseRunner {
 
 }  // namespace
 
-GoldenTally run_toto_golden(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors) {
+bool golden_accepts(const nlohmann::json& m) {
+  if (!m.contains("files") || !m["files"].is_object()) return false;
+  // Toto 2.0 manifests share the layout; their model configs have d_model instead of embed_dim.
+  if (m.contains("models") && m["models"].is_object())
+    for (const auto& [name, model] : m["models"].items())
+      if (model.is_object() && model.contains("config") && model["config"].is_object() && model["config"].contains("d_model"))
+        return false;
+  return true;
+}
+
+GoldenTally run_golden(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors) {
   GoldenTally t;
   TotoCaseRunner runner(dir, manifest, executors);
   for (auto it = manifest.at("files").begin(); it != manifest.at("files").end(); ++it) {
@@ -477,4 +487,4 @@ GoldenTally run_toto_golden(const std::string& dir, const nlohmann::json& manife
   return t;
 }
 
-}  // namespace fcast::tools
+}  // namespace fcast::toto

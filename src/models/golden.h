@@ -1,0 +1,29 @@
+// Golden runners: a registered model may check itself against reference files (`fcast golden
+// DIR`): ModelEntry::golden_accepts recognises its manifest and ModelEntry::run_golden runs every
+// case, printing one line per case. The caller prints "N passed, M failed" last.
+#pragma once
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "runtime/compile_settings.h"
+#include "runtime/executor.h"
+
+namespace fcast {
+
+struct GoldenTally {
+  int passed = 0;
+  int failed = 0;
+};
+
+// The executors of one golden pass: eager, or compiled with `compiled`; every executor made is
+// kept, so the caller can read their counters (`fcast golden` checks that a second pass loads
+// every plan from the persistent cache the first pass wrote).
+struct GoldenExecutors {
+  std::optional<CompileSettings> compiled;  // nullopt: eager
+  std::vector<std::shared_ptr<Executor>> made;
+  std::shared_ptr<Executor> make(const std::string& model_identity);
+};
+
+}  // namespace fcast
