@@ -122,8 +122,9 @@ TEST(Toto2Loader, StrictAboutTensorsAndReadsShardedIndexes) {
   nlohmann::json map = nlohmann::json::object();
   size_t i = 0;
   for (const TensorInfo& info : f.tensors()) {
-    ((i++ % 2) ? first : second).emplace_back(info.name, f.get(info.name).clone());
-    map[info.name] = (i % 2) ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
+    const bool one = i++ % 2 == 0;
+    (one ? first : second).emplace_back(info.name, f.get(info.name).clone());
+    map[info.name] = one ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
   }
   const std::string dir = tmp.sub("sharded");
   std::filesystem::create_directories(dir);
@@ -261,9 +262,10 @@ TEST(Toto2Session, BatchedSeriesGetTheirAloneNumbersAndOptionsAreChecked) {
 }
 
 // bf16 plans against fp32 plans on the golden single-pass cases: the quantiles stay within
-// 0.02 (|fp32| + 1) (bf16 keeps 8 bits of mantissa; the head's sinh amplifies its errors).
+// 0.01 (|fp32| + 1) (bf16 keeps 8 bits of mantissa; the head's sinh amplifies its errors; measured
+// 1.8e-3 and 1.0e-3 on the two checkpoints).
 TEST(Toto2Precision, Bf16QuantilesStayCloseToFp32) {
-  const double kTol = 0.02;
+  const double kTol = 0.01;
   for (const char* model : {"tiny_a", "tiny_b"}) {
     CompileSettings f32 = parse_executor_spec("inductor", "test").value();
     CompileSettings bf = parse_executor_spec("inductor:bf16", "test").value();

@@ -628,6 +628,35 @@ nlohmann::json run_workload_isolated(const Workload& x, const std::vector<std::s
   return merged;
 }
 
+struct RanWorkload {
+  std::string id;
+  int64_t series = 1;
+  nlohmann::json result;
+};
+
+// One line per workload run in this process: the median call divided by the series in the call,
+// per configuration, and the first workload's cost in the same configuration over this one's
+// (several models compared in one run, e.g. `--workload W1,T2a`).
+void print_cost_per_forecast(const std::vector<RanWorkload>& ran) {
+  std::cout << "cost per forecast (median call / series per call), against " << ran.front().id
+            << " in the same configuration:\n";
+  for (const RanWorkload& r : ran) {
+    std::printf("  %-18s", r.id.c_str());
+    for (auto it = r.result["configs"].begin(); it != r.result["configs"].end(); ++it) {
+      const double per = it.value()["median_s"].get<double>() / static_cast<double>(std::max<int64_t>(1, r.series));
+      std::printf("  %s %9.3f ms", it.key().c_str(), per * 1e3);
+      const auto& base = ran.front().result["configs"];
+      if (&r != &ran.front() && base.contains(it.key())) {
+        const double b = base[it.key()]["median_s"].get<double>() /
+                         static_cast<double>(std::max<int64_t>(1, ran.front().series));
+        std::printf(" (%.1fx)", b / per);
+      }
+    }
+    std::printf("\n");
+  }
+  std::cout.flush();
+}
+
 void print_workload(const nlohmann::json& j, int top_ops) {
   const bool isolated = j.value("isolated", false);
   std::cout << j["workload"].get<std::string>() << ": " << j["description"].get<std::string>() << "\n";
@@ -775,6 +804,7 @@ void register_bench(CLI::App& app) {
       return;
     }
     bool missed = false;
+    std::vector<RanWorkload> ran;  // the standard workloads run, for the cost-per-forecast table
     for (const Workload& x : chosen) {
       if (x.w->rss_check) {
         const int rc = rss_check(x, *models_root, *model, *ratio, *json);
@@ -805,7 +835,9 @@ void register_bench(CLI::App& app) {
         std::cout << j.dump() << std::endl;
       else
         print_workload(j, *top);
+      ran.push_back({x.w->id, x.w->series, j});
     }
+    if (ran.size() >= 2 && !*json && !*child) print_cost_per_forecast(ran);
     if (*check && missed) {
       std::cerr << "bench: a performance target was missed (see the MISS lines)\n";
       throw CLI::RuntimeError(1);

@@ -140,7 +140,9 @@ void run_profile(const ProfileArgs& a) {
               " rows --context-length needs");
   const MarketSeries& s = series.front();
   const Window w = walk_forward(s, a.context_length, a.prediction_length, 1, 0).front();
-  const ForecastSettings fs{a.context_length, a.prediction_length, a.num_samples, 0, ForecastLimits{}};
+  // Quantile models (draws_samples false) forecast without sample paths.
+  const ForecastSettings fs{a.context_length, a.prediction_length, entry.draws_samples ? a.num_samples : 0, 0,
+                           ForecastLimits{}};
 
   CompileOverrides ov;
   ov.compile = true;  // profile always compiles: read the compiled-only variables even under *_DISABLE_COMPILE
