@@ -263,12 +263,12 @@ class Model {
     for (const fcast::SeriesForecast& f : res.series) {
       const py::ssize_t V = static_cast<py::ssize_t>(f.mean.size()), H = static_cast<py::ssize_t>(horizon);
       const py::ssize_t Q = static_cast<py::ssize_t>(res.quantile_levels.size());
-      py::array_t<float> mean({V, H}), median({V, H}), std({V, H}), qs({Q, V, H});
+      py::array_t<float> mean({V, H}), median({V, H}), sd({V, H}), qs({Q, V, H});
       for (py::ssize_t v = 0; v < V; ++v)
         for (py::ssize_t t = 0; t < H; ++t) {
           mean.mutable_at(v, t) = f.mean[v][t];
           median.mutable_at(v, t) = f.median[v][t];
-          std.mutable_at(v, t) = f.std[v][t];
+          sd.mutable_at(v, t) = f.std[v][t];
           for (py::ssize_t q = 0; q < Q; ++q) qs.mutable_at(q, v, t) = f.quantiles[q][v][t];
         }
       py::dict s;
@@ -277,7 +277,7 @@ class Model {
       s["timestamps"] = py::array_t<int64_t>(static_cast<py::ssize_t>(f.timestamps.size()), f.timestamps.data());
       s["mean"] = mean;
       s["median"] = median;
-      s["std"] = std;
+      s["std"] = sd;
       s["quantiles"] = qs;
       if (!f.samples.empty()) {
         const py::ssize_t N = static_cast<py::ssize_t>(f.samples[0][0].size());

@@ -73,7 +73,11 @@ def _paths_for(path, tokenizer=None, model=None):
     predictor/ + tokenizer/ pair) is accepted too.
     """
     path = os.fspath(path)
-    resolved = _fcast.resolve_model_dir(path, "path")
+    resolved = _fcast.resolve_model_dir(path, "--model")
+    if model is None and not os.path.exists(resolved):
+        names = ", ".join(m["name"] for m in _fcast.models())
+        raise FileNotFoundError(f"--model '{resolved}' does not exist (expected a checkpoint folder of one of: "
+                                f"{names}, or a Hugging Face repo id found in the local cache)")
     if model is None:
         try:
             model, part = _fcast.detect(resolved)
@@ -383,7 +387,9 @@ class Forecaster:
         n = len(arrays)
         if num_samples is None:
             num_samples = self._info["default_num_samples"]
-        ids = _per_series(ids, n, "ids")
+        ids = [None] * n if ids is None else list(ids) if isinstance(ids, (list, tuple)) else [ids]
+        if len(ids) != n:
+            raise ValueError(f"ids: {len(ids)} given for {n} series")
         names = variate_names
         if names is not None and (len(names) == 0 or isinstance(names[0], str)):
             names = [names] * n

@@ -280,7 +280,8 @@ class KronosForecastingWrapper:
         if isinstance(columns, str):
             columns = [columns]
         prepared = [self._prepare(d, timestamp_col, lookback) for d in data_frames]
-        futures = [pd.Series(x.iloc[-1] + step * np.arange(1, int(pred_len) + 1)) for _, x, step in prepared]
+        futures = [pd.Series(pd.date_range(x.iloc[-1] + step, periods=int(pred_len), freq=step))
+                   for _, x, step in prepared]
         res = self.predictor.predict_batch([f for f, _, _ in prepared], [x for _, x, _ in prepared], futures,
                                            pred_len=pred_len, **self._sampling(temperature, top_p, top_k, sample_count),
                                            seed=self.seed if seed is None else seed, return_samples=True)

@@ -104,7 +104,10 @@ def test_batch_samples_and_wrapper(kronos_predictor, mstr):
     assert set(res) == {"Close", "low"}
     r = res["Close"]
     assert r.absolute.dtype == np.float64 and r.absolute.shape == (5,)
-    np.testing.assert_allclose(r.absolute, alone["close"], rtol=1e-6)
+    # The wrapper fills amount = volume x close (the predictor alone: volume x mean price) in float32.
+    filled = b[cols].assign(amount=b["volume"] * b["close"]).astype(np.float32)
+    expect = kronos_predictor.predict(filled, b["Date"], fut(b), **kw)
+    np.testing.assert_allclose(r.absolute, expect["close"], rtol=1e-6)
     last = float(b["close"].iloc[-1])
     np.testing.assert_allclose(r.percent[0], (r.absolute[0] - last) / last, rtol=1e-6)
     np.testing.assert_allclose(r.percent[1:], np.diff(r.absolute) / r.absolute[:-1], rtol=1e-6)
