@@ -43,8 +43,9 @@ def test_time_zones_and_intraday(toto, kronos_predictor):
     assert list(out_utc["timestamp"]) == list(out["timestamp"].dt.tz_convert("UTC"))
     # Kronos reads the wall clock: aware stamps give what their naive local wall-clock time gives.
     kronos = fcast.load(kronos_predictor.model.paths["model"], tokenizer=kronos_predictor.model.paths["tokenizer"])
-    aware = kronos.predict_df(df, target="target", prediction_length=3, num_samples=1, seed=4, max_context=64)
-    naive = kronos.predict_df(df.assign(timestamp=df["timestamp"].dt.tz_localize(None)), target="target",
+    bars = df.rename(columns={"target": "close"})
+    aware = kronos.predict_df(bars, target="close", prediction_length=3, num_samples=1, seed=4, max_context=64)
+    naive = kronos.predict_df(bars.assign(timestamp=bars["timestamp"].dt.tz_localize(None)), target="close",
                               prediction_length=3, num_samples=1, seed=4, max_context=64)
     np.testing.assert_array_equal(aware["mean"].to_numpy(), naive["mean"].to_numpy())
     assert list(aware["timestamp"].dt.tz_localize(None)) == list(naive["timestamp"])

@@ -76,7 +76,8 @@ def test_same_numbers_as_cli(kronos_predictor, mstr):
     import fcast
 
     model = fcast.load(KRONOS_DIR)
-    out = model.predict_df(ctx, timestamp_column="Date", target=["close", "volume"], prediction_length=4,
+    out = model.predict_df(ctx, timestamp_column="Date", target=["open", "high", "low", "close", "volume"],
+                           prediction_length=4,
                            num_samples=3, seed=3, context_length=100, max_context=64)
     close = out[out["target_name"] == "close"]
     np.testing.assert_allclose(close["mean"], frame["close"], rtol=2e-6)
