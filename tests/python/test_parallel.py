@@ -42,7 +42,29 @@ def test_two_threads_give_the_serial_numbers(toto, kronos_predictor, mstr):
     assert not errors, errors
     for want, got in zip(serial, results):
         np.testing.assert_array_equal(got, want)
-    assert toto.stats()["sessions"] >= 2  # the threads ran on sessions of their own
+    assert toto.stats()["sessions_busy"] == 0
+
+
+def test_the_gil_is_released_while_the_engine_runs(toto):
+    import time
+
+    x = 100 + np.cumsum(np.random.default_rng(1).normal(size=512))
+    box = {}
+
+    def work():
+        box["f"] = toto.forecast(x, prediction_length=64, num_samples=256, seed=3)
+
+    t = threading.Thread(target=work)
+    last, gap = time.perf_counter(), 0.0
+    t.start()
+    while t.is_alive():  # this loop only advances while the forecasting thread does not hold the GIL
+        now = time.perf_counter()
+        gap, last = max(gap, now - last), now
+    t.join()
+    engine = box["f"].engine_seconds
+    if engine < 0.05:
+        pytest.skip(f"the forecast took {engine:.3f} s: too short to tell")
+    assert gap < 0.5 * engine, f"the main thread stalled {gap:.3f} s during a {engine:.3f} s forecast"
 
 
 def test_dask_local_cluster_panel():
