@@ -7,10 +7,11 @@ or which worker runs them: a cluster gives the numbers one process gives.
 
     from distributed import Client, LocalCluster
     import fcast.cluster
-    with LocalCluster(n_workers=2, threads_per_worker=1) as lc, Client(lc) as client:
-        out = fcast.cluster.predict_df(client, "tests/data/models/toto-tiny-market", panel,
-                                       id_column="symbol", timestamp_column="date", target="close",
-                                       prediction_length=8, num_samples=64, seed=1)
+    if __name__ == "__main__":  # worker processes are spawned and re-import the main file
+        with LocalCluster(n_workers=2, threads_per_worker=1) as lc, Client(lc) as client:
+            out = fcast.cluster.predict_df(client, "tests/data/models/toto-tiny-market", panel,
+                                           id_column="symbol", timestamp_column="date", target="close",
+                                           prediction_length=8, num_samples=64, seed=1)
 """
 from __future__ import annotations
 
