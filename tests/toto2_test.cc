@@ -19,18 +19,11 @@
 using namespace fcast;
 using namespace fcast::toto2;
 
+using test::error_of;
+
 namespace {
 
 std::string golden(const std::string& rel) { return test::test_data("golden/toto2/" + rel); }
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 CompileSettings eager() {
   CompileSettings s;

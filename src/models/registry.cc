@@ -10,6 +10,7 @@
 #include "io/calendar.h"
 #include "io/csv.h"
 #include "io/file.h"
+#include "io/json.h"
 #include "models/kronos/session.h"
 #include "models/toto/session.h"
 #include "models/toto2/session.h"
@@ -143,6 +144,53 @@ void check_request_options(const ForecastRequest& r, const ModelEntry& e) {
       fail(e.name, ": unknown option '", name, "' (", e.name, " takes: ", all.empty() ? "none" : all, ")");
     }
   }
+}
+
+int64_t parse_int_option(const std::string& model, const std::string& name, const std::string& v) {
+  size_t used = 0;
+  long long x = 0;
+  try {
+    x = std::stoll(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  FCAST_CHECK(used == v.size() && !v.empty(), model, ": option ", name, "='", v, "' is not an integer");
+  return x;
+}
+
+double parse_number_option(const std::string& model, const std::string& name, const std::string& v) {
+  size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  FCAST_CHECK(used == v.size() && !v.empty() && std::isfinite(x), model, ": option ", name, "='", v,
+              "' is not a finite number");
+  return x;
+}
+
+bool parse_bool_option(const std::string& model, const std::string& name, const std::string& v) {
+  if (v == "1" || v == "true" || v == "on" || v == "yes") return true;
+  if (v == "0" || v == "false" || v == "off" || v == "no") return false;
+  fail(model, ": option ", name, "='", v, "' is not a boolean (true/false/1/0/on/off/yes/no)");
+}
+
+bool config_has_keys(const std::string& dir, const std::vector<std::string>& keys, std::string& why) {
+  const std::string cfg = (std::filesystem::path(dir) / "config.json").string();
+  std::error_code ec;
+  if (!std::filesystem::exists(cfg, ec)) {
+    why = "no config.json";
+    return false;
+  }
+  const nlohmann::json j = read_json_file(cfg);
+  std::string missing;
+  for (const std::string& k : keys)
+    if (!j.is_object() || !j.contains(k)) missing += (missing.empty() ? "" : "/") + k;
+  if (missing.empty()) return true;
+  why = "config.json has no " + missing;
+  return false;
 }
 
 std::string request_option(const ForecastRequest& r, const ModelEntry& e, const std::string& name) {

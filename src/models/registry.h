@@ -202,6 +202,14 @@ bool has_random_weights_marker(const std::string& dir);  // RANDOM_WEIGHTS.txt b
 void write_random_weights_marker(const std::string& dir, const std::string& what);
 // Reads a request option: the request's value, else the entry's default; errors name the option.
 std::string request_option(const ForecastRequest& r, const ModelEntry& e, const std::string& name);
+// Parses an option value; errors name the model and the option ("toto: option kv_cache='x' is not
+// a boolean (...)").
+int64_t parse_int_option(const std::string& model, const std::string& name, const std::string& value);
+double parse_number_option(const std::string& model, const std::string& name, const std::string& value);  // finite
+bool parse_bool_option(const std::string& model, const std::string& name, const std::string& value);
+// Config detection by keys: whether `dir`/config.json is a JSON object holding every key of
+// `keys` (on false, `why` says what is missing).
+bool config_has_keys(const std::string& dir, const std::vector<std::string>& keys, std::string& why);
 // Checks that the request names only options the entry declares (a typo is an error, listing them).
 void check_request_options(const ForecastRequest& r, const ModelEntry& e);
 // Checks a horizon and a sample count against the caps of `limits` (include/fcast/forecast.h).

@@ -296,19 +296,16 @@ ModelSetup model_setup(const std::string& name, const BacktestArgs& a, const std
   // The reference protocol: models of one series (Toto 1.0 and 2.0: close) make one-step
   // percentage-change forecasts; models of whole bars (Kronos: OHLC) forecast the window's bars.
   m.one_step = m.entry->market_variates.size() == 1;
-  std::string given, missing;
+  std::string all, missing;
   for (const ModelPart& p : m.entry->parts) {
     auto it = a.dirs.find(cat(name, "-", p.name));
     const std::string flag = cat("--", name, "-", p.name);
-    if (it != a.dirs.end() && !it->second.empty()) {
-      m.paths[p.name] = it->second;
-      given += (given.empty() ? "" : " and ") + flag;
-    } else {
-      missing += (missing.empty() ? "" : " and ") + flag;
-    }
+    all += (all.empty() ? "" : " and ") + flag;
+    if (it != a.dirs.end() && !it->second.empty()) m.paths[p.name] = it->second;
+    else missing += (missing.empty() ? "" : " and ") + flag;
   }
-  FCAST_CHECK(given.empty() || missing.empty(), "give ", missing, " too (with ", given,
-              "), or neither, for the bundled trained checkpoints");
+  FCAST_CHECK(m.paths.empty() || missing.empty(), "give ", m.entry->parts.size() == 2 ? "both " : "all of ", all,
+              " (or none, for the bundled trained checkpoints)");
   if (m.paths.empty()) {
     FCAST_CHECK(stress::has_trained_default(*m.entry), name, ": no bundled trained checkpoint; pass ", missing,
                 " (a folder of ", name, " weights)");

@@ -737,7 +737,9 @@ void register_bench(CLI::App& app) {
   auto check = std::make_shared<bool>(false);
   cmd->add_option("--workload", *workloads,
                   "workloads to run: " + workload_ids(false) + ", all, or one run only when named: " + workload_ids(true) +
-                      " (repeatable; default: all)");
+                      " (repeatable or comma-separated; a family name such as T2a runs its T2a-... members; "
+                      "default: all)")
+      ->delimiter(',');
   cmd->add_option("--configs", *configs, "configurations to compare: eager, fp32 (compiled), bf16 (compiled)")
       ->delimiter(',')
       ->capture_default_str();

@@ -12,18 +12,7 @@ namespace fcast::kronos {
 
 namespace {
 
-double parse_number(const std::string& name, const std::string& v) {
-  size_t used = 0;
-  double x = 0;
-  try {
-    x = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  FCAST_CHECK(used == v.size() && !v.empty() && std::isfinite(x), "kronos: option ", name, "='", v,
-              "' is not a finite number");
-  return x;
-}
+double parse_number(const std::string& name, const std::string& v) { return parse_number_option("kronos", name, v); }
 
 int64_t parse_integer(const std::string& name, const std::string& v) {
   const double x = parse_number(name, v);

@@ -24,12 +24,7 @@ using toto::TotoModel;
 
 namespace {
 
-struct Comparison {
-  double worst = 0;          // max |got - want| / (|want| + 1)
-  std::string worst_name;
-  std::vector<std::string> failures;
-  int compared = 0;
-};
+using Comparison = GoldenComparison;
 
 double at(const Tensor& t, int64_t i) {
   return t.dtype() == DType::F64 ? t.data<double>()[i] : static_cast<double>(t.data<float>()[i]);
@@ -466,25 +461,10 @@ bool golden_accepts(const nlohmann::json& m) {
 }
 
 GoldenTally run_golden(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors) {
-  GoldenTally t;
   TotoCaseRunner runner(dir, manifest, executors);
-  for (auto it = manifest.at("files").begin(); it != manifest.at("files").end(); ++it) {
-    Comparison c;
-    const auto t0 = std::chrono::steady_clock::now();
-    try {
-      c = runner.run(it.key(), it.value());
-      if (c.compared == 0) c.failures.push_back("nothing was compared");
-    } catch (const std::exception& e) {
-      c.failures.push_back(std::string("cannot run: ") + e.what());
-    }
-    const bool ok = c.failures.empty();
-    (ok ? t.passed : t.failed)++;
-    std::cout << (ok ? "PASS " : "FAIL ") << it.key() << "  worst " << c.worst
-              << (c.worst_name.empty() ? "" : " (" + c.worst_name + ")") << "  [" << c.compared << " compared, "
-              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s]\n";
-    for (const auto& msg : c.failures) std::cout << "     " << msg << "\n";
-  }
-  return t;
+  return run_golden_files(manifest.at("files"), [&](const std::string& file, const nlohmann::json& entry) {
+    return runner.run(file, entry);
+  });
 }
 
 }  // namespace fcast::toto

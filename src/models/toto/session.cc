@@ -14,24 +14,6 @@ namespace {
 // use needs more (the published model was trained for far shorter horizons).
 constexpr int64_t kMaxHorizon = 1 << 16;
 
-int64_t parse_int_option(const std::string& name, const std::string& v) {
-  size_t used = 0;
-  long long x = 0;
-  try {
-    x = std::stoll(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  FCAST_CHECK(used == v.size() && !v.empty(), "toto: option ", name, "='", v, "' is not an integer");
-  return x;
-}
-
-bool parse_bool_option(const std::string& name, const std::string& v) {
-  if (v == "1" || v == "true" || v == "on" || v == "yes") return true;
-  if (v == "0" || v == "false" || v == "off" || v == "no") return false;
-  fail("toto: option ", name, "='", v, "' is not a boolean (true/false/1/0/on/off/yes/no)");
-}
-
 }  // namespace
 
 ModelEntry registry_entry() {
@@ -111,17 +93,7 @@ ModelEntry registry_entry() {
   e.golden_accepts = golden_accepts;
   e.run_golden = run_golden;
   e.detect = [](const std::string& dir, std::string& part, std::string& why) {
-    const std::string cfg = (std::filesystem::path(dir) / "config.json").string();
-    std::error_code ec;
-    if (!std::filesystem::exists(cfg, ec)) {
-      why = "no config.json";
-      return false;
-    }
-    const nlohmann::json j = read_json_file(cfg);
-    if (!j.is_object() || !j.contains("patch_size") || !j.contains("embed_dim")) {
-      why = "config.json has no patch_size/embed_dim";
-      return false;
-    }
+    if (!config_has_keys(dir, {"patch_size", "embed_dim"}, why)) return false;
     part = "model";
     return true;
   };
@@ -169,9 +141,9 @@ ForecastResult TotoSession::forecast(const ForecastRequest& r) {
   fo.num_samples = r.num_samples;
   fo.seed = r.seed;
   fo.nonfinite = r.nonfinite;
-  fo.use_kv_cache = parse_bool_option("kv_cache", request_option(r, e, "kv_cache"));
+  fo.use_kv_cache = parse_bool_option("toto", "kv_cache", request_option(r, e, "kv_cache"));
   if (r.num_samples > 0) {
-    const int64_t spb = parse_int_option("samples_per_batch", request_option(r, e, "samples_per_batch"));
+    const int64_t spb = parse_int_option("toto", "samples_per_batch", request_option(r, e, "samples_per_batch"));
     FCAST_CHECK(spb > 0, "toto: samples_per_batch must be positive, got ", spb);
     fo.samples_per_batch = std::min(spb, r.num_samples);
     FCAST_CHECK(r.num_samples % fo.samples_per_batch == 0, "toto: samples_per_batch (", fo.samples_per_batch,
@@ -257,9 +229,9 @@ std::vector<WarmUpStep> TotoSession::warm_up(const WarmUpSpec& spec) {
   o.variates = spec.variates;
   o.seed = spec.seed;
   auto it = spec.options.find("samples_per_batch");
-  if (it != spec.options.end()) o.samples_per_batch = parse_int_option("samples_per_batch", it->second);
+  if (it != spec.options.end()) o.samples_per_batch = parse_int_option("toto", "samples_per_batch", it->second);
   it = spec.options.find("kv_cache");
-  if (it != spec.options.end()) o.use_kv_cache = parse_bool_option("kv_cache", it->second);
+  if (it != spec.options.end()) o.use_kv_cache = parse_bool_option("toto", "kv_cache", it->second);
   return warm_up_toto(model_, o);
 }
 

@@ -15,36 +15,6 @@ namespace {
 
 constexpr int64_t kMaxHorizon = 1 << 16;
 
-int64_t int_option(const std::string& name, const std::string& v) {
-  size_t used = 0;
-  long long x = 0;
-  try {
-    x = std::stoll(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  FCAST_CHECK(used == v.size() && !v.empty(), "toto2: option ", name, "='", v, "' is not an integer");
-  return x;
-}
-
-double double_option(const std::string& name, const std::string& v) {
-  size_t used = 0;
-  double x = 0;
-  try {
-    x = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  FCAST_CHECK(used == v.size() && !v.empty() && std::isfinite(x), "toto2: option ", name, "='", v, "' is not a number");
-  return x;
-}
-
-bool bool_option(const std::string& name, const std::string& v) {
-  if (v == "1" || v == "true" || v == "on" || v == "yes") return true;
-  if (v == "0" || v == "false" || v == "off" || v == "no") return false;
-  fail("toto2: option ", name, "='", v, "' is not a boolean (true/false/1/0/on/off/yes/no)");
-}
-
 // A positive random walk around 100 (warm-up series: never constant, deterministic).
 std::vector<double> walk(int64_t n, uint64_t seed) {
   Rng rng(seed + 12345);
@@ -131,17 +101,7 @@ ModelEntry registry_entry() {
   e.golden_accepts = golden_accepts;
   e.run_golden = run_golden;
   e.detect = [](const std::string& dir, std::string& part, std::string& why) {
-    const std::string cfg = (std::filesystem::path(dir) / "config.json").string();
-    std::error_code ec;
-    if (!std::filesystem::exists(cfg, ec)) {
-      why = "no config.json";
-      return false;
-    }
-    const nlohmann::json j = read_json_file(cfg);
-    if (!j.is_object() || !j.contains("patch_size") || !j.contains("d_model")) {
-      why = "config.json has no patch_size/d_model";
-      return false;
-    }
+    if (!config_has_keys(dir, {"patch_size", "d_model"}, why)) return false;
     part = "model";
     return true;
   };
@@ -187,11 +147,11 @@ ForecastResult Toto2Session::forecast(const ForecastRequest& r) {
               "num_samples 0 (got ", r.num_samples, ")");
   Toto2ForecastOptions o;
   o.horizon = r.horizon;
-  o.decode_block_size = int_option("decode_block_size", request_option(r, e, "decode_block_size"));
-  o.has_missing_values = bool_option("has_missing_values", request_option(r, e, "has_missing_values"));
-  o.scaler_fallback_min_obs = int_option("scaler_fallback_min_obs", request_option(r, e, "scaler_fallback_min_obs"));
-  o.quantile_cap_k = double_option("quantile_cap", request_option(r, e, "quantile_cap"));
-  const int64_t max_context = int_option("max_context", request_option(r, e, "max_context"));
+  o.decode_block_size = parse_int_option("toto2", "decode_block_size", request_option(r, e, "decode_block_size"));
+  o.has_missing_values = parse_bool_option("toto2", "has_missing_values", request_option(r, e, "has_missing_values"));
+  o.scaler_fallback_min_obs = parse_int_option("toto2", "scaler_fallback_min_obs", request_option(r, e, "scaler_fallback_min_obs"));
+  o.quantile_cap_k = parse_number_option("toto2", "quantile_cap", request_option(r, e, "quantile_cap"));
+  const int64_t max_context = parse_int_option("toto2", "max_context", request_option(r, e, "max_context"));
   const int64_t P = model_.config().patch_size;
   FCAST_CHECK(max_context >= P, "toto2: max_context (", max_context, ") must be at least the patch size ", P);
   FCAST_CHECK(o.decode_block_size >= 0 && o.decode_block_size % P == 0, "toto2: decode_block_size (",

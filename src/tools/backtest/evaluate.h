@@ -191,7 +191,9 @@ inline eval::QualitySummary quality_of(const Bars& b, const SymbolRun& run, cons
       q.previous = v[dp.row - 1];
       q.actual = dp.actual;
       q.forecast = dp.point;
-      q.samples = dp.paths;
+      // One path (a quantile model's median, or --num-samples 1) has no spread: CRPS and interval
+      // coverage are then reported as unavailable rather than as 0.
+      if (dp.paths.size() > 1) q.samples = dp.paths;
       if (one_step) {
         const std::vector<double> ctx(v.begin() + first, v.begin() + anchor);
         q.baselines = eval::baseline_forecasts(ctx, 1, season).at(0);
