@@ -303,3 +303,32 @@ TEST(Toto2Cli, InitModelThenPredictABundledCsv) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("samples"), std::string::npos) << r.err;
 }
+
+// Compiled executors pad contexts to their bucket with unobserved steps: every length of a
+// bucket shares one plan, and the forecast equals the unpadded (eager) one up to float32
+// round-off (padding patches carry group id -1; rotary scores are relative).
+TEST(Toto2Session, ContextBucketsShareAPlanAndKeepTheNumbers) {
+  CompileSettings compiled = parse_executor_spec("inductor", "test").value();
+  compiled.persistent_cache = false;
+  compiled.context_buckets = {256, 512};
+  auto mc = find_model("toto2").load({{"model", golden("models/tiny_a")}}, compiled);
+  auto me = find_model("toto2").load({{"model", golden("models/tiny_a")}}, eager());
+  auto sc = mc->new_session();
+  auto se = me->new_session();
+  for (int64_t T : {100, 200, 250}) {
+    ForecastRequest r = walks(2, T, 20, static_cast<uint64_t>(T));
+    const ForecastResult a = sc->forecast(r), b = se->forecast(r);
+    double worst = 0;
+    for (size_t k = 0; k < 2; ++k)
+      for (size_t q = 0; q < r.quantiles.size(); ++q)
+        for (size_t h = 0; h < 20; ++h) {
+          const double x = a.series[k].quantiles[q][0][h], y = b.series[k].quantiles[q][0][h];
+          worst = std::max(worst, std::fabs(x - y) / (std::fabs(y) + 1));
+        }
+    EXPECT_LE(worst, 1e-4) << "context " << T;
+  }
+  EXPECT_EQ(sc->stats().plans_built, 1) << "contexts 100, 200 and 250 share the 256 bucket's plan";
+  EXPECT_EQ(bucketed_length(112, {256, 512}, 16), 256);
+  EXPECT_EQ(bucketed_length(600, {256, 512}, 16), 1024);
+  EXPECT_EQ(bucketed_length(112, {}, 16), 112);
+}

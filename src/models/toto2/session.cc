@@ -26,6 +26,17 @@ std::vector<double> walk(int64_t n, uint64_t seed) {
 
 }  // namespace
 
+int64_t bucketed_length(int64_t steps, const std::vector<int64_t>& buckets, int64_t P) {
+  if (buckets.empty()) return steps;
+  int64_t largest = P;
+  for (int64_t b : buckets) {
+    const int64_t bp = (b + P - 1) / P * P;
+    if (bp >= steps) return bp;
+    largest = std::max(largest, bp);
+  }
+  return (steps + largest - 1) / largest * largest;  // beyond the largest bucket: its multiples
+}
+
 const std::vector<double>& model_levels() {
   static const std::vector<double> l = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
   return l;
@@ -173,7 +184,14 @@ ForecastResult Toto2Session::forecast(const ForecastRequest& r) {
     const int64_t Tu = used_length(r.series[first]);
     FCAST_CHECK(Tu >= P, "toto2: ", series_label(r, first), " has ", Tu, " steps; Toto 2.0 needs at least one patch (",
                 P, " steps) of context");
-    const int64_t Tp = (Tu + P - 1) / P * P, pad = Tp - Tu;
+    // Left-padded to whole patches; with context buckets (compiled executors) and a single pass
+    // over masked gaps, further to the bucket, so that every context length of one bucket shares
+    // one plan. The padding is unobserved: its patches get group id -1, which real patches never
+    // attend to, and RoPE/xPos scores depend on relative positions only, so the forecast changes by
+    // float32 round-off alone (tested).
+    int64_t Tp = (Tu + P - 1) / P * P;
+    if (o.has_missing_values && o.decode_block_size == 0) Tp = bucketed_length(Tp, exec_->policy().context_buckets, P);
+    const int64_t pad = Tp - Tu;
     std::vector<size_t> group;
     for (size_t k = first; k < r.series.size(); ++k)
       if (!done[k] && static_cast<int64_t>(r.series[k].values.size()) == V && used_length(r.series[k]) == Tu) {

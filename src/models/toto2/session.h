@@ -17,6 +17,11 @@ ModelEntry registry_entry();
 bool golden_accepts(const nlohmann::json& manifest);
 GoldenTally run_golden(const std::string& dir, const nlohmann::json& manifest, GoldenExecutors& executors);
 
+// The context length (steps, a multiple of P) a forecast of `steps` is left-padded to: the
+// smallest bucket (rounded up to whole patches) that holds it, beyond the largest bucket its
+// multiples; `steps` itself without buckets.
+int64_t bucketed_length(int64_t steps, const std::vector<int64_t>& buckets, int64_t P);
+
 // The fixed quantile levels of the model's head.
 const std::vector<double>& model_levels();
 // Values at `levels` from the 9 sorted model quantiles `q` (levels 0.1 .. 0.9): linear
