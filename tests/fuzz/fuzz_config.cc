@@ -41,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const toto::TotoConfig c = toto::TotoConfig::from_file(path);
     (void)c.head_dim();
     (void)c.components();
-    // Layer counts the checkpoint cannot back are the loader's business (issue 12, finding 2):
+    // Layer counts the checkpoint cannot back are the loader's business:
     // only modest ones are expanded here.
     if (c.num_layers <= (1 << 16)) (void)c.space_layers();
     round_trip(c, "toto");
