@@ -148,6 +148,13 @@ TEST(Toto2Loader, StrictAboutTensorsAndReadsShardedIndexes) {
   write_safetensors(bad + "/model.safetensors", all);
   e = error_of([&] { load_toto2(bad); });
   EXPECT_NE(e.find("unexpected tensor 'model.extra.weight'"), std::string::npos) << e;
+  // A tensor of the wrong shape names itself and both shapes.
+  all.pop_back();
+  for (auto& [name, t] : all)
+    if (name == "patch_proj.linear1.bias") t = Tensor::zeros(DType::F32, {t.dim(0) + 1});
+  write_safetensors(bad + "/model.safetensors", all);
+  e = error_of([&] { load_toto2(bad); });
+  EXPECT_NE(e.find("'patch_proj.linear1.bias' has shape"), std::string::npos) << e;
   e = error_of([&] { load_toto2(tmp.sub("absent")); });
   EXPECT_NE(e.find("not a folder"), std::string::npos) << e;
 }

@@ -176,55 +176,39 @@ int64_t Toto2Config::parameter_count() const {
 
 Toto2Config toto2_preset(const std::string& name) {
   Toto2Config c;
-  if (name == "4m" || name == "300m-assumed") {
-    // The released Toto-2.0-4m config (agreed by independent ports; reproduces its 4,144,448
-    // parameters). "300m-assumed" keeps its flags at a ~300M-parameter width and depth.
-    c.patch_size = 32;
-    c.d_model = 256;
-    c.num_heads = 4;
-    c.num_groups = 4;
-    c.qk_dim = 64;
-    c.v_dim = 64;
-    c.d_ff = 688;
-    c.num_layers = 4;
-    c.layer_group_size = 4;
-    c.num_variate_layers_per_group = 1;
-    c.variate_layer_first = false;
-    c.qk_norm = false;
-    c.per_dim_scale = true;
-    c.use_xpos = true;
-    c.attn_bias = true;
-    c.mlp_bias = false;
-    c.norm_eps = 1e-4;
-    c.norm_include_weight = false;
-    c.residual_mult = 0.75;
-    c.residual_attn_ratio = std::sqrt(128.0 / std::log(128.0));
-    if (name == "300m-assumed") {
-      c.d_model = 1024;
-      c.num_heads = 16;
-      c.num_groups = 16;
-      c.d_ff = 0;
-      c.num_layers = 24;
-    }
-  } else if (name == "tiny") {
-    // Small and fast for tests, with the released flags.
+  FCAST_CHECK(name == "4m" || name == "300m-assumed" || name == "tiny", "unknown toto2 preset '", name,
+              "' (presets: 4m, 300m-assumed, tiny)");
+  // The released Toto-2.0-4m config (agreed by independent ports; reproduces its 4,144,448
+  // parameters). The other presets keep its flags at other widths and depths.
+  c.patch_size = 32;
+  c.d_model = 256;
+  c.num_heads = 4;
+  c.num_groups = 4;
+  c.qk_dim = 64;
+  c.v_dim = 64;
+  c.d_ff = 688;
+  c.num_layers = 4;
+  c.layer_group_size = 4;
+  c.num_variate_layers_per_group = 1;
+  c.variate_layer_first = false;
+  c.qk_norm = false;
+  c.per_dim_scale = true;
+  c.use_xpos = true;
+  c.attn_bias = true;
+  c.mlp_bias = false;
+  c.norm_eps = 1e-4;
+  c.norm_include_weight = false;
+  c.residual_mult = 0.75;
+  c.residual_attn_ratio = std::sqrt(128.0 / std::log(128.0));
+  if (name != "4m") c.qk_dim = c.v_dim = c.d_ff = 0;  // derived from the width
+  if (name == "300m-assumed") {
+    c.d_model = 1024;
+    c.num_heads = c.num_groups = 16;
+    c.num_layers = 24;
+  } else if (name == "tiny") {  // small and fast for tests
     c.patch_size = 16;
     c.d_model = 64;
-    c.num_heads = 4;
-    c.num_layers = 4;
-    c.layer_group_size = 4;
-    c.num_variate_layers_per_group = 1;
-    c.qk_norm = false;
-    c.per_dim_scale = true;
-    c.use_xpos = true;
-    c.attn_bias = true;
-    c.norm_eps = 1e-4;
-    c.residual_mult = 0.75;
     c.residual_attn_ratio = std::sqrt(32.0 / std::log(32.0));
-  } else {
-    std::string all;
-    for (const std::string& n : toto2_preset_names()) all += (all.empty() ? "" : ", ") + n;
-    fail("unknown toto2 preset '", name, "' (presets: ", all, ")");
   }
   c.derive_and_validate("preset " + name);
   return c;

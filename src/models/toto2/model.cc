@@ -91,6 +91,14 @@ ValueId residual_mlp(Graph& g, ValueId x, const ResidualMlp& m, const std::strin
 ValueId opt_constant(Graph& g, const std::string& name, const Tensor& t) { return t.defined() ? g.constant(name, t) : kNone; }
 }  // namespace
 
+bool Toto2Model::takes_variate_groups(int64_t V) const {
+  // One variate attends to itself only: no mask is needed (the reference builds none either).
+  if (V <= 1) return false;
+  for (const LayerWeights& L : w_->layers)
+    if (L.variate) return true;
+  return false;
+}
+
 Graph Toto2Model::build_graph(const PassShape& ps) const {
   const Toto2Config& c = w_->config;
   const int64_t B = ps.B, V = ps.V, S = ps.S, BV = B * V, D = c.d_model, P = c.patch_size, H = c.num_heads,
@@ -109,9 +117,7 @@ Graph Toto2Model::build_graph(const PassShape& ps) const {
   ValueId pos0 = g.input("pos0", DType::I64, {1});
   ValueId tg = ps.time_groups ? g.input("time_groups", DType::I32, {BV, S}) : kNone;
   ValueId kg = ps.cached && ps.time_groups ? g.input("key_groups", DType::I32, {BV, ps.capacity}) : kNone;
-  bool any_variate = false;
-  for (const LayerWeights& L : w_->layers) any_variate |= L.variate;
-  ValueId vg = any_variate && V > 1 ? g.input("variate_groups", DType::I32, {B * S, V}) : kNone;
+  ValueId vg = takes_variate_groups(V) ? g.input("variate_groups", DType::I32, {B * S, V}) : kNone;
 
   ValueId x = residual_mlp(g, feats, w_->patch, "patch.");
   if (ps.intermediates) g.output("transformer_in", x);
@@ -253,14 +259,14 @@ Toto2ForwardOutput Toto2Model::forward(const Tensor& target, const Tensor& mask,
   in["features"] = feats;
   in["pos0"] = make_scalar_i64(0);
   in["time_groups"] = gids;
-  Tensor vg = Tensor::empty(DType::I32, {B * S, V});
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t s = 0; s < S; ++s)
-      for (int64_t v = 0; v < V; ++v) vg.data<int32_t>()[(b * S + s) * V + v] = gids.data<int32_t>()[(b * V + v) * S + s];
+  if (takes_variate_groups(V)) {
+    Tensor vg = Tensor::empty(DType::I32, {B * S, V});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t s = 0; s < S; ++s)
+        for (int64_t v = 0; v < V; ++v) vg.data<int32_t>()[(b * S + s) * V + v] = gids.data<int32_t>()[(b * V + v) * S + s];
+    in["variate_groups"] = vg;
+  }
   const Graph& g = graph_for(ps);
-  bool wants_vg = false;
-  for (const auto& val : g.values()) wants_vg |= val.kind == Graph::Kind::Input && val.name == "variate_groups";
-  if (wants_vg) in["variate_groups"] = vg;
   TensorMap res = exec_->run(g, in);
   out.quantiles = head_qfirst(res.at("head"), B, V, P);
   if (intermediates) {
@@ -373,14 +379,13 @@ Tensor Toto2Model::forecast(const Tensor& target, const Tensor& mask, const Tens
         in[cat("v", l)] = vcache[l];
       }
     }
-    for (const auto& val : g.values())
-      if (val.kind == Graph::Kind::Input && val.name == "variate_groups") {
-        Tensor vg = Tensor::empty(DType::I32, {B * S, V});
-        for (int64_t b = 0; b < B; ++b)
-          for (int64_t s = 0; s < S; ++s)
-            for (int64_t v = 0; v < V; ++v) vg.data<int32_t>()[(b * S + s) * V + v] = vgroups[(b * V + v) * S + s];
-        in["variate_groups"] = vg;
-      }
+    if (takes_variate_groups(V)) {
+      Tensor vg = Tensor::empty(DType::I32, {B * S, V});
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t s = 0; s < S; ++s)
+          for (int64_t v = 0; v < V; ++v) vg.data<int32_t>()[(b * S + s) * V + v] = vgroups[(b * V + v) * S + s];
+      in["variate_groups"] = vg;
+    }
     TensorMap out = exec_->run(g, in);
     const Tensor& head = out.at("head");
     if (trace) {

@@ -69,6 +69,7 @@ class Toto2Model {
     Key key() const { return {B, V, S, out_start, n_out, time_groups, cached, capacity, intermediates, cache_dtype}; }
   };
   Graph build_graph(const PassShape& p) const;
+  bool takes_variate_groups(int64_t V) const;  // the graph has a "variate_groups" input
   const Graph& graph_for(const PassShape& p);
 
   std::shared_ptr<const Toto2Weights> w_;
